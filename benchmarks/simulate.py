@@ -1,0 +1,154 @@
+"""Throughput of the simulator against two plain-numpy peers, and memory of long accumulate runs.
+
+For M in {1e2, 1e4, 1e6}, T = 100, a univariate Gaussian (mle), lambda = 0.1 fresh human data and
+retention replace / accumulate, it times, in this one process:
+  - engine exact: mixopt with the statistic sampler, S = 1000 seeds (jit(vmap(scan))), after compilation;
+  - engine naive: mixopt drawing every sample;
+  - numpy loop: a Python loop over seeds and generations (how published collapse code does it);
+  - numpy vectorised: one array op per generation across all seeds (the strongest plain peer).
+Sample-level runs at large M would not fit in memory or minutes, so they use fewer seeds; every
+method is compared by its cost per seed-generation (wall time / (seeds x T)). Compile time is
+reported apart. Then the compiled memory of accumulate over T = 1000 generations at M = 1e4.
+
+Run: ``python benchmarks/simulate.py`` (``--quick`` for a smoke run). Prints a table and writes
+``benchmarks/results/simulate.csv`` and ``simulate_memory.csv`` (with machine and device names).
+"""
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pandas as pd
+
+from mixopt import config as config_mod
+from mixopt import simulation
+
+FRACTION = 0.1
+
+
+def engine(M, T, seeds, retention, sampler, repeats):
+    cfg = config_mod.from_dict({"scenario": {"generations": T, "samples": M},
+                                "policy": {"human_fraction": FRACTION, "retention": retention},
+                                "run": {"sampler": sampler, "seeds": seeds}})
+    sim, inputs = simulation.build(cfg)
+    keys = simulation.seed_keys(0, seeds)
+    start = time.perf_counter()
+    run = simulation.batched(sim, seeds_per_chunk=simulation.seeds_per_chunk(cfg))
+    compiled = run.lower(keys, inputs).compile()
+    compile_s = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(keys, inputs))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), compile_s
+
+
+def numpy_loop(M, T, seeds, retention, rng):
+    n_h = round(FRACTION * M)
+    start = time.perf_counter()
+    for _ in range(seeds):
+        x = rng.standard_normal(M)
+        mean, var = x.mean(), x.var()
+        count, total, total_sq = M, x.sum(), (x * x).sum()
+        for _ in range(T):
+            x = np.concatenate([rng.standard_normal(n_h), mean + np.sqrt(var) * rng.standard_normal(M - n_h)])
+            if retention == "replace":
+                mean, var = x.mean(), x.var()
+            else:  # running sums: the fair (O(1) memory) accumulate
+                count, total, total_sq = count + M, total + x.sum(), total_sq + (x * x).sum()
+                mean = total / count
+                var = total_sq / count - mean**2
+    return time.perf_counter() - start
+
+
+def numpy_vectorised(M, T, seeds, retention, rng):
+    n_h = round(FRACTION * M)
+    start = time.perf_counter()
+    x = rng.standard_normal((seeds, M))
+    mean, var = x.mean(1), x.var(1)
+    count, total, total_sq = M, x.sum(1), (x * x).sum(1)
+    for _ in range(T):
+        x = rng.standard_normal((seeds, M))
+        x[:, n_h:] = mean[:, None] + np.sqrt(var)[:, None] * x[:, n_h:]
+        if retention == "replace":
+            mean, var = x.mean(1), x.var(1)
+        else:
+            count, total, total_sq = count + M, total + x.sum(1), total_sq + (x * x).sum(1)
+            mean = total / count
+            var = total_sq / count - mean**2
+    return time.perf_counter() - start
+
+
+def memory(T, M, seeds, sampler):
+    cfg = config_mod.from_dict({"scenario": {"generations": T, "samples": M},
+                                "policy": {"human_fraction": FRACTION, "retention": "accumulate"},
+                                "run": {"sampler": sampler, "seeds": seeds}})
+    sim, inputs = simulation.build(cfg)
+    run = simulation.batched(sim, seeds_per_chunk=simulation.seeds_per_chunk(cfg))
+    compiled = run.lower(simulation.seed_keys(0, seeds), inputs).compile()
+    analysis = compiled.memory_analysis()
+    total = sum(getattr(analysis, f) for f in ("argument_size_in_bytes", "output_size_in_bytes",
+                                               "temp_size_in_bytes"))
+    return total
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args(argv)
+    T, S = (10, 100) if args.quick else (100, 1000)
+    sizes = [100, 10_000] if args.quick else [100, 10_000, 1_000_000]
+    sample_budget = 10**6 if args.quick else 10**7  # seeds x M for sample-level runs
+    loop_budget = 2 * 10**4 if args.quick else 2 * 10**5
+    rng = np.random.default_rng(0)
+    device = jax.devices()[0]
+    rows = []
+    for M in sizes:
+        for retention in ("replace", "accumulate"):
+            seeds = {"engine exact": S, "engine naive": max(2, min(S, sample_budget // M)),
+                     "numpy vectorised": max(2, min(S, sample_budget // M)),
+                     "numpy loop": max(2, min(S, loop_budget // M))}
+            for method, n in seeds.items():
+                compile_s = float("nan")
+                if method.startswith("engine"):
+                    wall, compile_s = engine(M, T, n, retention, method.split()[1], repeats=3)
+                elif method == "numpy loop":
+                    wall = numpy_loop(M, T, n, retention, rng)
+                else:
+                    wall = numpy_vectorised(M, T, n, retention, rng)
+                rows.append({"M": M, "retention": retention, "method": method, "seeds": n, "T": T,
+                             "wall_s": wall, "compile_s": compile_s, "us_per_seed_gen": 1e6 * wall / (n * T)})
+                print(f"  M={M:>7} {retention:<10} {method:<16} seeds={n:<5} {wall:8.3f} s", file=sys.stderr)
+    table = pd.DataFrame(rows)
+    ref = table[table.method == "numpy vectorised"].set_index(["M", "retention"])["us_per_seed_gen"]
+    table["speedup_vs_vectorised"] = [ref[(m, r)] / u for m, r, u in
+                                      zip(table.M, table.retention, table.us_per_seed_gen)]
+    table["machine"] = platform.node()
+    table["device"] = f"{device.platform}:{device.device_kind}"
+    pd.set_option("display.width", 200)
+    print(table.drop(columns=["machine"]).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+    mem_T, mem_M = (100, 1000) if args.quick else (1000, 10_000)
+    mem_rows = []
+    for sampler, seeds in (("exact", S), ("naive", max(2, min(S, sample_budget // mem_M)))):
+        used = memory(mem_T, mem_M, seeds, sampler)
+        raw = mem_T * mem_M * seeds * 4  # what keeping every sample as float32 would take
+        mem_rows.append({"retention": "accumulate", "T": mem_T, "M": mem_M, "sampler": sampler, "seeds": seeds,
+                         "compiled_bytes": used, "compiled_MiB": used / 2**20, "raw_samples_MiB": raw / 2**20})
+    mem = pd.DataFrame(mem_rows)
+    print(mem.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "simulate.csv", index=False)
+    mem.assign(machine=platform.node()).to_csv(out / "simulate_memory.csv", index=False)
+    print(f"wrote {out / 'simulate.csv'} and {out / 'simulate_memory.csv'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

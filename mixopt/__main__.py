@@ -1,0 +1,5 @@
+import sys
+
+from mixopt.cli import main
+
+sys.exit(main())

@@ -1,0 +1,185 @@
+"""The ``mixopt`` command line (DESIGN.md section 4): parse, call the API, format.
+
+Bad input exits 2 with one line ``mixopt: error: ...``; a simulation that degenerates (NaN or
+infinity) exits 1 with one line naming the metric and the generation. No tracebacks for either.
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from mixopt.errors import ConfigError, MixoptError
+
+FORMATS = ("table", "csv", "json")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints usage + message; the contract is one line
+        raise ConfigError(message)
+
+
+def _fraction_list(text: str):
+    """``0.1`` or ``0.1,0.2,...`` (one value per generation)."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or a comma-separated list of numbers, got {text!r}")
+    return values[0] if len(values) == 1 else values
+
+
+def _budget(text: str):
+    if text.strip().lower() in ("inf", "infinite", "infinity"):
+        return "inf"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'inf', got {text!r}")
+
+
+# flag dest -> (table, key); "truth" keys go to [scenario.truth]
+_FLAG_KEYS = {
+    "family": ("scenario", "family"), "generations": ("scenario", "generations"),
+    "samples": ("scenario", "samples"), "human_budget": ("scenario", "human_budget"),
+    "dim": ("truth", "dim"), "estimator": ("truth", "estimator"), "fit": ("truth", "fit"),
+    "human_fraction": ("policy", "human_fraction"), "human_weight": ("policy", "human_weight"),
+    "human_source": ("policy", "human_source"), "retention": ("policy", "retention"),
+    "window": ("policy", "window"), "seeds": ("run", "seeds"), "seed": ("run", "seed"),
+    "sampler": ("run", "sampler"),
+}
+
+
+def _common(parser):
+    parser.add_argument("--format", default="table", help="table (default), csv or json")
+    parser.add_argument("--out", help="write the output to this file instead of standard output")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _scenario_flags(sub):
+    sub.add_argument("config", nargs="?", help="a TOML config ([scenario], [policy], [run] tables)")
+    sub.add_argument("--family", help="model family (gaussian)")
+    sub.add_argument("--generations", type=int, help="T: generations after generation 0")
+    sub.add_argument("--samples", type=int, help="M: samples per batch")
+    sub.add_argument("--human-budget", type=_budget, help="fresh human samples that exist in total, or inf")
+    sub.add_argument("--human-fraction", type=_fraction_list, help="lambda: human share of each batch, or one per generation")
+    sub.add_argument("--human-weight", type=_fraction_list, help="share of the loss weight on human samples")
+    sub.add_argument("--human-source", help="fresh or pool")
+    sub.add_argument("--retention", help="replace, accumulate, window or subsample")
+    sub.add_argument("--window", type=int, help="W for retention window")
+    sub.add_argument("--seeds", type=int, help="Monte-Carlo repetitions")
+    sub.add_argument("--seed", type=int, help="integer seed of the run")
+    sub.add_argument("--sampler", help="exact (default where it applies) or naive")
+    sub.add_argument("--policy", help="a JSON or TOML policy file (as optimize prints)")
+    sub.add_argument("--dim", type=int, help="gaussian: dimension")
+    sub.add_argument("--estimator", help="gaussian: mle or unbiased")
+    sub.add_argument("--fit", help="gaussian: full, or mean (variance known)")
+    _common(sub)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mixopt", description="Data-mixing strategy optimiser against model collapse.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _scenario_flags(commands.add_parser("simulate", help="simulate generations of training on mixed data"))
+    opt = commands.add_parser("optimize", help="find the mixing policy that best resists collapse")
+    _scenario_flags(opt)
+    opt.add_argument("--method", default="optuna", help="gradient, optuna (default) or hybrid")
+    opt.add_argument("--objective", default="final:kl", help="final:METRIC or mean:METRIC, comma-separated for several")
+    opt.add_argument("--space", default="human_fraction", help="policy keys to optimise, comma-separated")
+    opt.add_argument("--trials", type=int, default=50, help="optuna: finished trials the study should hold")
+    opt.add_argument("--steps", type=int, default=200, help="gradient: optimiser steps")
+    opt.add_argument("--learning-rate", type=float, default=0.05, help="gradient: learning rate")
+    opt.add_argument("--optimizer", default="adam", help="gradient: adam, sgd, adamw or rmsprop")
+    opt.add_argument("--refine-steps", type=int, default=30, help="hybrid: gradient steps inside each trial")
+    opt.add_argument("--search", default="tpe", help="optuna sampler: tpe, cmaes, gp, random or nsga")
+    opt.add_argument("--timeout", type=float, help="optuna: stop after this many seconds")
+    opt.add_argument("--storage", help="journal file, sqlite:///PATH or postgresql://... (default mixopt-studies.log)")
+    opt.add_argument("--study", help="study name (default: derived from the scenario and objective)")
+    opt.add_argument("--workers", type=int, default=1, help="worker processes on one study")
+    opt.add_argument("--eval-seeds", type=int, default=2000, help="fresh seeds to re-evaluate the result and baselines")
+    return parser
+
+
+def _overrides(args) -> dict:
+    data: dict = {"scenario": {}, "policy": {}, "run": {}}
+    for dest, (table, key) in _FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if table == "truth":
+            data["scenario"].setdefault("truth", {})[key] = value
+        else:
+            data[table][key] = value
+    return data
+
+
+def _enable_compilation_cache() -> None:
+    import jax
+
+    cache = os.environ.get("MIXOPT_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mixopt" / "jax"
+    jax.config.update("jax_compilation_cache_dir", str(cache))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
+def _emit(text: str, out: str | None) -> None:
+    if out:
+        try:
+            Path(out).write_text(text)
+        except OSError as err:
+            raise ConfigError(f"--out {out}: cannot write: {err.strerror}") from None
+    else:
+        sys.stdout.write(text)
+
+
+def _load_config(args):
+    from mixopt import config as config_mod
+
+    if args.format not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {args.format!r}")
+    config = config_mod.load(args.config, policy_file=args.policy, overrides=_overrides(args))
+    _enable_compilation_cache()
+    return config
+
+
+def _simulate(args) -> None:
+    from mixopt import report
+
+    config = _load_config(args)
+    from mixopt import simulation
+
+    result = simulation.simulate(config)
+    _emit(report.format_result(result, args.format), args.out)
+
+
+def _optimize(args) -> None:
+    from mixopt import optimizing, report
+
+    config = _load_config(args)
+    payload = optimizing.run(config, args, progress=sys.stderr.isatty() and not args.quiet)
+    _emit(report.format_optimization(payload, args.format), args.out)
+
+
+def main(argv=None) -> int:
+    # XLA's C++ logs (e.g. notes on loading cached CPU executables) would break the one-line contract.
+    # Forced, not defaulted: a parent that imported JAX has already set it to 1 in the environment.
+    if not os.environ.get("MIXOPT_XLA_LOGS"):
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    try:
+        args = make_parser().parse_args(argv)
+        if args.command == "simulate":
+            _simulate(args)
+        elif args.command == "optimize":
+            _optimize(args)
+        return 0
+    except ConfigError as err:
+        print(f"mixopt: error: {err}", file=sys.stderr)
+        return 2
+    except MixoptError as err:
+        print(f"mixopt: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mixopt: interrupted; finished trials are stored, the same command resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""Scenario (the world), Policy (the decisions) and RunConfig (Monte-Carlo settings).
+
+Frozen dataclasses, validated at construction with the key and what is allowed in the message
+(STYLE.md habit 7). They load from TOML (``tomllib``), from dicts and from CLI flags; flags override
+the keys of the same name (DESIGN.md section 4).
+"""
+import dataclasses
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mixopt.errors import ConfigError
+from mixopt.families import REGISTRY
+from mixopt.generation import HUMAN_SOURCES, SAMPLERS
+from mixopt.policies.retention import RETENTIONS
+
+FAMILIES = tuple(sorted(REGISTRY))
+
+
+def _int(where: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{where} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _number(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ConfigError(f"{where} must be a number, got {value!r}")
+    return float(value)
+
+
+def _choice(where: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{where} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _fractions(where: str, value: Any, num_generations: int) -> float | tuple[float, ...]:
+    """A fraction in [0, 1], or a list of one per generation 1..T."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != num_generations:
+            raise ConfigError(f"{where} must have one value per generation 1..{num_generations} "
+                              f"({num_generations} values), got {len(value)}")
+        return tuple(_fractions(f"{where}[{i}]", v, num_generations) for i, v in enumerate(value))
+    number = _number(where, value)
+    if not 0.0 <= number <= 1.0:
+        raise ConfigError(f"{where} must be in [0, 1], got {value!r}")
+    return number
+
+
+def _budget(value: Any, num_samples: int) -> float:
+    if isinstance(value, str) and value.strip().lower() in ("inf", "infinite", "infinity"):
+        return math.inf
+    number = _number("scenario.human_budget", value)
+    if number < num_samples:
+        raise ConfigError(f"scenario.human_budget must be >= scenario.samples ({num_samples}: generation 0 "
+                          f"trains on that many human samples) or \"inf\", got {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The world: family and truth, horizon T, batch size M, human supply."""
+
+    family: str = "gaussian"
+    generations: int = 20
+    samples: int = 1000
+    human_budget: float = math.inf
+    truth: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        _choice("scenario.family", self.family, FAMILIES)
+        _int("scenario.generations", self.generations, 1)
+        _int("scenario.samples", self.samples, 2)
+        object.__setattr__(self, "human_budget", _budget(self.human_budget, self.samples))
+        if not isinstance(self.truth, dict):
+            raise ConfigError(f"scenario.truth must be a table, got {self.truth!r}")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The decisions for generations 1..T (DESIGN.md section 2). Validate with ``check(scenario)``."""
+
+    human_fraction: float | tuple[float, ...] = 0.0
+    human_weight: float | tuple[float, ...] | None = None
+    human_source: str = "fresh"
+    retention: str = "replace"
+    window: int = 3
+
+    def check(self, scenario: Scenario) -> "Policy":
+        """Returns the policy with lists made tuples; raises ConfigError naming the bad key."""
+        num = scenario.generations
+        fraction = _fractions("policy.human_fraction", self.human_fraction, num)
+        weight = None if self.human_weight is None else _fractions("policy.human_weight", self.human_weight, num)
+        _choice("policy.human_source", self.human_source, HUMAN_SOURCES)
+        _choice("policy.retention", self.retention, RETENTIONS)
+        _int("policy.window", self.window, 1)
+        return dataclasses.replace(self, human_fraction=fraction, human_weight=weight)
+
+    def schedule(self, key: str, num_generations: int) -> list[float]:
+        """``human_fraction`` or ``human_weight`` as one value per generation 1..T."""
+        value = getattr(self, key)
+        return list(value) if isinstance(value, tuple) else [value] * num_generations
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Monte-Carlo settings: ``seeds`` repetitions from integer ``seed``; ``sampler`` None = exact where it applies."""
+
+    seeds: int = 100
+    seed: int = 0
+    sampler: str | None = None
+
+    def __post_init__(self):
+        _int("run.seeds", self.seeds, 1)
+        _int("run.seed", self.seed, 0)
+        if self.sampler is not None:
+            _choice("run.sampler", self.sampler, SAMPLERS)
+
+
+@dataclass(frozen=True)
+class Config:
+    scenario: Scenario
+    policy: Policy
+    run: RunConfig
+
+    @property
+    def sampler(self) -> str:
+        """The sampler in force: the one asked for, else ``exact`` where it applies."""
+        if self.run.sampler is not None:
+            return self.run.sampler
+        return "naive" if self.policy.retention == "subsample" else "exact"
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        for table in out.values():
+            for key, value in table.items():
+                if isinstance(value, tuple):
+                    table[key] = list(value)
+                elif isinstance(value, float) and math.isinf(value):
+                    table[key] = "inf"
+        return out
+
+
+TABLES = {"scenario": Scenario, "policy": Policy, "run": RunConfig}
+
+
+def _make(table: str, values: dict):
+    cls = TABLES[table]
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{table}] must be a table, got {values!r}")
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    for key in values:
+        if key not in allowed:
+            raise ConfigError(f"{table}.{key} is not a known key; allowed: {', '.join(allowed)}")
+    return cls(**values)
+
+
+def from_dict(data: dict) -> Config:
+    """Builds and validates a Config from ``{"scenario": {...}, "policy": {...}, "run": {...}}``."""
+    for table in data:
+        if table not in TABLES:
+            raise ConfigError(f"unknown table [{table}]; allowed: {', '.join(TABLES)}")
+    scenario = _make("scenario", data.get("scenario", {}))
+    policy = _make("policy", data.get("policy", {})).check(scenario)
+    return Config(scenario, policy, _make("run", data.get("run", {})))
+
+
+def read_file(path: str | Path) -> dict:
+    """Reads a TOML (or, for policies, JSON) file into a dict; one-line ConfigError when it cannot."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror}") from None
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path}: malformed JSON: {err}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a JSON object")
+        return data
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: malformed TOML: {err}") from None
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep-merges ``override`` into a copy of ``base`` (tables merge, values replace)."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load(path: str | Path | None = None, *, policy_file: str | Path | None = None,
+         overrides: dict | None = None) -> Config:
+    """Config from a TOML file, then a policy file (a ``[policy]`` table or bare keys), then overrides."""
+    data = read_file(path) if path else {}
+    if policy_file:
+        policy = read_file(policy_file)
+        policy = policy.get("policy", policy)
+        data = merge(data, {"policy": policy})
+    return from_dict(merge(data, overrides or {}))

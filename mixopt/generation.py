@@ -1,0 +1,172 @@
+"""The multi-generation training loop (DESIGN.md section 2), for one seed.
+
+Generation 0 fits theta_0 on M fresh human samples. For t = 1..T, batch t holds
+n_h = round(lambda_t M) human samples (``fresh``: new draws from the truth, capped by what is left of
+the budget; ``pool``: drawn without replacement from the human samples collected so far, i.e.
+generation 0's) and M - n_h synthetic samples from theta_{t-1}; the retention rule forms the
+training set and theta_t is fitted on it. Metrics of every theta_t, t = 0..T, are recorded.
+
+Write for one seed, batch with ``jax.vmap``; nothing here jits itself (STYLE.md habits 4-5).
+Nothing here is family-specific: the family's functions do the statistics.
+"""
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from mixopt.errors import ConfigError
+from mixopt.families.base import Family
+from mixopt.policies.retention import Batch, Retention, SampleBatch
+
+SAMPLERS = ("exact", "naive")
+HUMAN_SOURCES = ("fresh", "pool")
+
+
+class PolicyInputs(NamedTuple):
+    """The dynamic inputs of a simulation: arrays, so new values never recompile.
+
+    Attributes:
+      human_fraction: (T,) lambda_t for generations 1..T, in [0, 1].
+      human_weight: (T,) share of the loss weight on human samples (ignored unless the simulator
+        was built with ``weighted=True``).
+      human_budget: () fresh human samples that exist in total (``inf`` allowed).
+    """
+
+    human_fraction: jax.Array
+    human_weight: jax.Array
+    human_budget: jax.Array
+
+
+class GenState(NamedTuple):
+    """What goes round the loop."""
+
+    params: Any  # model of the previous generation
+    buffer: Any  # retention rule's buffer
+    human_left: jax.Array  # () fresh human samples not yet used
+    human_used: jax.Array  # () fresh human samples used so far
+    pool: Any  # (M, ...) generation 0's human samples when human_source == "pool", else None
+
+
+class GenInfo(NamedTuple):
+    """What comes out of each generation (stacked over generations by ``lax.scan``)."""
+
+    metrics: dict  # metric name -> () value, including "human_used"
+    num_human: jax.Array  # () human samples in this generation's batch
+
+
+class Simulator(NamedTuple):
+    """``init(key, inputs) -> (state, info)`` runs generation 0; ``step(state, (key, lambda_t,
+    omega_t)) -> (state, info)`` runs one later generation; ``simulate(key, inputs) -> GenInfo``
+    runs all T + 1, each leaf with a leading axis of length T + 1."""
+
+    init: Callable
+    step: Callable
+    simulate: Callable
+
+
+def simulator(family: Family, retention: Retention, *, num_generations: int, num_samples: int,
+              sampler: str = "exact", human_source: str = "fresh", weighted: bool = False,
+              relaxed: bool = False) -> Simulator:
+    """Builds the generation loop for one seed.
+
+    Args:
+      family: the model family (truth, sampler, fit, metrics).
+      retention: the retention rule.
+      num_generations: static T >= 1; generations 0..T are simulated.
+      num_samples: static M >= 2, samples per batch.
+      sampler: ``"exact"`` draws each batch's sufficient statistics from their sampling distribution
+        (cost independent of M); ``"naive"`` draws every sample.
+      human_source: ``"fresh"`` or ``"pool"`` (DESIGN.md section 2).
+      weighted: use ``inputs.human_weight`` as the human share of the loss weight; otherwise every
+        sample weighs the same.
+      relaxed: continuous counts n_h = lambda_t M instead of round(lambda_t M) so that the
+        simulation is differentiable in lambda (the gradient path of the optimiser). At integer
+        counts both agree; the naive sampler gives a fractional last sample a fractional weight.
+
+    Raises:
+      ConfigError: an unknown sampler or source, a size out of range, or the exact sampler asked
+        for where it does not apply.
+    """
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"run.sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    if human_source not in HUMAN_SOURCES:
+        raise ConfigError(f"policy.human_source must be one of {', '.join(HUMAN_SOURCES)}, got {human_source!r}")
+    if sampler == "exact" and (retention.needs_samples or family.sample_stats is None):
+        raise ConfigError("run.sampler = exact does not apply to retention subsample (it needs the samples "
+                          f"themselves) or to family {family.name!r} without a statistic sampler; use naive")
+    for name, value, minimum in (("generations", num_generations, 1), ("samples", num_samples, 2)):
+        if not isinstance(value, int) or value < minimum:
+            raise ConfigError(f"scenario.{name} must be an integer >= {minimum}, got {value!r}")
+    sample_level = sampler == "naive" or retention.needs_samples
+    pool_source = human_source == "pool"
+    slots = jnp.arange(num_samples)
+
+    def count_mask(count):
+        # First `count` slots weigh 1; a fractional count (relaxed) gives the next slot a fraction.
+        return jnp.clip(count - slots, 0.0, 1.0)
+
+    def make_batch(human_x, num_human, synth_x):
+        # Slots below num_human are human, the rest synthetic (a fractional boundary slot, on the
+        # relaxed path, is shared between both by weight).
+        human_w = count_mask(num_human)
+        if retention.needs_samples:
+            x = jnp.where((human_w > 0).reshape((-1,) + (1,) * (human_x.ndim - 1)), human_x, synth_x)
+            return SampleBatch(x, human_w)
+        return Batch(family.data_stats(human_x, human_w), family.data_stats(synth_x, 1.0 - human_w))
+
+    def init(key, inputs):
+        key_human, key_fit = jax.random.split(key)
+        dtype = jnp.result_type(inputs.human_fraction)  # carried counts follow the policy's precision
+        count = jnp.asarray(num_samples, dtype)
+        if sample_level or pool_source:
+            x0 = family.sample(key_human, family.truth, num_samples)
+            pool = x0 if pool_source else None
+            batch0 = make_batch(x0, count, x0)
+        else:
+            pool = None
+            batch0 = Batch(family.sample_stats(key_human, family.truth, count), family.empty_stats())
+        buffer, train = retention.init(batch0)
+        params = family.fit(key_fit, train.human, train.synth, None)
+        state = GenState(params, buffer, (inputs.human_budget - count).astype(dtype), count, pool)
+        return state, _info(params, count, count)
+
+    def human_count(fraction, human_left):
+        wanted = fraction * num_samples if relaxed else jnp.round(fraction * num_samples)
+        if pool_source:
+            return wanted
+        return jnp.minimum(wanted, jnp.maximum(human_left, 0.0))
+
+    def draw(key_human, key_synth, state, num_human):
+        if not sample_level:
+            human = (family.data_stats(jax.random.permutation(key_human, state.pool), count_mask(num_human))
+                     if pool_source else family.sample_stats(key_human, family.truth, num_human))
+            return Batch(human, family.sample_stats(key_synth, state.params, num_samples - num_human))
+        # One noise draw serves both: human slots [0, n_h) under the truth, synthetic slots
+        # [n_h, M) under the model; disjoint slots, so the two parts are independent.
+        noise = family.noise(key_synth, num_samples)
+        human_x = (jax.random.permutation(key_human, state.pool) if pool_source
+                   else family.transform(family.truth, noise))
+        return make_batch(human_x, num_human, family.transform(state.params, noise))
+
+    def step(state, xs):
+        key, fraction, weight = xs
+        key_human, key_synth, key_keep, key_fit = jax.random.split(key, 4)
+        num_human = human_count(fraction, state.human_left)
+        batch = draw(key_human, key_synth, state, num_human)
+        buffer, train = retention.update(key_keep, state.buffer, batch)
+        params = family.fit(key_fit, train.human, train.synth, weight if weighted else None)
+        fresh = 0.0 if pool_source else num_human
+        state = GenState(params, buffer, state.human_left - fresh, state.human_used + fresh, state.pool)
+        return state, _info(params, num_human, state.human_used)
+
+    def _info(params, num_human, human_used):
+        return GenInfo({**family.metrics(params), "human_used": human_used}, num_human)
+
+    def simulate(key, inputs):
+        keys = jax.random.split(key, num_generations + 1)
+        state, info0 = init(keys[0], inputs)
+        xs = (keys[1:], inputs.human_fraction, inputs.human_weight)
+        _, infos = jax.lax.scan(step, state, xs)
+        return jax.tree.map(lambda first, rest: jnp.concatenate([first[None], rest]), info0, infos)
+
+    return Simulator(init, step, simulate)

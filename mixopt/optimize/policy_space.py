@@ -1,0 +1,56 @@
+"""The policy keys an optimiser may change (``--space``), baselines, and policy <-> config plumbing."""
+import dataclasses
+
+from mixopt.config import Config, Policy
+from mixopt.errors import ConfigError
+
+CONTINUOUS = ("human_fraction", "human_fraction_schedule", "human_weight")
+STRUCTURAL = ("retention", "window", "human_source")
+SPACE_KEYS = CONTINUOUS + STRUCTURAL
+
+# The strategies every optimised policy is compared with (DESIGN.md section 4, issue 4).
+BASELINES = {
+    "replace": dict(retention="replace", human_fraction=0.0, human_source="fresh", human_weight=None),
+    "accumulate": dict(retention="accumulate", human_fraction=0.0, human_source="fresh", human_weight=None),
+    "accumulate-subsample": dict(retention="subsample", human_fraction=0.0, human_source="fresh", human_weight=None),
+    "keep-10%-human": dict(retention="replace", human_fraction=0.1, human_source="pool", human_weight=None),
+    "all-human": dict(retention="replace", human_fraction=1.0, human_source="fresh", human_weight=None),
+}
+
+
+def parse_space(text: str | list) -> tuple[str, ...]:
+    keys = [k.strip() for k in (text.split(",") if isinstance(text, str) else text) if k.strip()]
+    for key in keys:
+        if key not in SPACE_KEYS:
+            raise ConfigError(f"--space key {key!r} is unknown; allowed: {', '.join(SPACE_KEYS)}")
+    if "human_fraction" in keys and "human_fraction_schedule" in keys:
+        raise ConfigError("--space takes human_fraction or human_fraction_schedule, not both")
+    if not keys:
+        raise ConfigError("--space must name at least one policy key")
+    return tuple(keys)
+
+
+def with_policy(config: Config, **changes) -> Config:
+    """``config`` with policy keys replaced, validated against its scenario."""
+    policy = dataclasses.replace(config.policy, **changes).check(config.scenario)
+    sampler = config.run.sampler
+    if sampler == "exact" and policy.retention == "subsample":
+        sampler = None  # exact does not apply there; let the default choose
+    return dataclasses.replace(config, policy=policy, run=dataclasses.replace(config.run, sampler=sampler))
+
+
+def policy_dict(policy: Policy) -> dict:
+    """A ``[policy]`` table (lists for schedules), as ``mixopt simulate --policy`` reads it."""
+    out = dataclasses.asdict(policy)
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items() if v is not None}
+
+
+def baseline_configs(config: Config) -> dict[str, Config]:
+    """Each baseline as a full config; ``all-human`` only where the budget allows it."""
+    out = {}
+    scenario = config.scenario
+    for name, changes in BASELINES.items():
+        if name == "all-human" and scenario.human_budget < scenario.samples * (scenario.generations + 1):
+            continue
+        out[name] = with_policy(config, **changes)
+    return out

@@ -1,0 +1,308 @@
+"""Optuna search over the policy (continuous and structural keys), with persistent, resumable studies.
+
+Every trial evaluates its policy on the same seeds (common random numbers), so two trials are
+compared on the same randomness; compiled simulators are cached per structure, so continuous
+values never recompile. The full policy, the scenario and the metrics are stored as user attributes.
+"""
+import contextlib
+import json
+import math
+import signal
+import threading
+from typing import NamedTuple
+
+import numpy as np
+
+from mixopt import simulation
+from mixopt.config import Config
+from mixopt.errors import ConfigError, SimulationError
+from mixopt.objectives import Objective
+from mixopt.optimize.policy_space import BASELINES, policy_dict, with_policy
+from mixopt.store import get_storage
+
+SAMPLERS = ("tpe", "cmaes", "gp", "random", "nsga")
+
+
+class SearchResult(NamedTuple):
+    config: Config  # the scenario with the best policy found
+    study: object  # the optuna.Study
+    evaluations: int  # simulator evaluations (seed-trajectories) in this call
+
+
+def _sampler(name: str, seed: int, multi: bool):
+    import optuna
+
+    if name not in SAMPLERS:
+        raise ConfigError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {name!r}")
+    if multi and name not in ("nsga", "tpe", "random"):
+        raise ConfigError(f"--sampler {name} is single-objective; use nsga, tpe or random for several objectives")
+    return {"tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+            "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
+            "gp": lambda: optuna.samplers.GPSampler(seed=seed),
+            "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+            "nsga": lambda: optuna.samplers.NSGAIISampler(seed=seed)}[name]()
+
+
+def suggest(trial, config: Config, space: tuple[str, ...]) -> Config:
+    """The trial's policy: the config's policy with the ``space`` keys suggested."""
+    num = config.scenario.generations
+    changes = {}
+    if "retention" in space:
+        changes["retention"] = trial.suggest_categorical("retention", ["replace", "accumulate", "window", "subsample"])
+    if "window" in space:
+        changes["window"] = trial.suggest_int("window", 1, num)
+    if "human_source" in space:
+        changes["human_source"] = trial.suggest_categorical("human_source", ["fresh", "pool"])
+    if "human_fraction" in space:
+        changes["human_fraction"] = trial.suggest_float("human_fraction", 0.0, 1.0)
+    if "human_fraction_schedule" in space:
+        changes["human_fraction"] = [trial.suggest_float(f"human_fraction_{t}", 0.0, 1.0) for t in range(1, num + 1)]
+    if "human_weight" in space:
+        changes["human_weight"] = trial.suggest_float("human_weight", 0.0, 1.0)
+    return with_policy(config, **changes)
+
+
+def baseline_params(config: Config, space: tuple[str, ...]) -> list[dict]:
+    """Baselines expressed in the search space's parameters (those the space can express at all)."""
+    out = []
+    for changes in BASELINES.values():
+        params = {}
+        for key, value in changes.items():
+            if key in space and value is not None:
+                params[key] = value
+        if "human_fraction_schedule" in space:
+            params.update({f"human_fraction_{t}": changes["human_fraction"]
+                           for t in range(1, config.scenario.generations + 1)})
+        if params and params not in out:
+            out.append(params)
+    return out
+
+
+class Evaluator:
+    """Objective values of a config on fixed seeds; one compiled program per policy structure."""
+
+    def __init__(self, objectives: list[Objective], *, seeds: int, seed: int):
+        self.objectives, self.seeds, self.seed = objectives, seeds, seed
+        self.compiled: dict = {}
+        self.evaluations = 0
+
+    def __call__(self, config: Config) -> tuple[list[float], dict]:
+        p = config.policy
+        structure = (p.retention, p.window if p.retention == "window" else 0, p.human_source,
+                     p.human_weight is not None, config.sampler)
+        if structure not in self.compiled:
+            self.compiled[structure] = simulation.runner(config)
+        self.evaluations += self.seeds
+        metrics = simulation.per_seed_metrics(config, simulation.seed_keys(self.seed, self.seeds),
+                                              self.compiled[structure])
+        values = [float(np.mean(o.value(metrics))) for o in self.objectives]
+        summary = {name: float(v[:, -1].mean()) for name, v in metrics.items()}
+        return values, summary
+
+
+def open_study(config: Config, objectives: list[Objective], *, storage: str | None, study_name: str, seed: int,
+               sampler: str):
+    import optuna
+
+    scenario = json.dumps(config.to_dict()["scenario"], sort_keys=True)
+    names = [o.name for o in objectives]
+    study = optuna.create_study(study_name=study_name, storage=get_storage(storage), load_if_exists=True,
+                                directions=[o.direction for o in objectives],
+                                sampler=_sampler(sampler, seed, len(objectives) > 1))
+    stored = study.user_attrs
+    if stored.get("scenario", scenario) != scenario or stored.get("objectives", names) != names:
+        raise ConfigError(f"study {study_name!r} exists with a different scenario or objective; "
+                          "choose another --study name")
+    study.set_user_attr("scenario", scenario)
+    study.set_user_attr("objectives", names)
+    return study
+
+
+def fail_stale_trials(study, *, older_than_s: float) -> int:
+    """Marks RUNNING trials started more than ``older_than_s`` ago as FAILED (a killed worker's
+    leftovers; PostgreSQL/SQLite storages also retry them by heartbeat). Returns how many."""
+    import datetime
+
+    import optuna
+
+    now = datetime.datetime.now()
+    stale = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+             if t.datetime_start and (now - t.datetime_start).total_seconds() > older_than_s]
+    for trial in stale:
+        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+    return len(stale)
+
+
+def _refine(trial_config, objective, space, *, steps, learning_rate, seeds, seed):
+    """Hybrid: a short gradient refinement of the trial's continuous keys, from its suggested values."""
+    from mixopt.optimize.gradient import optimize_gradient
+    from mixopt.optimize.policy_space import CONTINUOUS
+
+    continuous = tuple(k for k in space if k in CONTINUOUS)
+    if not continuous or trial_config.policy.retention == "subsample":  # subsample's selection has no gradient
+        return trial_config
+    return optimize_gradient(trial_config, objective, continuous, steps=steps, learning_rate=learning_rate,
+                             seeds=min(seeds, 128), seed=seed).config
+
+
+class _DeferredInterrupt:
+    """Ctrl-C that never lands inside a storage write.
+
+    A KeyboardInterrupt raised while Optuna holds the journal's file lock (or mid-transaction)
+    leaves the lock half released and ends in an unrelated error. Inside the objective (the
+    simulation) Ctrl-C interrupts at once and the trial is stored as PRUNED (user attribute
+    ``interrupted``; no traceback on the terminal); anywhere else it asks the study to stop after the
+    current step. Either way KeyboardInterrupt is raised once ``study.optimize`` has returned.
+    """
+
+    def __init__(self, study):
+        self.study = study
+        self.in_objective = False
+        self.pending = False
+
+    def __call__(self, signum, frame):
+        self.pending = True
+        if self.in_objective:
+            self.in_objective = False
+            raise KeyboardInterrupt
+        with contextlib.suppress(RuntimeError):  # outside the optimize loop: the flag alone suffices
+            self.study.stop()
+
+    @contextlib.contextmanager
+    def installed(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if self.pending:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def objective(self, trial):
+        import optuna
+
+        self.in_objective = True
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.pending = True
+            trial.set_user_attr("interrupted", True)
+            with contextlib.suppress(RuntimeError):
+                self.study.stop()
+            raise optuna.TrialPruned("interrupted") from None
+        finally:
+            self.in_objective = False
+
+
+def _run_trials(study, config, objectives, space, *, trials, seeds, seed, timeout, progress, worker,
+                refine_steps=0, refine_lr=0.1):
+    import optuna
+
+    evaluate = Evaluator(objectives, seeds=seeds, seed=seed)
+    interrupt = _DeferredInterrupt(study)
+
+    def objective_fn(trial):
+        trial.set_user_attr("worker", worker)
+        trial_config = suggest(trial, config, space)
+        if refine_steps:
+            trial.set_user_attr("suggested_policy", policy_dict(trial_config.policy))
+            with interrupt.objective(trial):
+                trial_config = _refine(trial_config, objectives[0], space, steps=refine_steps,
+                                       learning_rate=refine_lr, seeds=seeds, seed=seed + trial.number)
+        trial.set_user_attr("policy", policy_dict(trial_config.policy))
+        try:
+            with interrupt.objective(trial):
+                values, summary = evaluate(trial_config)
+        except SimulationError as err:
+            trial.set_user_attr("error", str(err))
+            return [math.nan] * len(objectives) if len(objectives) > 1 else math.nan  # Optuna: FAILED
+        trial.set_user_attr("metrics_final", summary)
+        return values if len(objectives) > 1 else values[0]
+
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
+    done = len(study.get_trials(deepcopy=False, states=finished))
+    if trials - done > 0:
+        with interrupt.installed():
+            study.optimize(objective_fn, n_trials=trials - done, timeout=timeout, n_jobs=1, show_progress_bar=progress,
+                           gc_after_trial=False,
+                           callbacks=[optuna.study.MaxTrialsCallback(trials, states=finished)])
+    return evaluate.evaluations
+
+
+def _worker(config_dict, objective_names, space, trials, storage, study_name, seeds, seed, sampler, timeout, worker,
+            refine_steps, refine_lr):
+    """One worker process of ``--workers N``: same study, its own sampler seed."""
+    import optuna
+
+    from mixopt import config as config_mod
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    from mixopt.families import make_family
+    from mixopt.objectives import parse
+
+    config = config_mod.from_dict(config_dict)
+    family = make_family(config.scenario.family, config.scenario.truth)
+    objectives = parse(",".join(objective_names), family.metric_names + ("human_used",))
+    study = open_study(config, objectives, storage=storage, study_name=study_name, seed=seed + worker, sampler=sampler)
+    _run_trials(study, config, objectives, space, trials=trials, seeds=seeds, seed=seed, timeout=timeout,
+                progress=False, worker=worker, refine_steps=refine_steps, refine_lr=refine_lr)
+
+
+def optimize_search(config: Config, objectives: list[Objective], space: tuple[str, ...], *, trials: int,
+                    storage: str | None, study_name: str, seeds: int, seed: int, sampler: str = "tpe",
+                    timeout: float | None = None, progress: bool = False, workers: int = 1,
+                    stale_after_s: float = 3600.0, refine_steps: int = 0, refine_lr: float = 0.1) -> SearchResult:
+    """Runs the study until it holds ``trials`` finished trials (a re-run resumes it).
+
+    With ``workers`` > 1, that many processes share the study (journal file, SQLite or PostgreSQL
+    storage); each trial is stored once, whichever worker ran it. Every trial evaluates on the same
+    seeds (common random numbers), whichever worker runs it. ``refine_steps`` > 0 makes it the
+    ``hybrid`` method: each trial's continuous keys get that many gradient steps before evaluation,
+    and the refined policy is what the trial stores (``suggested_policy`` keeps the starting point).
+    """
+    if refine_steps and len(objectives) > 1:
+        raise ConfigError("--method hybrid takes one objective (its refinement is a gradient descent)")
+    import multiprocessing
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(config, objectives, storage=storage, study_name=study_name, seed=seed, sampler=sampler)
+    fail_stale_trials(study, older_than_s=stale_after_s)
+    if not study.trials:
+        for params in baseline_params(config, space):
+            study.enqueue_trial(params, skip_if_exists=True)
+    if workers == 1:
+        evaluations = _run_trials(study, config, objectives, space, trials=trials, seeds=seeds, seed=seed,
+                                  timeout=timeout, progress=progress, worker=0, refine_steps=refine_steps,
+                                  refine_lr=refine_lr)
+    else:
+        context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
+        names = [o.name for o in objectives]
+        processes = [context.Process(target=_worker, args=(config.to_dict(), names, space, trials, storage,
+                                                            study_name, seeds, seed, sampler, timeout, i,
+                                                            refine_steps, refine_lr))
+                     for i in range(workers)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        if any(p.exitcode != 0 for p in processes):
+            raise SimulationError(f"a worker of study {study_name!r} failed (exit codes "
+                                  f"{[p.exitcode for p in processes]}); finished trials are stored, rerun to resume")
+        evaluations = seeds * len(study.trials)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise SimulationError(f"study {study_name!r} has no completed trial (every policy degenerated)")
+    best = study.best_trials[0] if len(objectives) > 1 else study.best_trial
+    return SearchResult(with_policy(config, **_policy_changes(best.user_attrs["policy"])), study, evaluations)
+
+
+def _policy_changes(policy: dict) -> dict:
+    changes = dict(policy)
+    changes.setdefault("human_weight", None)
+    return changes

@@ -1,0 +1,125 @@
+"""Retention rules: which earlier batches the next model trains on.
+
+A rule is a NamedTuple ``(init, update)`` made by a factory; its buffer is a pytree with a static
+shape, so ``accumulate`` over T generations compiles once. Rules work on sufficient statistics
+(O(1) memory per retained batch) except ``subsample``, whose semantic — M samples drawn without
+replacement from the union of all batches — needs the samples themselves.
+
+A *batch* for the stats rules is a ``Batch(human, synth)`` of two stats pytrees (provenance is kept
+apart so the fit can weight human data); for ``subsample`` it is a ``SampleBatch``.
+"""
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from mixopt.errors import ConfigError
+
+RETENTIONS = ("replace", "accumulate", "window", "subsample")
+
+
+class Batch(NamedTuple):
+    human: Any  # stats of the human samples
+    synth: Any  # stats of the synthetic samples
+
+
+class SampleBatch(NamedTuple):
+    x: jax.Array  # (M, ...) samples
+    human: jax.Array  # (M,) 1.0 for a human sample, 0.0 for a synthetic one
+
+
+class Retention(NamedTuple):
+    """``init(batch0) -> (buffer, train)``; ``update(key, buffer, batch) -> (buffer, train)``.
+
+    ``train`` is always a ``Batch`` of stats: what the model of this generation is fitted on.
+    ``needs_samples`` says whether batches are ``SampleBatch`` (sample level) instead of ``Batch``.
+    """
+
+    init: Callable
+    update: Callable
+    needs_samples: bool
+
+
+def combine_batches(combine_fn):
+    """Lifts a family's ``combine`` from stats to ``Batch`` (human with human, synth with synth)."""
+    return lambda a, b: Batch(combine_fn(a.human, b.human), combine_fn(a.synth, b.synth))
+
+
+def replace() -> Retention:
+    """Train on the newest batch only (Shumailov et al. 2024)."""
+    return Retention(lambda batch0: ((), batch0), lambda key, buffer, batch: ((), batch), False)
+
+
+def accumulate(combine_fn) -> Retention:
+    """Train on all batches 0..t (Gerstgrasser et al. 2024): a running merge of the stats."""
+    merge = combine_batches(combine_fn)
+
+    def update(key, buffer, batch):
+        del key
+        merged = merge(buffer, batch)
+        return merged, merged
+
+    return Retention(lambda batch0: (batch0, batch0), update, False)
+
+
+class WindowBuffer(NamedTuple):
+    slots: Any  # Batch with a leading axis of length W
+    next_slot: jax.Array  # () int: where the next batch goes
+
+
+def window(size: int, combine_fn, empty_fn) -> Retention:
+    """Train on the last ``size`` batches: a ring buffer of ``size`` stats, merged each generation."""
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ConfigError(f"policy.window must be an integer >= 1, got {size!r}")
+    merge = combine_batches(combine_fn)
+
+    def merge_slots(slots):
+        empty = Batch(empty_fn(), empty_fn())
+        total, _ = jax.lax.scan(lambda acc, slot: (merge(acc, slot), None), empty, slots)
+        return total
+
+    def init(batch0):
+        empty = Batch(empty_fn(), empty_fn())
+        slots = jax.tree.map(lambda first, blank: jnp.stack([first] + [blank] * (size - 1)), batch0, empty)
+        return WindowBuffer(slots, jnp.asarray(1 % size)), batch0
+
+    def update(key, buffer, batch):
+        del key
+        slots = jax.tree.map(lambda all_, new: all_.at[buffer.next_slot].set(new), buffer.slots, batch)
+        return WindowBuffer(slots, (buffer.next_slot + 1) % size), merge_slots(slots)
+
+    return Retention(init, update, False)
+
+
+class SubsampleBuffer(NamedTuple):
+    x: jax.Array  # (T + 1, M, ...) every batch so far, zero-filled beyond
+    human: jax.Array  # (T + 1, M) provenance flags
+    num_batches: jax.Array  # () int: batches stored
+
+
+def subsample(num_generations: int, num_samples: int, data_stats_fn) -> Retention:
+    """Train on M samples drawn without replacement from the union of batches 0..t (Kazdan et al. 2024).
+
+    Memory is O(T M): the sample-level semantic needs every sample ever drawn.
+    """
+
+    def stats_of(x, human):
+        return Batch(data_stats_fn(x, human), data_stats_fn(x, 1.0 - human))
+
+    def init(batch0):
+        x = jnp.zeros((num_generations + 1,) + batch0.x.shape, batch0.x.dtype).at[0].set(batch0.x)
+        human = jnp.zeros((num_generations + 1, num_samples), batch0.human.dtype).at[0].set(batch0.human)
+        return SubsampleBuffer(x, human, jnp.asarray(1)), stats_of(batch0.x, batch0.human)
+
+    def update(key, buffer, batch):
+        x = buffer.x.at[buffer.num_batches].set(batch.x)
+        human = buffer.human.at[buffer.num_batches].set(batch.human)
+        # A uniform M-subset of the valid slots: the M smallest of iid uniforms, invalid slots at +inf.
+        valid = jnp.arange(num_generations + 1) <= buffer.num_batches
+        priority = jnp.where(valid[:, None], jax.random.uniform(key, human.shape), jnp.inf)
+        _, chosen = jax.lax.top_k(-priority.reshape(-1), num_samples)
+        flat_x = x.reshape((-1,) + x.shape[2:])
+        train = stats_of(flat_x[chosen], human.reshape(-1)[chosen])
+        return SubsampleBuffer(x, human, buffer.num_batches + 1), train
+
+    return Retention(init, update, True)

@@ -1,0 +1,69 @@
+"""Small helpers shared by the tests (instead of a test dependency)."""
+import contextlib
+import logging
+
+import jax
+import numpy as np
+
+from mixopt import config as config_mod
+from mixopt import simulation
+
+
+def tree_allclose(a, b, **tol) -> bool:
+    leaves_a, tree_a = jax.tree.flatten(a)
+    leaves_b, tree_b = jax.tree.flatten(b)
+    return tree_a == tree_b and all(np.allclose(x, y, **tol) for x, y in zip(leaves_a, leaves_b))
+
+
+class _Count(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def emit(self, record):
+        if "Compiling" in record.getMessage() or "compiling" in record.getMessage():
+            self.count += 1
+
+
+@contextlib.contextmanager
+def count_compilations():
+    """Counts XLA compilations inside the block (JAX logs each one when ``jax_log_compiles``)."""
+    handler = _Count()
+    logger = logging.getLogger("jax")
+    logger.addHandler(handler)
+    previous = jax.config.jax_log_compiles
+    jax.config.update("jax_log_compiles", True)
+    try:
+        yield handler
+    finally:
+        jax.config.update("jax_log_compiles", previous)
+        logger.removeHandler(handler)
+
+
+def run(seeds: int = 1000, seed: int = 0, sampler=None, **keys):
+    """Per-seed metrics of a config given as flat keys (scenario/policy/run/truth keys by name)."""
+    tables = {"scenario": {}, "policy": {}, "run": {"seeds": seeds, "seed": seed, "sampler": sampler}}
+    for key, value in keys.items():
+        if key in ("dim", "estimator", "fit"):
+            tables["scenario"].setdefault("truth", {})[key] = value
+        elif key in ("family", "generations", "samples", "human_budget"):
+            tables["scenario"][key] = value
+        else:
+            tables["policy"][key] = value
+    config = config_mod.from_dict(tables)
+    sim, inputs = simulation.build(config)
+    info = simulation.batched(sim)(simulation.seed_keys(seed, seeds), inputs)
+    return {name: np.asarray(value) for name, value in info.metrics.items()}
+
+
+def z_score(samples, predicted):
+    """(mean - predicted) / standard error of the mean, per trailing index."""
+    samples = np.asarray(samples, np.float64)
+    return (samples.mean(axis=0) - predicted) / (samples.std(axis=0, ddof=1) / np.sqrt(samples.shape[0]))
+
+
+def two_sample_z(a, b):
+    """Difference of two independent Monte-Carlo means in units of its standard error."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    se = np.sqrt(a.var(axis=0, ddof=1) / a.shape[0] + b.var(axis=0, ddof=1) / b.shape[0])
+    return (a.mean(axis=0) - b.mean(axis=0)) / se

@@ -1,0 +1,117 @@
+"""The ``mixopt`` command, run as a user runs it (subprocesses)."""
+import io
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+SMALL = ["--generations", "4", "--samples", "20", "--seeds", "8"]
+
+
+def mixopt(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "mixopt", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+@pytest.fixture
+def toml(tmp_path):
+    def write(text, name="scenario.toml"):
+        path = tmp_path / name
+        path.write_text(text)
+        return str(path)
+    return write
+
+
+BAD = [
+    (["--samples", "-5"], "scenario.samples"),
+    (["--samples", "0"], "scenario.samples"),
+    (["--generations", "0"], "scenario.generations"),
+    (["--seeds", "0"], "run.seeds"),
+    (["--human-fraction", "1.5"], "policy.human_fraction"),
+    (["--human-weight", "-0.1"], "policy.human_weight"),
+    (["--human-fraction", "0.1,0.2"], "policy.human_fraction"),
+    (["--human-fraction", "abc"], "--human-fraction"),
+    (["--retention", "window", "--window", "0"], "policy.window"),
+    (["--family", "poisson"], "scenario.family"),
+    (["--retention", "forget"], "policy.retention"),
+    (["--estimator", "bayes"], "scenario.truth.estimator"),
+    (["--fit", "none"], "scenario.truth.fit"),
+    (["--dim", "0"], "scenario.truth.dim"),
+    (["--human-source", "web"], "policy.human_source"),
+    (["--sampler", "fast"], "run.sampler"),
+    (["--human-budget", "5"], "scenario.human_budget"),
+    (["--format", "xml"], "--format"),
+    (["--policy", "/nonexistent/policy.json"], "cannot read"),
+    (["--no-such-flag"], "unrecognized"),
+]
+
+
+@pytest.mark.parametrize("args,key", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_and_exit_2(args, key):
+    proc = mixopt("simulate", *SMALL, *args)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mixopt: error: "), proc.stderr
+    assert key in lines[0]
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("text,key", [
+    ("[scenario\nsamples = 3", "malformed TOML"),
+    ("[scenario]\nsamples = -3\n", "scenario.samples"),
+    ("[scenario]\nsampels = 30\n", "scenario.sampels is not a known key"),
+    ("[policy]\nhuman_fraction = [0.1, 0.2]\n[scenario]\ngenerations = 3\n", "one value per generation"),
+    ("[scenario.truth]\ncolour = 1\n", "scenario.truth.colour"),
+    ("[extra]\nx = 1\n", "unknown table [extra]"),
+], ids=["malformed", "negative", "typo", "list-length", "truth-key", "table"])
+def test_bad_config_file(toml, text, key):
+    proc = mixopt("simulate", toml(text))
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and key in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_degenerate_simulation_names_metric_and_generation():
+    proc = mixopt("simulate", "--samples", "2", "--generations", "400", "--seeds", "20")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("mixopt: error: metric ") and "at generation" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stdout == ""
+
+
+def test_table_csv_json_agree(tmp_path):
+    table = mixopt("simulate", *SMALL)
+    assert table.returncode == 0, table.stderr
+    assert "variance_ratio" in table.stdout and "human_used" in table.stdout
+    records = pd.read_csv(io.StringIO(mixopt("simulate", *SMALL, "--format", "csv").stdout))
+    assert list(records.columns) == ["generation", "metric", "mean", "std", "seeds"]
+    assert set(records["metric"]) == {"variance_ratio", "log_det_ratio", "mean_shift", "w2", "kl", "human_used"}
+    assert records["generation"].max() == 4 and (records["seeds"] == 8).all()
+    out = tmp_path / "out.json"
+    assert mixopt("simulate", *SMALL, "--format", "json", "--out", str(out)).returncode == 0
+    payload = json.loads(out.read_text())
+    assert payload["scenario"]["samples"] == 20 and payload["policy"]["retention"] == "replace"
+    assert pd.DataFrame(payload["trajectory"]).equals(records)  # same seed, same numbers
+
+
+def test_config_file_flags_override_and_policy_file(toml, tmp_path):
+    path = toml("[scenario]\ngenerations = 3\nsamples = 50\nhuman_budget = 80\n"
+                "[policy]\nhuman_fraction = [0.2, 0.2, 0.2]\nretention = \"window\"\nwindow = 2\n"
+                "[run]\nseeds = 5\n")
+    payload = json.loads(mixopt("simulate", path, "--samples", "40", "--format", "json").stdout)
+    assert payload["scenario"]["samples"] == 40 and payload["policy"]["window"] == 2
+    used = [r["mean"] for r in payload["trajectory"] if r["metric"] == "human_used"]
+    assert used == [40, 48, 56, 64]
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"policy": {"retention": "accumulate", "human_fraction": 0.0}}))
+    payload = json.loads(mixopt("simulate", path, "--policy", str(policy), "--format", "json").stdout)
+    assert payload["policy"]["retention"] == "accumulate"
+    assert [r["mean"] for r in payload["trajectory"] if r["metric"] == "human_used"] == [50] * 4
+
+
+def test_console_script_is_installed():
+    import shutil
+
+    exe = shutil.which("mixopt") or str(__import__("pathlib").Path(sys.executable).with_name("mixopt"))
+    proc = subprocess.run([exe, "simulate", *SMALL, "--dim", "2"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "dim=2" in proc.stdout
