@@ -42,6 +42,11 @@ _FLAG_KEYS = {
     "family": ("scenario", "family"), "generations": ("scenario", "generations"),
     "samples": ("scenario", "samples"), "human_budget": ("scenario", "human_budget"),
     "dim": ("truth", "dim"), "estimator": ("truth", "estimator"), "fit": ("truth", "fit"),
+    "vocab": ("truth", "vocab"), "zipf": ("truth", "zipf"), "source": ("truth", "source"),
+    "capacity": ("truth", "capacity"), "smoothing": ("truth", "smoothing"),
+    "temperature": ("truth", "temperature"), "top_p": ("truth", "top_p"), "minority": ("truth", "minority"),
+    "minority_size": ("truth", "minority_size"), "noise": ("truth", "noise"), "design": ("truth", "design"),
+    "ridge": ("truth", "ridge"),
     "human_fraction": ("policy", "human_fraction"), "human_weight": ("policy", "human_weight"),
     "human_source": ("policy", "human_source"), "retention": ("policy", "retention"),
     "window": ("policy", "window"), "seeds": ("run", "seeds"), "seed": ("run", "seed"),
@@ -57,7 +62,7 @@ def _common(parser):
 
 def _scenario_flags(sub):
     sub.add_argument("config", nargs="?", help="a TOML config ([scenario], [policy], [run] tables)")
-    sub.add_argument("--family", help="model family (gaussian)")
+    sub.add_argument("--family", help="model family: gaussian, categorical or regression")
     sub.add_argument("--generations", type=int, help="T: generations after generation 0")
     sub.add_argument("--samples", type=int, help="M: samples per batch")
     sub.add_argument("--human-budget", type=_budget, help="fresh human samples that exist in total, or inf")
@@ -73,6 +78,18 @@ def _scenario_flags(sub):
     sub.add_argument("--dim", type=int, help="gaussian: dimension")
     sub.add_argument("--estimator", help="gaussian: mle or unbiased")
     sub.add_argument("--fit", help="gaussian: full, or mean (variance known)")
+    sub.add_argument("--vocab", type=int, help="categorical: number of categories V")
+    sub.add_argument("--zipf", type=float, help="categorical: Zipf exponent a (p_i ~ i^-a)")
+    sub.add_argument("--source", help="categorical: zipf, or english (real word frequencies; the words extra)")
+    sub.add_argument("--capacity", type=int, help="categorical: the model keeps only the K most frequent categories")
+    sub.add_argument("--smoothing", type=float, help="categorical: add-alpha smoothing")
+    sub.add_argument("--temperature", type=float, help="categorical: sampling temperature at synthesis")
+    sub.add_argument("--top-p", type=float, help="categorical: nucleus (top-p) truncation at synthesis")
+    sub.add_argument("--minority", type=float, help="categorical: true mass share of a minority group")
+    sub.add_argument("--minority-size", type=int, help="categorical: categories in the minority group")
+    sub.add_argument("--noise", type=float, help="regression: label noise sigma")
+    sub.add_argument("--design", help="regression: fresh inputs each generation, or fixed (generation 0's)")
+    sub.add_argument("--ridge", type=float, help="regression: ridge penalty (0 = ordinary least squares)")
     _common(sub)
 
 

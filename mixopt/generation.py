@@ -98,6 +98,7 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
         if not isinstance(value, int) or value < minimum:
             raise ConfigError(f"scenario.{name} must be an integer >= {minimum}, got {value!r}")
     sample_level = sampler == "naive" or retention.needs_samples
+    draw_stats = family.relaxed_stats if relaxed and family.relaxed_stats is not None else family.sample_stats
     pool_source = human_source == "pool"
     slots = jnp.arange(num_samples)
 
@@ -124,7 +125,7 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
             batch0 = make_batch(x0, count, x0)
         else:
             pool = None
-            batch0 = Batch(family.sample_stats(key_human, family.truth, count), family.empty_stats())
+            batch0 = Batch(draw_stats(key_human, family.truth, count), family.empty_stats())
         buffer, train = retention.init(batch0)
         params = family.fit(key_fit, train.human, train.synth, None)
         state = GenState(params, buffer, (inputs.human_budget - count).astype(dtype), count, pool)
@@ -139,8 +140,8 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
     def draw(key_human, key_synth, state, num_human):
         if not sample_level:
             human = (family.data_stats(jax.random.permutation(key_human, state.pool), count_mask(num_human))
-                     if pool_source else family.sample_stats(key_human, family.truth, num_human))
-            return Batch(human, family.sample_stats(key_synth, state.params, num_samples - num_human))
+                     if pool_source else draw_stats(key_human, family.truth, num_human))
+            return Batch(human, draw_stats(key_synth, state.params, num_samples - num_human))
         # One noise draw serves both: human slots [0, n_h) under the truth, synthetic slots
         # [n_h, M) under the model; disjoint slots, so the two parts are independent.
         noise = family.noise(key_synth, num_samples)

@@ -1,5 +1,6 @@
 """Small helpers shared by the tests (instead of a test dependency)."""
 import contextlib
+import dataclasses
 import logging
 
 import jax
@@ -43,13 +44,14 @@ def count_compilations():
 def run(seeds: int = 1000, seed: int = 0, sampler=None, **keys):
     """Per-seed metrics of a config given as flat keys (scenario/policy/run/truth keys by name)."""
     tables = {"scenario": {}, "policy": {}, "run": {"seeds": seeds, "seed": seed, "sampler": sampler}}
+    policy_keys = {f.name for f in dataclasses.fields(config_mod.Policy)}
     for key, value in keys.items():
-        if key in ("dim", "estimator", "fit"):
-            tables["scenario"].setdefault("truth", {})[key] = value
-        elif key in ("family", "generations", "samples", "human_budget"):
+        if key in ("family", "generations", "samples", "human_budget"):
             tables["scenario"][key] = value
-        else:
+        elif key in policy_keys:
             tables["policy"][key] = value
+        else:  # a family parameter: [scenario.truth]
+            tables["scenario"].setdefault("truth", {})[key] = value
     config = config_mod.from_dict(tables)
     sim, inputs = simulation.build(config)
     info = simulation.batched(sim)(simulation.seed_keys(seed, seeds), inputs)

@@ -3,9 +3,10 @@ import inspect
 
 from mixopt.errors import ConfigError
 from mixopt.families.base import Family
+from mixopt.families.categorical import categorical
 from mixopt.families.gaussian import gaussian
 
-REGISTRY = {"gaussian": gaussian}
+REGISTRY = {"gaussian": gaussian, "categorical": categorical}
 
 
 def make_family(name: str, truth: dict) -> Family:
@@ -21,4 +22,4 @@ def make_family(name: str, truth: dict) -> Family:
     return factory(**truth)
 
 
-__all__ = ["Family", "REGISTRY", "gaussian", "make_family"]
+__all__ = ["Family", "REGISTRY", "categorical", "gaussian", "make_family"]

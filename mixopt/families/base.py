@@ -40,6 +40,11 @@ class Family(NamedTuple):
         (plain pooling).
       metrics: ``params -> dict[str, scalar]``: distances of the model to the truth.
       metric_names: the keys ``metrics`` returns, in display order.
+      relaxed_stats: ``(key, params, count) -> stats``, a differentiable stand-in for
+        ``sample_stats`` (continuous in ``count`` and the parameters) that the relaxed simulation
+        (the gradient path) uses; ``None``: ``sample_stats`` is differentiable already.
+      seed_truth: ``key -> truth``: a truth drawn once per seed (e.g. regression's fixed design);
+        ``None``: ``truth`` for every seed.
     """
 
     name: str
@@ -54,3 +59,5 @@ class Family(NamedTuple):
     fit: Callable[..., Params]
     metrics: Callable[[Params], dict]
     metric_names: tuple[str, ...]
+    relaxed_stats: Callable[..., Stats] | None = None
+    seed_truth: Callable[..., Params] | None = None

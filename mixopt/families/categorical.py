@@ -1,0 +1,251 @@
+"""Categorical family: a token or category model fitted by (smoothed, capacity-limited) counts.
+
+Shows *statistical approximation error* on rare events: a category that no sample of a generation
+hits gets probability 0 and is gone for good under ``replace``; the tails (rare words, minority
+groups) vanish first. Sampling bias at synthesis (``temperature`` < 1, ``top_p`` < 1) speeds the
+loss up; a capacity limit (``capacity`` K: the K most frequent categories seen) adds expressivity
+error; add-alpha ``smoothing`` keeps every category alive.
+
+Truths: Zipf over ``vocab`` categories (p_i ∝ i^-zipf), real English word frequencies (``source =
+"english"``, the top ``vocab`` words of the ``wordfreq`` package: the ``words`` extra), optionally
+with a minority group (``minority`` share of the mass on its own ``minority_size`` categories).
+"""
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mixopt.errors import ConfigError
+from mixopt.families.base import Family
+
+SOURCES = ("zipf", "english")
+TAIL_SHARE = 0.1  # tail_mass watches the rarest categories that together hold this share of the truth
+
+
+class CategoricalParams(NamedTuple):
+    """Fitted probabilities and how the model samples from them (truth: temperature 1, top_p 1)."""
+
+    probs: jax.Array  # (V,)
+    temperature: jax.Array  # ()
+    top_p: jax.Array  # ()
+
+
+def zipf_probs(vocab: int, exponent: float) -> np.ndarray:
+    """p_i ∝ i^-exponent, i = 1..vocab (float64)."""
+    weights = np.arange(1, vocab + 1, dtype=np.float64) ** -exponent
+    return weights / weights.sum()
+
+
+def english_words(vocab: int) -> tuple[list[str], np.ndarray]:
+    """The ``vocab`` most frequent English words and their normalised frequencies (``wordfreq``)."""
+    try:
+        import wordfreq
+    except ImportError:
+        raise ConfigError("scenario.truth.source = \"english\" needs the optional extra: "
+                          "pip install 'mixopt[words]'") from None
+    words = wordfreq.top_n_list("en", vocab, wordlist="best")
+    if len(words) < vocab:
+        raise ConfigError(f"scenario.truth.vocab = {vocab} exceeds the {len(words)} English words wordfreq knows")
+    freqs = np.array([wordfreq.word_frequency(w, "en", wordlist="best") for w in words], dtype=np.float64)
+    return words, freqs / freqs.sum()
+
+
+def tail_set(probs: np.ndarray, share: float = TAIL_SHARE) -> np.ndarray:
+    """Boolean mask of the rarest categories whose cumulative true mass is at most ``share``.
+
+    Ties in probability are broken by index (the later index counts as rarer), so the set is
+    well defined for Zipf truths and real word lists alike.
+    """
+    order = np.lexsort((-np.arange(len(probs)), probs))  # rarest first
+    cum = np.cumsum(probs[order])
+    mask = np.zeros(len(probs), bool)
+    mask[order[cum <= share + 1e-12]] = True
+    return mask
+
+
+def sampling_probs(params: CategoricalParams) -> jax.Array:
+    """The distribution the model samples from: p^(1/T) renormalised, then top-p truncation.
+
+    Top-p keeps the most probable categories until their mass reaches ``top_p`` (the one that
+    crosses it included); ``top_p >= 1`` keeps everything. Zero-probability categories stay zero.
+    """
+    p = params.probs
+    positive = p > 0
+    logits = jnp.where(positive, jnp.log(jnp.where(positive, p, 1.0)) / params.temperature, -jnp.inf)
+    q = jax.nn.softmax(logits)
+    order = jnp.argsort(-q)
+    sorted_q = q[order]
+    before = jnp.cumsum(sorted_q) - sorted_q
+    keep_sorted = (before < params.top_p) | (params.top_p >= 1.0)
+    keep = jnp.zeros(q.shape, bool).at[order].set(keep_sorted)
+    q = jnp.where(keep, q, 0.0)
+    return q / jnp.sum(q)
+
+
+def _check_rate(name: str, value, low_open: bool, high_closed: bool = True):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"scenario.truth.{name} must be a number, got {value!r}")
+    ok = (value > 0 if low_open else value >= 0) and (value <= 1 if high_closed else value < 1)
+    if not ok:
+        interval = ("(0" if low_open else "[0") + (", 1]" if high_closed else ", 1)")
+        raise ConfigError(f"scenario.truth.{name} must be in {interval}, got {value!r}")
+
+
+def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", capacity: int | None = None,
+                smoothing: float = 0.0, temperature: float = 1.0, top_p: float = 1.0, minority: float = 0.0,
+                minority_size: int | None = None) -> Family:
+    """Makes the categorical family.
+
+    Args:
+      vocab: static number of categories V >= 2.
+      zipf: Zipf exponent a > 0 of the ``zipf`` truth (p_i ∝ i^-a).
+      source: ``"zipf"`` or ``"english"`` (the top V English words, their real frequencies).
+      capacity: K >= 1, the model keeps only the K categories with the largest (weighted) counts;
+        ``None`` keeps all.
+      smoothing: add-alpha smoothing alpha >= 0 over the kept categories (alpha > 0: every kept
+        category keeps mass, and ``kl`` is finite and reported).
+      temperature: sampling temperature T > 0 of the model at synthesis (T < 1: sharper).
+      top_p: nucleus truncation at synthesis, in (0, 1].
+      minority: share in [0, 1) of the true mass on a minority group (0: no groups). The group is
+        the last ``minority_size`` categories, Zipf-distributed among themselves with the same
+        exponent; the other categories share 1 - minority by Zipf. ``minority_share`` reports the
+        model's mass on the group over its true mass (1 = fairly represented).
+      minority_size: categories in the minority group, default max(1, V // 10).
+
+    Raises:
+      ConfigError: a parameter out of range, or ``english`` without the ``words`` extra.
+    """
+    if isinstance(vocab, bool) or not isinstance(vocab, int) or vocab < 2:
+        raise ConfigError(f"scenario.truth.vocab must be an integer >= 2, got {vocab!r}")
+    if isinstance(zipf, bool) or not isinstance(zipf, (int, float)) or not zipf > 0:
+        raise ConfigError(f"scenario.truth.zipf must be a number > 0, got {zipf!r}")
+    if source not in SOURCES:
+        raise ConfigError(f"scenario.truth.source must be one of {', '.join(SOURCES)}, got {source!r}")
+    if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int)
+                                 or not 1 <= capacity <= vocab):
+        raise ConfigError(f"scenario.truth.capacity must be an integer in [1, vocab = {vocab}], got {capacity!r}")
+    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not smoothing >= 0:
+        raise ConfigError(f"scenario.truth.smoothing must be a number >= 0, got {smoothing!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ConfigError(f"scenario.truth.temperature must be a number > 0, got {temperature!r}")
+    _check_rate("top_p", top_p, low_open=True)
+    _check_rate("minority", minority, low_open=False, high_closed=False)
+    if minority_size is None:
+        minority_size = max(1, vocab // 10)
+    if isinstance(minority_size, bool) or not isinstance(minority_size, int) or not 1 <= minority_size < vocab:
+        raise ConfigError(f"scenario.truth.minority_size must be an integer in [1, vocab), got {minority_size!r}")
+
+    if source == "english":
+        _, probs = english_words(vocab)
+    else:
+        probs = zipf_probs(vocab, zipf)
+    grouped = minority > 0
+    group = np.zeros(vocab, bool)
+    if grouped:
+        group[vocab - minority_size:] = True
+        probs = np.concatenate([(1 - minority) * probs[:vocab - minority_size] / probs[:vocab - minority_size].sum(),
+                                minority * zipf_probs(minority_size, zipf if source == "zipf" else 1.0)])
+    tail = tail_set(probs)
+    true_entropy = float(-(probs * np.log(probs)).sum())
+    tail_true = float(probs[tail].sum())
+
+    dtype = jnp.result_type(float)
+    p_true = jnp.asarray(probs, dtype)
+    truth = CategoricalParams(p_true, jnp.ones((), dtype), jnp.ones((), dtype))
+    tail_mask = jnp.asarray(tail)
+    group_mask = jnp.asarray(group)
+
+    def noise(key, num):
+        return jax.random.uniform(key, (num,))
+
+    def transform(params, u):
+        cum = jnp.cumsum(sampling_probs(params))
+        index = jnp.searchsorted(cum, u * cum[-1], side="right")
+        return jnp.minimum(index, vocab - 1)
+
+    def sample(key, params, num):
+        return transform(params, noise(key, num))
+
+    def data_stats(x, weights):
+        weights = jnp.broadcast_to(jnp.asarray(weights, dtype), x.shape)
+        return jnp.zeros(vocab, dtype).at[x].add(weights)
+
+    def sample_stats(key, params, count):
+        # Multinomial counts: the exact law of the category counts of `count` iid samples.
+        q = sampling_probs(params)
+        n = jnp.round(count)
+        return jax.random.multinomial(key, n, q, dtype=dtype)
+
+    def relaxed_stats(key, params, count):
+        # Differentiable stand-in for Multinomial(n, q): n * Dirichlet(n q), the normalised
+        # Gamma(n q_i) (the Poissonisation of the counts, conditioned on their total). Same mean
+        # n q; variance n q_i (1 - q_i) n / (n + 1). loggamma keeps tiny shapes finite.
+        q = sampling_probs(params)
+        shape = jnp.maximum(count * q, 1e-12)
+        log_g = jnp.where(q > 0, jax.random.loggamma(key, shape), -jnp.inf)
+        return count * jax.nn.softmax(log_g)
+
+    def empty_stats():
+        return jnp.zeros(vocab, dtype)
+
+    def combine(a, b):
+        return a + b
+
+    def fit_fn(key, human, synth, human_weight):
+        del key
+        n_h, n_s = jnp.sum(human), jnp.sum(synth)
+        total = n_h + n_s
+        if human_weight is None:
+            counts = human + synth
+        else:
+            weight = jnp.where(n_s > 0, human_weight, 1.0)
+            weight = jnp.where(n_h > 0, weight, 0.0)
+            counts = total * (weight * human / jnp.where(n_h > 0, n_h, 1.0)
+                              + (1.0 - weight) * synth / jnp.where(n_s > 0, n_s, 1.0))
+        if capacity is None or capacity >= vocab:
+            kept = jnp.ones(vocab, bool)
+        else:
+            _, top = jax.lax.top_k(counts, capacity)
+            kept = jnp.zeros(vocab, bool).at[top].set(True)
+        if smoothing == 0:
+            kept = kept & (counts > 0)
+        mass = jnp.where(kept, counts + smoothing, 0.0)
+        return CategoricalParams(mass / jnp.sum(mass), jnp.asarray(temperature, dtype), jnp.asarray(top_p, dtype))
+
+    def metrics(params):
+        p = params.probs
+        alive = p > 0
+        safe_p = jnp.where(alive, p, 1.0)
+        entropy = -jnp.sum(jnp.where(alive, p * jnp.log(safe_p), 0.0))
+        out = {
+            "tv": 0.5 * jnp.sum(jnp.abs(p - p_true)),
+            "support": jnp.mean(alive.astype(dtype)),
+            "lost_mass": jnp.sum(jnp.where(alive, 0.0, p_true)),
+            "collision": jnp.sum(p * p),
+            "tail_mass": jnp.sum(jnp.where(tail_mask, p, 0.0)) / tail_true,
+            "entropy_ratio": entropy / true_entropy,
+        }
+        if grouped:
+            out["minority_share"] = jnp.sum(jnp.where(group_mask, p, 0.0)) / minority
+        if smoothing > 0:
+            out["kl"] = jnp.sum(p_true * (jnp.log(p_true) - jnp.log(safe_p)))
+        return out
+
+    names = ("tv", "support", "lost_mass", "collision", "tail_mass", "entropy_ratio")
+    names += ("minority_share",) * grouped + ("kl",) * (smoothing > 0)
+    return Family(
+        name="categorical",
+        truth=truth,
+        sample=sample,
+        noise=noise,
+        transform=transform,
+        data_stats=data_stats,
+        sample_stats=sample_stats,
+        empty_stats=empty_stats,
+        combine=combine,
+        fit=fit_fn,
+        metrics=metrics,
+        metric_names=names,
+        relaxed_stats=relaxed_stats,
+    )
