@@ -30,7 +30,7 @@ def run(config: Config, args, *, progress: bool = False) -> dict:
     for name in ("trials", "steps", "eval_seeds"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    family = make_family(config.scenario.family, config.scenario.truth)
+    family = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples)
     objectives = parse(args.objective, family.metric_names + ("human_used",))
     space = parse_space(args.space)
     seeds, seed = config.run.seeds, config.run.seed

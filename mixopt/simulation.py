@@ -31,7 +31,7 @@ def build_retention(config: Config, family: Family) -> policies.Retention:
 def build(config: Config, *, relaxed: bool = False) -> tuple[Simulator, PolicyInputs]:
     """The one-seed simulator of ``config`` and its dynamic inputs."""
     scenario, policy = config.scenario, config.policy
-    family = make_family(scenario.family, scenario.truth)
+    family = make_family(scenario.family, scenario.truth, num_samples=scenario.samples)
     sim = simulator(family, build_retention(config, family), num_generations=scenario.generations,
                     num_samples=scenario.samples, sampler=config.sampler,
                     human_source=policy.human_source, weighted=policy.human_weight is not None,
@@ -81,7 +81,7 @@ def seeds_per_chunk(config: Config) -> int | None:
     """Chunk size for sample-level runs (about 2^18 samples in flight); None (all at once) otherwise."""
     if config.sampler == "exact":
         return None
-    family = make_family(config.scenario.family, config.scenario.truth)
+    family = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples)
     per_sample = jax.eval_shape(lambda key: family.noise(key, 1), jax.random.key(0)).size
     chunk = max(2, 2**18 // (config.scenario.samples * per_sample))
     return None if chunk >= config.run.seeds else chunk
@@ -135,7 +135,7 @@ class Result(NamedTuple):
 def simulate(config: Config) -> Result:
     """Runs ``config.run.seeds`` Monte-Carlo repetitions and summarises them per generation."""
     metrics = per_seed_metrics(config, seed_keys(config.run.seed, config.run.seeds))
-    names = make_family(config.scenario.family, config.scenario.truth).metric_names + ("human_used",)
+    names = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples).metric_names + ("human_used",)
     per_seed = {name: metrics[name] for name in names}
     return Result(config, per_seed, summarise(per_seed))
 

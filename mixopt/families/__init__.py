@@ -5,21 +5,27 @@ from mixopt.errors import ConfigError
 from mixopt.families.base import Family
 from mixopt.families.categorical import categorical
 from mixopt.families.gaussian import gaussian
+from mixopt.families.regression import regression
 
-REGISTRY = {"gaussian": gaussian, "categorical": categorical}
+REGISTRY = {"gaussian": gaussian, "categorical": categorical, "regression": regression}
 
 
-def make_family(name: str, truth: dict) -> Family:
-    """Builds family ``name`` with the keyword parameters in ``truth`` (a ``[scenario.truth]`` table)."""
+def make_family(name: str, truth: dict, *, num_samples: int | None = None) -> Family:
+    """Builds family ``name`` with the keyword parameters in ``truth`` (a ``[scenario.truth]`` table).
+
+    A factory that takes ``num_samples`` (regression's fixed design: M rows) gets the scenario's M.
+    """
     if name not in REGISTRY:
         raise ConfigError(f"scenario.family must be one of {', '.join(sorted(REGISTRY))}, got {name!r}")
     factory = REGISTRY[name]
-    allowed = list(inspect.signature(factory).parameters)
+    allowed = [p for p in inspect.signature(factory).parameters if p != "num_samples"]
     unknown = sorted(set(truth) - set(allowed))
     if unknown:
         raise ConfigError(f"scenario.truth.{unknown[0]} is not a parameter of family {name!r}; "
                           f"allowed: {', '.join(allowed)}")
+    if "num_samples" in inspect.signature(factory).parameters and num_samples is not None:
+        return factory(**truth, num_samples=num_samples)
     return factory(**truth)
 
 
-__all__ = ["Family", "REGISTRY", "categorical", "gaussian", "make_family"]
+__all__ = ["Family", "REGISTRY", "categorical", "gaussian", "make_family", "regression"]

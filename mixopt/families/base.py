@@ -43,8 +43,6 @@ class Family(NamedTuple):
       relaxed_stats: ``(key, params, count) -> stats``, a differentiable stand-in for
         ``sample_stats`` (continuous in ``count`` and the parameters) that the relaxed simulation
         (the gradient path) uses; ``None``: ``sample_stats`` is differentiable already.
-      seed_truth: ``key -> truth``: a truth drawn once per seed (e.g. regression's fixed design);
-        ``None``: ``truth`` for every seed.
     """
 
     name: str
@@ -60,4 +58,3 @@ class Family(NamedTuple):
     metrics: Callable[[Params], dict]
     metric_names: tuple[str, ...]
     relaxed_stats: Callable[..., Stats] | None = None
-    seed_truth: Callable[..., Params] | None = None

@@ -33,6 +33,18 @@ def _safe(count):
     return jnp.where(count > 0, count, 1.0)
 
 
+def bartlett_factor(key, df, dim):
+    """Lower-triangular T with T T^T ~ Wishart(df, I_dim) (see ``standard_wishart``)."""
+    key_chi, key_normal = jax.random.split(key)
+    col = jnp.arange(dim)
+    chi_df = df - col
+    active = chi_df > 0
+    chi2 = 2.0 * jax.random.gamma(key_chi, jnp.where(active, chi_df / 2.0, 1.0))
+    diag = jnp.where(active, jnp.sqrt(chi2), 0.0)
+    below = jnp.tril(jax.random.normal(key_normal, (dim, dim)), -1) * active[None, :]
+    return below + jnp.diag(diag)
+
+
 def standard_wishart(key, df, dim):
     """Draw W ~ Wishart(df, I_dim) by the Bartlett decomposition, for any df (array, may be < dim).
 
@@ -44,14 +56,7 @@ def standard_wishart(key, df, dim):
     References:
       Bartlett (1933); Anderson, *An Introduction to Multivariate Statistical Analysis*, Thm 7.2.1.
     """
-    key_chi, key_normal = jax.random.split(key)
-    col = jnp.arange(dim)
-    chi_df = df - col
-    active = chi_df > 0
-    chi2 = 2.0 * jax.random.gamma(key_chi, jnp.where(active, chi_df / 2.0, 1.0))
-    diag = jnp.where(active, jnp.sqrt(chi2), 0.0)
-    below = jnp.tril(jax.random.normal(key_normal, (dim, dim)), -1) * active[None, :]
-    factor = below + jnp.diag(diag)
+    factor = bartlett_factor(key, df, dim)
     return factor @ factor.T
 
 

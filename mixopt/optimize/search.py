@@ -245,7 +245,7 @@ def _worker(config_dict, objective_names, space, trials, storage, study_name, se
     from mixopt.objectives import parse
 
     config = config_mod.from_dict(config_dict)
-    family = make_family(config.scenario.family, config.scenario.truth)
+    family = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples)
     objectives = parse(",".join(objective_names), family.metric_names + ("human_used",))
     study = open_study(config, objectives, storage=storage, study_name=study_name, seed=seed + worker, sampler=sampler)
     _run_trials(study, config, objectives, space, trials=trials, seeds=seeds, seed=seed, timeout=timeout,
