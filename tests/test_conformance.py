@@ -1,0 +1,104 @@
+"""The conformance suite: every family in the registry passes the same checks.
+
+- shapes: every metric is a (seeds, T + 1) array, every family's names match what it returns;
+- jit and no-jit agree (the same keys, the same numbers);
+- ``fit`` recovers the truth from many samples (the metrics at generation 0 with a large M are near
+  their perfect values: a distance below a bound that scales like 1/sqrt(M));
+- the relaxed simulation is differentiable: jax.grad of an expected metric with respect to lambda is
+  finite, non-zero, and agrees with a central finite difference of the expectation (common random
+  numbers) within 4 standard errors of their difference;
+- exact and naive samplers agree in distribution (two-sample KS, p > 1e-4 on each of a few checks).
+A new family joins by adding one entry to ``FAMILIES``.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.stats import ks_2samp
+
+from _utils import run
+from mixopt import config as config_mod
+from mixopt import simulation
+from mixopt.families import REGISTRY, make_family
+from mixopt.generation import PolicyInputs
+
+# family -> (truth parameters, a distance metric that is 0 at the truth, a smooth metric for gradients)
+FAMILIES = {
+    "gaussian": ({"dim": 2}, "kl", "kl"),
+    "categorical": ({"vocab": 30, "smoothing": 0.05}, "tv", "kl"),
+    "regression": ({"dim": 3, "noise": 0.5}, "test_error", "test_error"),
+}
+T, M = 3, 40
+
+
+def test_every_registered_family_is_covered():
+    assert set(FAMILIES) == set(REGISTRY)
+
+
+def _config(family, truth, **policy):
+    return config_mod.from_dict({"scenario": {"family": family, "generations": T, "samples": M, "truth": truth},
+                                 "policy": {"human_fraction": 0.3, **policy}, "run": {"seeds": 8}})
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_shapes_and_names(family):
+    truth, _, _ = FAMILIES[family]
+    config = _config(family, truth, retention="window", window=2)
+    result = simulation.simulate(config)
+    fam = make_family(family, truth, num_samples=M)
+    assert set(result.per_seed) == set(fam.metric_names) | {"human_used"}
+    assert all(v.shape == (8, T + 1) for v in result.per_seed.values())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("sampler", ["exact", "naive"])
+def test_jit_and_no_jit_agree(family, sampler):
+    truth, _, _ = FAMILIES[family]
+    config = _config(family, truth, retention="accumulate")
+    config = config_mod.from_dict({**config.to_dict(), "run": {"seeds": 2, "sampler": sampler}})
+    sim, inputs = simulation.build(config)
+    key = simulation.seed_keys(0, 1)[0]
+    with jax.disable_jit():
+        eager = sim.simulate(key, inputs)
+    compiled = jax.jit(sim.simulate)(key, inputs)
+    for name in eager.metrics:
+        np.testing.assert_allclose(np.asarray(eager.metrics[name]), np.asarray(compiled.metrics[name]),
+                                   rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_fit_recovers_the_truth_from_many_samples(family):
+    truth, distance, _ = FAMILIES[family]
+    small = run(200, family=family, generations=1, samples=1000, **truth)[distance][:, 0].mean()
+    large = run(200, family=family, generations=1, samples=100000, **truth)[distance][:, 0].mean()
+    # a consistent fit: the distance shrinks by at least 5x over a 100x larger sample (kl and
+    # test_error scale like 1/M, tv like 1/sqrt(M))
+    assert large < small / 5 and large < 0.05, (small, large)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_gradient_in_lambda_matches_finite_difference_in_expectation(family):
+    truth, _, metric = FAMILIES[family]
+    config = _config(family, truth, retention="accumulate")
+    sim, inputs = simulation.build(config, relaxed=True)
+    keys = simulation.seed_keys(0, 2000)
+
+    def objective(level, key):
+        policy = PolicyInputs(jnp.full(T, level), inputs.human_weight, inputs.human_budget)
+        return sim.simulate(key, policy).metrics[metric][-1]
+
+    grads = np.asarray(jax.jit(jax.vmap(jax.grad(objective), in_axes=(None, 0)))(0.3, keys))
+    value = jax.jit(jax.vmap(objective, in_axes=(None, 0)))
+    diffs = (np.asarray(value(0.33, keys)) - np.asarray(value(0.27, keys))) / 0.06
+    assert np.all(np.isfinite(grads)) and grads.mean() < 0  # more human data: closer to the truth
+    se = np.sqrt(grads.var(ddof=1) / len(grads) + diffs.var(ddof=1) / len(diffs))
+    assert abs(grads.mean() - diffs.mean()) < 4 * se, (grads.mean(), diffs.mean(), se)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_exact_and_naive_agree_in_distribution(family):
+    truth, distance, _ = FAMILIES[family]
+    case = dict(family=family, generations=T, samples=M, human_fraction=0.3, retention="window", window=2, **truth)
+    a = run(3000, seed=1, sampler="exact", **case)
+    b = run(3000, seed=2, sampler="naive", **case)
+    assert min(ks_2samp(a[distance][:, t], b[distance][:, t]).pvalue for t in (1, T)) > 1e-4
