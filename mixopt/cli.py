@@ -46,7 +46,9 @@ _FLAG_KEYS = {
     "capacity": ("truth", "capacity"), "smoothing": ("truth", "smoothing"),
     "temperature": ("truth", "temperature"), "top_p": ("truth", "top_p"), "minority": ("truth", "minority"),
     "minority_size": ("truth", "minority_size"), "noise": ("truth", "noise"), "design": ("truth", "design"),
-    "ridge": ("truth", "ridge"),
+    "ridge": ("truth", "ridge"), "contamination": ("scenario", "contamination"),
+    "detector_tpr": ("scenario", "detector_tpr"), "detector_fpr": ("scenario", "detector_fpr"),
+    "provenance_filter": ("policy", "provenance_filter"),
     "human_fraction": ("policy", "human_fraction"), "human_weight": ("policy", "human_weight"),
     "human_source": ("policy", "human_source"), "retention": ("policy", "retention"),
     "window": ("policy", "window"), "seeds": ("run", "seeds"), "seed": ("run", "seed"),
@@ -87,6 +89,12 @@ def _scenario_flags(sub):
     sub.add_argument("--top-p", type=float, help="categorical: nucleus (top-p) truncation at synthesis")
     sub.add_argument("--minority", type=float, help="categorical: true mass share of a minority group")
     sub.add_argument("--minority-size", type=int, help="categorical: categories in the minority group")
+    sub.add_argument("--contamination", type=_fraction_list,
+                     help="share of each fresh human batch that is unlabelled synthetic data, or one per generation")
+    sub.add_argument("--detector-tpr", type=float, help="provenance detector: P(flag | synthetic)")
+    sub.add_argument("--detector-fpr", type=float, help="provenance detector: P(flag | human)")
+    sub.add_argument("--provenance-filter", action="store_const", const=True,
+                     help="drop the human-labelled samples the detector flags")
     sub.add_argument("--noise", type=float, help="regression: label noise sigma")
     sub.add_argument("--design", help="regression: fresh inputs each generation, or fixed (generation 0's)")
     sub.add_argument("--ridge", type=float, help="regression: ridge penalty (0 = ordinary least squares)")

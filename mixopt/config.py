@@ -70,12 +70,26 @@ class Scenario:
     samples: int = 1000
     human_budget: float = math.inf
     truth: dict = field(default_factory=dict)
+    contamination: float | tuple[float, ...] = 0.0
+    detector_tpr: float = 1.0
+    detector_fpr: float = 0.0
 
     def __post_init__(self):
         _choice("scenario.family", self.family, FAMILIES)
         _int("scenario.generations", self.generations, 1)
         _int("scenario.samples", self.samples, 2)
         object.__setattr__(self, "human_budget", _budget(self.human_budget, self.samples))
+        object.__setattr__(self, "contamination",
+                           _fractions("scenario.contamination", self.contamination, self.generations))
+        for key in ("detector_tpr", "detector_fpr"):
+            if isinstance(getattr(self, key), (list, tuple)):
+                raise ConfigError(f"scenario.{key} must be a number in [0, 1], got {getattr(self, key)!r}")
+            object.__setattr__(self, key, _fractions(f"scenario.{key}", getattr(self, key), 1))
+
+    def schedule(self, key: str) -> list[float]:
+        """``contamination`` as one value per generation 1..T."""
+        value = getattr(self, key)
+        return list(value) if isinstance(value, tuple) else [value] * self.generations
         if not isinstance(self.truth, dict):
             raise ConfigError(f"scenario.truth must be a table, got {self.truth!r}")
 
@@ -89,6 +103,7 @@ class Policy:
     human_source: str = "fresh"
     retention: str = "replace"
     window: int = 3
+    provenance_filter: bool = False
 
     def check(self, scenario: Scenario) -> "Policy":
         """Returns the policy with lists made tuples; raises ConfigError naming the bad key."""
@@ -98,6 +113,11 @@ class Policy:
         _choice("policy.human_source", self.human_source, HUMAN_SOURCES)
         _choice("policy.retention", self.retention, RETENTIONS)
         _int("policy.window", self.window, 1)
+        if not isinstance(self.provenance_filter, bool):
+            raise ConfigError(f"policy.provenance_filter must be true or false, got {self.provenance_filter!r}")
+        if self.provenance_filter and self.retention == "subsample":
+            raise ConfigError("policy.provenance_filter does not combine with retention subsample yet; "
+                              "use replace, accumulate or window")
         return dataclasses.replace(self, human_fraction=fraction, human_weight=weight)
 
     def schedule(self, key: str, num_generations: int) -> list[float]:

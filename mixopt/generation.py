@@ -30,11 +30,18 @@ class PolicyInputs(NamedTuple):
       human_weight: (T,) share of the loss weight on human samples (ignored unless the simulator
         was built with ``weighted=True``).
       human_budget: () fresh human samples that exist in total (``inf`` allowed).
+      contamination: (T,) or () c_t, the share of each fresh "human" batch that is in fact
+        unlabelled synthetic data from the current model (the polluted web).
+      detector_tpr: () probability that the provenance detector flags a synthetic sample.
+      detector_fpr: () probability that it flags a real human sample.
     """
 
     human_fraction: jax.Array
     human_weight: jax.Array
     human_budget: jax.Array
+    contamination: jax.Array | float = 0.0
+    detector_tpr: jax.Array | float = 1.0
+    detector_fpr: jax.Array | float = 0.0
 
 
 class GenState(NamedTuple):
@@ -51,12 +58,12 @@ class GenInfo(NamedTuple):
     """What comes out of each generation (stacked over generations by ``lax.scan``)."""
 
     metrics: dict  # metric name -> () value, including "human_used"
-    num_human: jax.Array  # () human samples in this generation's batch
+    num_human: jax.Array  # () real human samples in this generation's batch
 
 
 class Simulator(NamedTuple):
     """``init(key, inputs) -> (state, info)`` runs generation 0; ``step(state, (key, lambda_t,
-    omega_t)) -> (state, info)`` runs one later generation; ``simulate(key, inputs) -> GenInfo``
+    omega_t[, c_t, tpr, fpr])) -> (state, info)`` runs one later generation; ``simulate(key, inputs) -> GenInfo``
     runs all T + 1, each leaf with a leading axis of length T + 1."""
 
     init: Callable
@@ -66,7 +73,7 @@ class Simulator(NamedTuple):
 
 def simulator(family: Family, retention: Retention, *, num_generations: int, num_samples: int,
               sampler: str = "exact", human_source: str = "fresh", weighted: bool = False,
-              relaxed: bool = False) -> Simulator:
+              relaxed: bool = False, contaminated: bool = False, provenance_filter: bool = False) -> Simulator:
     """Builds the generation loop for one seed.
 
     Args:
@@ -82,6 +89,14 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
       relaxed: continuous counts n_h = lambda_t M instead of round(lambda_t M) so that the
         simulation is differentiable in lambda (the gradient path of the optimiser). At integer
         counts both agree; the naive sampler gives a fractional last sample a fractional weight.
+        The provenance filter's binomial drops become their expectations.
+      contaminated: static switch for ``inputs.contamination`` (False: treated as 0, and no draw
+        is spent on it).
+      provenance_filter: drop the "human" samples the detector flags (contaminated ones with
+        probability ``detector_tpr``, real ones with ``detector_fpr``). Contamination applies to
+        fresh human data of generations 1..T: of the n_h = round(lambda_t M) slots bought as human,
+        n_c = round(c_t n_h) hold samples of the current model, and only the n_h - n_c real ones
+        consume the budget (and count in ``human_used``).
 
     Raises:
       ConfigError: an unknown sampler or source, a size out of range, or the exact sampler asked
@@ -91,6 +106,8 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
         raise ConfigError(f"run.sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if human_source not in HUMAN_SOURCES:
         raise ConfigError(f"policy.human_source must be one of {', '.join(HUMAN_SOURCES)}, got {human_source!r}")
+    if provenance_filter and retention.needs_samples:
+        raise ConfigError("policy.provenance_filter does not combine with retention subsample yet")
     if sampler == "exact" and (retention.needs_samples or family.sample_stats is None):
         raise ConfigError("run.sampler = exact does not apply to retention subsample (it needs the samples "
                           f"themselves) or to family {family.name!r} without a statistic sampler; use naive")
@@ -131,34 +148,73 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
         state = GenState(params, buffer, (inputs.human_budget - count).astype(dtype), count, pool)
         return state, _info(params, count, count)
 
-    def human_count(fraction, human_left):
-        wanted = fraction * num_samples if relaxed else jnp.round(fraction * num_samples)
-        if pool_source:
-            return wanted
-        return jnp.minimum(wanted, jnp.maximum(human_left, 0.0))
+    def rounded(x):
+        return x if relaxed else jnp.round(x)
 
-    def draw(key_human, key_synth, state, num_human):
+    def human_count(fraction, contamination, human_left):
+        """(real human, contaminated) samples among the slots bought as human."""
+        wanted = rounded(fraction * num_samples)
+        if pool_source or not contaminated:
+            return jnp.minimum(wanted, jnp.maximum(human_left, 0.0)) if not pool_source else wanted, 0.0 * wanted
+        num_contam = rounded(contamination * wanted)
+        return jnp.minimum(wanted - num_contam, jnp.maximum(human_left, 0.0)), num_contam
+
+    def kept(key, count, drop_rate):
+        # Samples that pass the detector: Binomial(count, 1 - rate), its mean on the relaxed path.
+        if not provenance_filter:
+            return count
+        if relaxed:
+            return count * (1.0 - drop_rate)
+        return jax.random.binomial(key, count, 1.0 - drop_rate).astype(count.dtype)
+
+    def draw(keys, state, inputs_t):
+        key_human, key_synth, key_contam, key_detect = keys
+        num_real, num_contam, tpr, fpr = inputs_t
+        bought = num_real + num_contam
+        key_real_kept, key_contam_kept = jax.random.split(key_detect)
         if not sample_level:
-            human = (family.data_stats(jax.random.permutation(key_human, state.pool), count_mask(num_human))
-                     if pool_source else draw_stats(key_human, family.truth, num_human))
-            return Batch(human, draw_stats(key_synth, state.params, num_samples - num_human))
-        # One noise draw serves both: human slots [0, n_h) under the truth, synthetic slots
-        # [n_h, M) under the model; disjoint slots, so the two parts are independent.
+            if pool_source:
+                human = family.data_stats(jax.random.permutation(key_human, state.pool), count_mask(num_real))
+            else:
+                human = draw_stats(key_human, family.truth, kept(key_real_kept, num_real, fpr))
+                if contaminated:
+                    human = family.combine(
+                        human, draw_stats(key_contam, state.params, kept(key_contam_kept, num_contam, tpr)))
+            return Batch(human, draw_stats(key_synth, state.params, num_samples - bought))
+        # One noise draw serves all: real human slots [0, n_real) under the truth, contaminated
+        # [n_real, n_h) and synthetic [n_h, M) under the model; disjoint slots, so independent.
         noise = family.noise(key_synth, num_samples)
-        human_x = (jax.random.permutation(key_human, state.pool) if pool_source
-                   else family.transform(family.truth, noise))
-        return make_batch(human_x, num_human, family.transform(state.params, noise))
+        if pool_source:
+            return make_batch(jax.random.permutation(key_human, state.pool), num_real,
+                              family.transform(state.params, noise))
+        real_w = count_mask(num_real)
+        contam_w = count_mask(bought) - real_w
+        if provenance_filter:
+            uniform = jax.random.uniform(key_detect, (num_samples,))
+            pass_real = (1.0 - fpr) if relaxed else (uniform >= fpr).astype(real_w.dtype)
+            pass_contam = (1.0 - tpr) if relaxed else (uniform >= tpr).astype(real_w.dtype)
+        else:
+            pass_real = pass_contam = 1.0
+        real_x = family.transform(family.truth, noise)
+        synth_x = family.transform(state.params, noise)
+        if retention.needs_samples:  # no filter here (refused above): contaminated slots pass as human
+            real_slot = (real_w > 0).reshape((-1,) + (1,) * (real_x.ndim - 1))
+            return SampleBatch(jnp.where(real_slot, real_x, synth_x), real_w + contam_w)
+        human = family.combine(family.data_stats(real_x, real_w * pass_real),
+                               family.data_stats(synth_x, contam_w * pass_contam))
+        return Batch(human, family.data_stats(synth_x, 1.0 - real_w - contam_w))
 
     def step(state, xs):
-        key, fraction, weight = xs
-        key_human, key_synth, key_keep, key_fit = jax.random.split(key, 4)
-        num_human = human_count(fraction, state.human_left)
-        batch = draw(key_human, key_synth, state, num_human)
+        key, fraction, weight, *provenance = xs  # provenance: (c_t, tpr, fpr), optional
+        contamination, tpr, fpr = provenance or (0.0, 1.0, 0.0)
+        key_human, key_synth, key_contam, key_detect, key_keep, key_fit = jax.random.split(key, 6)
+        num_real, num_contam = human_count(fraction, contamination, state.human_left)
+        batch = draw((key_human, key_synth, key_contam, key_detect), state, (num_real, num_contam, tpr, fpr))
         buffer, train = retention.update(key_keep, state.buffer, batch)
         params = family.fit(key_fit, train.human, train.synth, weight if weighted else None)
-        fresh = 0.0 if pool_source else num_human
+        fresh = 0.0 if pool_source else num_real
         state = GenState(params, buffer, state.human_left - fresh, state.human_used + fresh, state.pool)
-        return state, _info(params, num_human, state.human_used)
+        return state, _info(params, num_real, state.human_used)
 
     def _info(params, num_human, human_used):
         return GenInfo({**family.metrics(params), "human_used": human_used}, num_human)
@@ -166,7 +222,10 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
     def simulate(key, inputs):
         keys = jax.random.split(key, num_generations + 1)
         state, info0 = init(keys[0], inputs)
-        xs = (keys[1:], inputs.human_fraction, inputs.human_weight)
+        dtype = jnp.result_type(inputs.human_fraction)
+        per_generation = [jnp.broadcast_to(jnp.asarray(x, dtype), (num_generations,))
+                          for x in (inputs.contamination, inputs.detector_tpr, inputs.detector_fpr)]
+        xs = (keys[1:], inputs.human_fraction, inputs.human_weight, *per_generation)
         _, infos = jax.lax.scan(step, state, xs)
         return jax.tree.map(lambda first, rest: jnp.concatenate([first[None], rest]), info0, infos)
 

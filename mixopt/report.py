@@ -39,10 +39,14 @@ def _headline(config, seeds: int) -> str:
     s, p = config.scenario, config.policy
     fraction = p.human_fraction if not isinstance(p.human_fraction, tuple) else "schedule"
     truth = "".join(f" {key}={value}" for key, value in s.truth.items())
+    if s.contamination:
+        truth += (f" contamination={'schedule' if isinstance(s.contamination, tuple) else s.contamination}"
+                  f" detector=({s.detector_tpr:g},{s.detector_fpr:g})")
     return (f"{s.family}{truth} T={s.generations} M={s.samples} budget={s.human_budget:g} | "
             f"human_fraction={fraction} source={p.human_source} retention={p.retention}"
             f"{f'(W={p.window})' if p.retention == 'window' else ''}"
-            f"{'' if p.human_weight is None else ' human_weight=set'} | "
+            f"{'' if p.human_weight is None else ' human_weight=set'}"
+            f"{' provenance_filter' if p.provenance_filter else ''} | "
             f"{seeds} seeds, sampler {config.sampler}; mean ± std across seeds")
 
 

@@ -35,7 +35,8 @@ def build(config: Config, *, relaxed: bool = False) -> tuple[Simulator, PolicyIn
     sim = simulator(family, build_retention(config, family), num_generations=scenario.generations,
                     num_samples=scenario.samples, sampler=config.sampler,
                     human_source=policy.human_source, weighted=policy.human_weight is not None,
-                    relaxed=relaxed)
+                    relaxed=relaxed, contaminated=any(c > 0 for c in scenario.schedule("contamination")),
+                    provenance_filter=policy.provenance_filter)
     return sim, policy_inputs(config)
 
 
@@ -44,8 +45,11 @@ def policy_inputs(config: Config) -> PolicyInputs:
     num, policy = config.scenario.generations, config.policy
     weight = policy.schedule("human_weight", num) if policy.human_weight is not None else [0.0] * num
     dtype = jnp.result_type(float)  # float32, or float64 under jax_enable_x64
+    scenario = config.scenario
     return PolicyInputs(jnp.asarray(policy.schedule("human_fraction", num), dtype),
-                        jnp.asarray(weight, dtype), jnp.asarray(config.scenario.human_budget, dtype))
+                        jnp.asarray(weight, dtype), jnp.asarray(scenario.human_budget, dtype),
+                        jnp.asarray(scenario.schedule("contamination"), dtype),
+                        jnp.asarray(scenario.detector_tpr, dtype), jnp.asarray(scenario.detector_fpr, dtype))
 
 
 def seed_keys(seed: int, num_seeds: int, *, stream: int = 0) -> jax.Array:

@@ -45,8 +45,9 @@ def run(seeds: int = 1000, seed: int = 0, sampler=None, **keys):
     """Per-seed metrics of a config given as flat keys (scenario/policy/run/truth keys by name)."""
     tables = {"scenario": {}, "policy": {}, "run": {"seeds": seeds, "seed": seed, "sampler": sampler}}
     policy_keys = {f.name for f in dataclasses.fields(config_mod.Policy)}
+    scenario_keys = {f.name for f in dataclasses.fields(config_mod.Scenario)}
     for key, value in keys.items():
-        if key in ("family", "generations", "samples", "human_budget"):
+        if key in scenario_keys:
             tables["scenario"][key] = value
         elif key in policy_keys:
             tables["policy"][key] = value

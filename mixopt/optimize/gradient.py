@@ -72,7 +72,7 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
         weight = inputs.human_weight
         if "weight" in p:
             weight = jnp.broadcast_to(jax.nn.sigmoid(p["weight"]), (num,)).astype(weight.dtype)
-        return PolicyInputs(fraction, weight, inputs.human_budget)
+        return inputs._replace(human_fraction=fraction, human_weight=weight)
 
     def loss_fn(p, key):
         info = jax.vmap(sim.simulate, in_axes=(0, None))(jax.random.split(key, seeds), to_inputs(p))
