@@ -46,7 +46,8 @@ _FLAG_KEYS = {
     "capacity": ("truth", "capacity"), "smoothing": ("truth", "smoothing"),
     "temperature": ("truth", "temperature"), "top_p": ("truth", "top_p"), "minority": ("truth", "minority"),
     "minority_size": ("truth", "minority_size"), "noise": ("truth", "noise"), "design": ("truth", "design"),
-    "ridge": ("truth", "ridge"), "contamination": ("scenario", "contamination"),
+    "ridge": ("truth", "ridge"), "components": ("truth", "components"), "em_steps": ("truth", "em_steps"),
+    "contamination": ("scenario", "contamination"),
     "detector_tpr": ("scenario", "detector_tpr"), "detector_fpr": ("scenario", "detector_fpr"),
     "provenance_filter": ("policy", "provenance_filter"),
     "human_fraction": ("policy", "human_fraction"), "human_weight": ("policy", "human_weight"),
@@ -64,7 +65,7 @@ def _common(parser):
 
 def _scenario_flags(sub):
     sub.add_argument("config", nargs="?", help="a TOML config ([scenario], [policy], [run] tables)")
-    sub.add_argument("--family", help="model family: gaussian, categorical or regression")
+    sub.add_argument("--family", help="model family: gaussian, categorical, gmm or regression")
     sub.add_argument("--generations", type=int, help="T: generations after generation 0")
     sub.add_argument("--samples", type=int, help="M: samples per batch")
     sub.add_argument("--human-budget", type=_budget, help="fresh human samples that exist in total, or inf")
@@ -85,10 +86,12 @@ def _scenario_flags(sub):
     sub.add_argument("--source", help="categorical: zipf, or english (real word frequencies; the words extra)")
     sub.add_argument("--capacity", type=int, help="categorical: the model keeps only the K most frequent categories")
     sub.add_argument("--smoothing", type=float, help="categorical: add-alpha smoothing")
-    sub.add_argument("--temperature", type=float, help="categorical: sampling temperature at synthesis")
+    sub.add_argument("--temperature", type=float, help="categorical, gmm: sampling temperature at synthesis")
     sub.add_argument("--top-p", type=float, help="categorical: nucleus (top-p) truncation at synthesis")
     sub.add_argument("--minority", type=float, help="categorical: true mass share of a minority group")
     sub.add_argument("--minority-size", type=int, help="categorical: categories in the minority group")
+    sub.add_argument("--components", type=int, help="gmm: the model's mixture components K")
+    sub.add_argument("--em-steps", type=int, help="gmm: EM iterations per fit")
     sub.add_argument("--contamination", type=_fraction_list,
                      help="share of each fresh human batch that is unlabelled synthetic data, or one per generation")
     sub.add_argument("--detector-tpr", type=float, help="provenance detector: P(flag | synthetic)")
@@ -188,6 +191,10 @@ def main(argv=None) -> int:
     # Forced, not defaulted: a parent that imported JAX has already set it to 1 in the environment.
     if not os.environ.get("MIXOPT_XLA_LOGS"):
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    from mixopt import interrupts
+
+    interrupts.install()
+    args = None
     try:
         args = make_parser().parse_args(argv)
         if args.command == "simulate":
@@ -202,7 +209,9 @@ def main(argv=None) -> int:
         print(f"mixopt: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("mixopt: interrupted; finished trials are stored, the same command resumes", file=sys.stderr)
+        resumable = getattr(args, "command", None) == "optimize"
+        print("mixopt: interrupted" + ("; finished trials are stored, the same command resumes" if resumable else ""),
+              file=sys.stderr)
         return 130
 
 

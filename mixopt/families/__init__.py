@@ -5,9 +5,10 @@ from mixopt.errors import ConfigError
 from mixopt.families.base import Family
 from mixopt.families.categorical import categorical
 from mixopt.families.gaussian import gaussian
+from mixopt.families.gmm import gmm
 from mixopt.families.regression import regression
 
-REGISTRY = {"gaussian": gaussian, "categorical": categorical, "regression": regression}
+REGISTRY = {"gaussian": gaussian, "categorical": categorical, "gmm": gmm, "regression": regression}
 
 
 def make_family(name: str, truth: dict, *, num_samples: int | None = None) -> Family:
@@ -28,4 +29,4 @@ def make_family(name: str, truth: dict, *, num_samples: int | None = None) -> Fa
     return factory(**truth)
 
 
-__all__ = ["Family", "REGISTRY", "categorical", "gaussian", "make_family", "regression"]
+__all__ = ["Family", "REGISTRY", "categorical", "gaussian", "gmm", "make_family", "regression"]

@@ -83,6 +83,20 @@ def sampling_probs(params: CategoricalParams) -> jax.Array:
     return q / jnp.sum(q)
 
 
+def multinomial_counts(key, count, q):
+    """Multinomial(round(count), q) counts, as floats: the exact law of the counts of iid samples."""
+    return jax.random.multinomial(key, jnp.round(count), q, dtype=q.dtype)
+
+
+def relaxed_counts(key, count, q):
+    """Differentiable stand-in for Multinomial(n, q): n * Dirichlet(n q), the normalised Gamma(n q_i)
+    (the Poissonised counts conditioned on their total). Same mean n q; variance
+    n q_i (1 - q_i) n / (n + 1). loggamma keeps tiny shapes finite."""
+    shape = jnp.maximum(count * q, 1e-12)
+    log_g = jnp.where(q > 0, jax.random.loggamma(key, shape), -jnp.inf)
+    return count * jax.nn.softmax(log_g)
+
+
 def _check_rate(name: str, value, low_open: bool, high_closed: bool = True):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"scenario.truth.{name} must be a number, got {value!r}")
@@ -172,19 +186,10 @@ def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", c
         return jnp.zeros(vocab, dtype).at[x].add(weights)
 
     def sample_stats(key, params, count):
-        # Multinomial counts: the exact law of the category counts of `count` iid samples.
-        q = sampling_probs(params)
-        n = jnp.round(count)
-        return jax.random.multinomial(key, n, q, dtype=dtype)
+        return multinomial_counts(key, count, sampling_probs(params))
 
     def relaxed_stats(key, params, count):
-        # Differentiable stand-in for Multinomial(n, q): n * Dirichlet(n q), the normalised
-        # Gamma(n q_i) (the Poissonisation of the counts, conditioned on their total). Same mean
-        # n q; variance n q_i (1 - q_i) n / (n + 1). loggamma keeps tiny shapes finite.
-        q = sampling_probs(params)
-        shape = jnp.maximum(count * q, 1e-12)
-        log_g = jnp.where(q > 0, jax.random.loggamma(key, shape), -jnp.inf)
-        return count * jax.nn.softmax(log_g)
+        return relaxed_counts(key, count, sampling_probs(params))
 
     def empty_stats():
         return jnp.zeros(vocab, dtype)

@@ -1,0 +1,80 @@
+"""The mixture family: its metrics against closed forms, EM's consistency, and expressivity error.
+
+Metric checks are deterministic (quadrature against closed forms, tolerances from the midpoint
+rule's error on the grid). Statistical comparisons are Monte-Carlo means over fixed seeds, more than
+4 standard errors apart (two_sample_z).
+"""
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from _utils import run, two_sample_z
+from mixopt.families.gmm import MixtureParams, gmm
+
+
+def single(mean, sd):
+    one = jnp.ones(1)
+    return MixtureParams(one, mean * one, sd * one, jnp.ones(()))
+
+
+def test_metrics_match_closed_forms_for_single_gaussians():
+    family = gmm(components=1, weights=[1.0], means=[0.0], sds=[1.0])
+    out = family.metrics(single(0.5, 1.3))
+    kl = np.log(1.3) + (1 + 0.25) / (2 * 1.3**2) - 0.5  # KL(N(0,1) || N(0.5, 1.3^2))
+    np.testing.assert_allclose(out["kl"], kl, rtol=1e-3)
+    np.testing.assert_allclose(out["w2"], np.sqrt(0.25 + 0.09), rtol=2e-3)
+    np.testing.assert_allclose(out["variance_ratio"], 1.69, rtol=1e-5)
+    assert out["mode_coverage"] == 1.0
+    assert family.metrics(single(3.0, 0.5))["mode_coverage"] == 0.0  # density at 0 far below half
+
+
+def test_em_recovers_the_default_truth_with_enough_capacity_and_data():
+    family = gmm(components=5, em_steps=200)
+    stats = family.sample_stats(jax.random.key(0), family.truth, 1e6)
+    out = family.metrics(family.fit(None, stats, family.empty_stats(), None))
+    assert out["kl"] < 1e-4 and out["mode_coverage"] == 1.0 and out["w2"] < 0.01
+
+
+def test_too_few_components_smooth_the_fine_detail_away():
+    full = run(300, family="gmm", components=5, generations=5, samples=2000)
+    small = run(300, family="gmm", components=2, generations=5, samples=2000)
+    assert two_sample_z(small["kl"][:, 0], full["kl"][:, 0]) > 4
+    assert small["mode_coverage"][:, 0].mean() <= 0.8  # a freckle is gone from the first fit on
+    # and the error compounds over generations
+    assert two_sample_z(full["kl"][:, 5], full["kl"][:, 0]) > 4
+
+
+def test_fewer_em_steps_is_worse():
+    few = run(300, family="gmm", components=5, em_steps=5, generations=1, samples=5000)
+    many = run(300, family="gmm", components=5, em_steps=100, generations=1, samples=5000)
+    assert two_sample_z(few["kl"][:, 0], many["kl"][:, 0]) > 4
+
+
+def test_lower_temperature_shrinks_the_variance_over_generations():
+    cold = run(300, family="gmm", components=5, temperature=0.8, generations=4, samples=2000)
+    assert np.all(np.diff(cold["variance_ratio"].mean(0)) < 0)
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--components", "0"], "components must be an integer >= 1"),
+    (["--em-steps", "0"], "em_steps must be an integer >= 1"),
+    (["--temperature", "-1"], "temperature must be a number > 0"),
+])
+def test_bad_gmm_parameters_are_one_line_errors(flags, message):
+    proc = subprocess.run([sys.executable, "-m", "mixopt", "simulate", "--family", "gmm", "--seeds", "2", *flags],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+
+
+def test_truth_lists_must_come_together_and_be_positive():
+    from mixopt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="weights, means and sds together"):
+        gmm(weights=[1.0])
+    with pytest.raises(ConfigError, match="must all be > 0"):
+        gmm(weights=[1.0], means=[0.0], sds=[-1.0])
