@@ -78,6 +78,8 @@ class Scenario:
         _choice("scenario.family", self.family, FAMILIES)
         _int("scenario.generations", self.generations, 1)
         _int("scenario.samples", self.samples, 2)
+        if not isinstance(self.truth, dict):
+            raise ConfigError(f"scenario.truth must be a table, got {self.truth!r}")
         object.__setattr__(self, "human_budget", _budget(self.human_budget, self.samples))
         object.__setattr__(self, "contamination",
                            _fractions("scenario.contamination", self.contamination, self.generations))
@@ -90,8 +92,6 @@ class Scenario:
         """``contamination`` as one value per generation 1..T."""
         value = getattr(self, key)
         return list(value) if isinstance(value, tuple) else [value] * self.generations
-        if not isinstance(self.truth, dict):
-            raise ConfigError(f"scenario.truth must be a table, got {self.truth!r}")
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,13 @@ import contextlib
 import json
 import math
 import signal
+import sys
 import threading
 from typing import NamedTuple
 
 import numpy as np
 
-from mixopt import simulation
+from mixopt import interrupts, simulation
 from mixopt.config import Config
 from mixopt.errors import ConfigError, SimulationError
 from mixopt.objectives import Objective
@@ -158,9 +159,10 @@ class _DeferredInterrupt:
     def __init__(self, study):
         self.study = study
         self.in_objective = False
-        self.pending = False
+        self.pending = interrupts.requested()  # pressed before the search began, and swallowed
 
     def __call__(self, signum, frame):
+        interrupts.mark()
         self.pending = True
         if self.in_objective:
             self.in_objective = False
@@ -173,12 +175,16 @@ class _DeferredInterrupt:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
+        if self.pending:
+            raise KeyboardInterrupt
         previous = signal.signal(signal.SIGINT, self)
+        previous_hook, sys.unraisablehook = sys.unraisablehook, interrupts.unraisable_hook
         try:
             yield
         finally:
             signal.signal(signal.SIGINT, previous)
-        if self.pending:
+            sys.unraisablehook = previous_hook
+        if self.pending or interrupts.requested():
             raise KeyboardInterrupt
 
     @contextlib.contextmanager
@@ -188,7 +194,11 @@ class _DeferredInterrupt:
         self.in_objective = True
         try:
             yield
-        except KeyboardInterrupt:
+        except BaseException as err:
+            # After a Ctrl-C, any error is its echo: JAX's C++ layer may turn the KeyboardInterrupt
+            # into a runtime error of its own, which Optuna would store as FAIL and re-raise.
+            if not (isinstance(err, KeyboardInterrupt) or self.pending):
+                raise
             self.pending = True
             trial.set_user_attr("interrupted", True)
             with contextlib.suppress(RuntimeError):
@@ -196,6 +206,9 @@ class _DeferredInterrupt:
             raise optuna.TrialPruned("interrupted") from None
         finally:
             self.in_objective = False
+        if interrupts.requested():  # the interrupt was swallowed on its way (mixopt.interrupts): stop here
+            with contextlib.suppress(RuntimeError):
+                self.study.stop()
 
 
 def _run_trials(study, config, objectives, space, *, trials, seeds, seed, timeout, progress, worker,
