@@ -9,6 +9,8 @@ retention replace / accumulate, it times, in this one process:
 Sample-level runs at large M would not fit in memory or minutes, so they use fewer seeds; every
 method is compared by its cost per seed-generation (wall time / (seeds x T)). Compile time is
 reported apart. Then the compiled memory of accumulate over T = 1000 generations at M = 1e4.
+Then (``--part families`` alone) every family's cost per seed-generation at M = 1e3 and 1e5, T = 20,
+exact and naive samplers, written to ``simulate_families.csv``.
 
 Run: ``python benchmarks/simulate.py`` (``--quick`` for a smoke run). Prints a table and writes
 ``benchmarks/results/simulate.csv`` and ``simulate_memory.csv`` (with machine and device names).
@@ -30,8 +32,13 @@ from mixopt import simulation
 FRACTION = 0.1
 
 
-def engine(M, T, seeds, retention, sampler, repeats):
-    cfg = config_mod.from_dict({"scenario": {"generations": T, "samples": M},
+# every family at its defaults but smaller trainers (per-generation cost, not collapse, is measured)
+FAMILY_TRUTHS = {"gaussian": {}, "categorical": {"vocab": 1000}, "gmm": {"components": 5, "em_steps": 50},
+                 "neural": {"train_steps": 100}, "regression": {"dim": 10}}
+
+
+def engine(M, T, seeds, retention, sampler, repeats, family="gaussian", truth=None):
+    cfg = config_mod.from_dict({"scenario": {"family": family, "generations": T, "samples": M, "truth": truth or {}},
                                 "policy": {"human_fraction": FRACTION, "retention": retention},
                                 "run": {"sampler": sampler, "seeds": seeds}})
     sim, inputs = simulation.build(cfg)
@@ -97,11 +104,40 @@ def memory(T, M, seeds, sampler):
     return total
 
 
+def family_costs(quick: bool, out: Path) -> pd.DataFrame:
+    """Per-generation cost of every family at two sizes, exact and naive samplers, replace."""
+    T, S = (5, 20) if quick else (20, 100)
+    sizes = (100, 10_000) if quick else (1000, 100_000)
+    rows = []
+    for family, truth in FAMILY_TRUTHS.items():
+        for M in sizes:
+            for sampler in ("exact", "naive"):
+                seeds = S if sampler == "exact" else max(2, min(S, 10**6 // M))
+                wall, compile_s = engine(M, T, seeds, "replace", sampler, repeats=3, family=family, truth=truth)
+                rows.append({"family": family, "M": M, "sampler": sampler, "seeds": seeds, "T": T, "wall_s": wall,
+                             "compile_s": compile_s, "us_per_seed_gen": 1e6 * wall / (seeds * T)})
+                print(f"  {family:<12} M={M:>7} {sampler:<6} seeds={seeds:<4} {wall:8.3f} s", file=sys.stderr)
+    table = pd.DataFrame(rows)
+    exact = table[table.sampler == "exact"].set_index(["family", "M"])["us_per_seed_gen"]
+    table["naive_over_exact"] = [u / exact[(f, m)] for f, m, u in zip(table.family, table.M, table.us_per_seed_gen)]
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    out.mkdir(parents=True, exist_ok=True)
+    table.assign(machine=platform.node(), device=str(jax.devices()[0])).to_csv(out / "simulate_families.csv",
+                                                                               index=False)
+    return table
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--part", choices=("all", "gaussian", "families"), default="all",
+                        help="gaussian: engine vs numpy peers and memory; families: every family's cost")
     args = parser.parse_args(argv)
+    if args.part in ("all", "families"):
+        family_costs(args.quick, Path(args.out))
+        if args.part == "families":
+            return
     T, S = (10, 100) if args.quick else (100, 1000)
     sizes = [100, 10_000] if args.quick else [100, 10_000, 1_000_000]
     sample_budget = 10**6 if args.quick else 10**7  # seeds x M for sample-level runs

@@ -47,6 +47,10 @@ _FLAG_KEYS = {
     "temperature": ("truth", "temperature"), "top_p": ("truth", "top_p"), "minority": ("truth", "minority"),
     "minority_size": ("truth", "minority_size"), "noise": ("truth", "noise"), "design": ("truth", "design"),
     "ridge": ("truth", "ridge"), "components": ("truth", "components"), "em_steps": ("truth", "em_steps"),
+    "length": ("truth", "length"), "width": ("truth", "width"), "train_steps": ("truth", "train_steps"),
+    "train_lr": ("truth", "train_lr"),
+    "train_optimizer": ("truth", "train_optimizer"), "verifier_noise": ("scenario", "verifier_noise"),
+    "curation_fraction": ("policy", "curation_fraction"),
     "contamination": ("scenario", "contamination"),
     "detector_tpr": ("scenario", "detector_tpr"), "detector_fpr": ("scenario", "detector_fpr"),
     "provenance_filter": ("policy", "provenance_filter"),
@@ -65,7 +69,7 @@ def _common(parser):
 
 def _scenario_flags(sub):
     sub.add_argument("config", nargs="?", help="a TOML config ([scenario], [policy], [run] tables)")
-    sub.add_argument("--family", help="model family: gaussian, categorical, gmm or regression")
+    sub.add_argument("--family", help="model family: gaussian, categorical, gmm, neural or regression")
     sub.add_argument("--generations", type=int, help="T: generations after generation 0")
     sub.add_argument("--samples", type=int, help="M: samples per batch")
     sub.add_argument("--human-budget", type=_budget, help="fresh human samples that exist in total, or inf")
@@ -81,17 +85,25 @@ def _scenario_flags(sub):
     sub.add_argument("--dim", type=int, help="gaussian: dimension")
     sub.add_argument("--estimator", help="gaussian: mle or unbiased")
     sub.add_argument("--fit", help="gaussian: full, or mean (variance known)")
-    sub.add_argument("--vocab", type=int, help="categorical: number of categories V")
-    sub.add_argument("--zipf", type=float, help="categorical: Zipf exponent a (p_i ~ i^-a)")
+    sub.add_argument("--vocab", type=int, help="categorical, neural: number of categories (tokens) V")
+    sub.add_argument("--zipf", type=float, help="categorical, neural: Zipf exponent a (p_i ~ i^-a)")
     sub.add_argument("--source", help="categorical: zipf, or english (real word frequencies; the words extra)")
     sub.add_argument("--capacity", type=int, help="categorical: the model keeps only the K most frequent categories")
     sub.add_argument("--smoothing", type=float, help="categorical: add-alpha smoothing")
-    sub.add_argument("--temperature", type=float, help="categorical, gmm: sampling temperature at synthesis")
-    sub.add_argument("--top-p", type=float, help="categorical: nucleus (top-p) truncation at synthesis")
+    sub.add_argument("--temperature", type=float, help="categorical, gmm, neural: sampling temperature at synthesis")
+    sub.add_argument("--top-p", type=float, help="categorical, neural: nucleus (top-p) truncation at synthesis")
     sub.add_argument("--minority", type=float, help="categorical: true mass share of a minority group")
     sub.add_argument("--minority-size", type=int, help="categorical: categories in the minority group")
     sub.add_argument("--components", type=int, help="gmm: the model's mixture components K")
     sub.add_argument("--em-steps", type=int, help="gmm: EM iterations per fit")
+    sub.add_argument("--length", type=int, help="neural: tokens a sequence (vocab^length <= 4096)")
+    sub.add_argument("--width", type=int, help="neural: hidden units of the MLP")
+    sub.add_argument("--train-steps", type=int, help="neural: training steps per generation")
+    sub.add_argument("--train-lr", type=float, help="neural: the trainer's learning rate")
+    sub.add_argument("--train-optimizer", help="neural: adam (default) or sgd (smoother gradients for optimize)")
+    sub.add_argument("--curation-fraction", type=_fraction_list,
+                     help="share of each batch's synthetic samples the verifier keeps (1 = no curation)")
+    sub.add_argument("--verifier-noise", type=float, help="curation: noise sd on the verifier's score")
     sub.add_argument("--contamination", type=_fraction_list,
                      help="share of each fresh human batch that is unlabelled synthetic data, or one per generation")
     sub.add_argument("--detector-tpr", type=float, help="provenance detector: P(flag | synthetic)")

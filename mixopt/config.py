@@ -73,6 +73,7 @@ class Scenario:
     contamination: float | tuple[float, ...] = 0.0
     detector_tpr: float = 1.0
     detector_fpr: float = 0.0
+    verifier_noise: float = 0.0
 
     def __post_init__(self):
         _choice("scenario.family", self.family, FAMILIES)
@@ -87,6 +88,8 @@ class Scenario:
             if isinstance(getattr(self, key), (list, tuple)):
                 raise ConfigError(f"scenario.{key} must be a number in [0, 1], got {getattr(self, key)!r}")
             object.__setattr__(self, key, _fractions(f"scenario.{key}", getattr(self, key), 1))
+        if _number("scenario.verifier_noise", self.verifier_noise) < 0:
+            raise ConfigError(f"scenario.verifier_noise must be a number >= 0, got {self.verifier_noise!r}")
 
     def schedule(self, key: str) -> list[float]:
         """``contamination`` as one value per generation 1..T."""
@@ -104,6 +107,13 @@ class Policy:
     retention: str = "replace"
     window: int = 3
     provenance_filter: bool = False
+    curation_fraction: float | tuple[float, ...] = 1.0
+
+    @property
+    def curated(self) -> bool:
+        """Whether a verifier curates synthetic data in some generation (a static switch)."""
+        q = self.curation_fraction
+        return any(v < 1 for v in (q if isinstance(q, tuple) else (q,)))
 
     def check(self, scenario: Scenario) -> "Policy":
         """Returns the policy with lists made tuples; raises ConfigError naming the bad key."""
@@ -118,10 +128,17 @@ class Policy:
         if self.provenance_filter and self.retention == "subsample":
             raise ConfigError("policy.provenance_filter does not combine with retention subsample yet; "
                               "use replace, accumulate or window")
-        return dataclasses.replace(self, human_fraction=fraction, human_weight=weight)
+        curation = _fractions("policy.curation_fraction", self.curation_fraction, num)
+        if min(curation if isinstance(curation, tuple) else (curation,)) <= 0:
+            raise ConfigError(f"policy.curation_fraction must be in (0, 1] (the share of synthetic samples "
+                              f"kept; 1 = no curation), got {self.curation_fraction!r}")
+        if curation != 1.0 and self.retention == "subsample":
+            raise ConfigError("policy.curation_fraction < 1 does not combine with retention subsample yet; "
+                              "use replace, accumulate or window")
+        return dataclasses.replace(self, human_fraction=fraction, human_weight=weight, curation_fraction=curation)
 
     def schedule(self, key: str, num_generations: int) -> list[float]:
-        """``human_fraction`` or ``human_weight`` as one value per generation 1..T."""
+        """``human_fraction``, ``human_weight`` or ``curation_fraction`` as one value per generation 1..T."""
         value = getattr(self, key)
         return list(value) if isinstance(value, tuple) else [value] * num_generations
 
@@ -152,7 +169,7 @@ class Config:
         """The sampler in force: the one asked for, else ``exact`` where it applies."""
         if self.run.sampler is not None:
             return self.run.sampler
-        return "naive" if self.policy.retention == "subsample" else "exact"
+        return "naive" if self.policy.retention == "subsample" or self.policy.curated else "exact"
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)

@@ -20,6 +20,7 @@ from mixopt.policies.retention import Batch, Retention, SampleBatch
 
 SAMPLERS = ("exact", "naive")
 HUMAN_SOURCES = ("fresh", "pool")
+_STEP_DEFAULTS = (0.0, 1.0, 0.0, 1.0, 0.0)  # c_t, tpr, fpr, curation q_t, verifier noise: all off
 
 
 class PolicyInputs(NamedTuple):
@@ -34,6 +35,9 @@ class PolicyInputs(NamedTuple):
         unlabelled synthetic data from the current model (the polluted web).
       detector_tpr: () probability that the provenance detector flags a synthetic sample.
       detector_fpr: () probability that it flags a real human sample.
+      curation_fraction: (T,) or () the share of each batch's synthetic samples that the verifier
+        keeps (1: no curation; used only by a simulator built with ``curated=True``).
+      verifier_noise: () standard deviation of the noise on the verifier's score.
     """
 
     human_fraction: jax.Array
@@ -42,6 +46,8 @@ class PolicyInputs(NamedTuple):
     contamination: jax.Array | float = 0.0
     detector_tpr: jax.Array | float = 1.0
     detector_fpr: jax.Array | float = 0.0
+    curation_fraction: jax.Array | float = 1.0
+    verifier_noise: jax.Array | float = 0.0
 
 
 class GenState(NamedTuple):
@@ -63,8 +69,8 @@ class GenInfo(NamedTuple):
 
 class Simulator(NamedTuple):
     """``init(key, inputs) -> (state, info)`` runs generation 0; ``step(state, (key, lambda_t,
-    omega_t[, c_t, tpr, fpr])) -> (state, info)`` runs one later generation; ``simulate(key, inputs) -> GenInfo``
-    runs all T + 1, each leaf with a leading axis of length T + 1."""
+    omega_t[, c_t, tpr, fpr, q_t, verifier_noise])) -> (state, info)`` runs one later generation;
+    ``simulate(key, inputs) -> GenInfo`` runs all T + 1, each leaf with a leading axis of length T + 1."""
 
     init: Callable
     step: Callable
@@ -73,7 +79,8 @@ class Simulator(NamedTuple):
 
 def simulator(family: Family, retention: Retention, *, num_generations: int, num_samples: int,
               sampler: str = "exact", human_source: str = "fresh", weighted: bool = False,
-              relaxed: bool = False, contaminated: bool = False, provenance_filter: bool = False) -> Simulator:
+              relaxed: bool = False, contaminated: bool = False, provenance_filter: bool = False,
+              curated: bool = False) -> Simulator:
     """Builds the generation loop for one seed.
 
     Args:
@@ -97,6 +104,10 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
         fresh human data of generations 1..T: of the n_h = round(lambda_t M) slots bought as human,
         n_c = round(c_t n_h) hold samples of the current model, and only the n_h - n_c real ones
         consume the budget (and count in ``human_used``).
+      curated: a verifier scores each synthetic sample of a batch by its true log-density plus
+        ``inputs.verifier_noise`` times a standard normal, and only the top ``curation_fraction``
+        share of them (round(q (M - n_h)), fractional on the relaxed path) is kept (Feng et al.
+        2024, arXiv 2406.07515): the batch shrinks. Sample level: needs the naive sampler.
 
     Raises:
       ConfigError: an unknown sampler or source, a size out of range, or the exact sampler asked
@@ -108,6 +119,11 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
         raise ConfigError(f"policy.human_source must be one of {', '.join(HUMAN_SOURCES)}, got {human_source!r}")
     if provenance_filter and retention.needs_samples:
         raise ConfigError("policy.provenance_filter does not combine with retention subsample yet")
+    if curated and (retention.needs_samples or family.log_prob is None):
+        raise ConfigError("policy.curation_fraction < 1 does not combine with retention subsample yet, "
+                          f"nor with family {family.name!r} without a log density")
+    if curated and sampler == "exact":
+        raise ConfigError("policy.curation_fraction < 1 scores every synthetic sample: use run.sampler = naive")
     if sampler == "exact" and (retention.needs_samples or family.sample_stats is None):
         raise ConfigError("run.sampler = exact does not apply to retention subsample (it needs the samples "
                           f"themselves) or to family {family.name!r} without a statistic sampler; use naive")
@@ -123,14 +139,25 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
         # First `count` slots weigh 1; a fractional count (relaxed) gives the next slot a fraction.
         return jnp.clip(count - slots, 0.0, 1.0)
 
-    def make_batch(human_x, num_human, synth_x):
+    def make_batch(human_x, num_human, synth_x, synth_w=None):
         # Slots below num_human are human, the rest synthetic (a fractional boundary slot, on the
-        # relaxed path, is shared between both by weight).
+        # relaxed path, is shared between both by weight); ``synth_w``: curated synthetic weights.
         human_w = count_mask(num_human)
         if retention.needs_samples:
             x = jnp.where((human_w > 0).reshape((-1,) + (1,) * (human_x.ndim - 1)), human_x, synth_x)
             return SampleBatch(x, human_w)
-        return Batch(family.data_stats(human_x, human_w), family.data_stats(synth_x, 1.0 - human_w))
+        synth_w = 1.0 - human_w if synth_w is None else synth_w
+        return Batch(family.data_stats(human_x, human_w), family.data_stats(synth_x, synth_w))
+
+    def curate(key, synth_x, synth_w, fraction, verifier_noise):
+        """The synthetic slots' weights after the verifier keeps the top ``fraction`` of them."""
+        if not curated:
+            return synth_w
+        score = family.log_prob(family.truth, synth_x)
+        score = score + verifier_noise * jax.random.normal(key, score.shape, score.dtype)
+        score = jnp.where(synth_w > 0, score, -jnp.inf)  # human and contaminated slots rank last
+        rank = jnp.zeros(num_samples, synth_w.dtype).at[jnp.argsort(-score)].set(slots.astype(synth_w.dtype))
+        return synth_w * jnp.clip(rounded(fraction * jnp.sum(synth_w)) - rank, 0.0, 1.0)
 
     def init(key, inputs):
         key_human, key_fit = jax.random.split(key)
@@ -169,7 +196,8 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
 
     def draw(keys, state, inputs_t):
         key_human, key_synth, key_contam, key_detect = keys
-        num_real, num_contam, tpr, fpr = inputs_t
+        num_real, num_contam, tpr, fpr, curation, verifier_noise = inputs_t
+        key_verify = jax.random.fold_in(key_synth, 1)  # a stream of its own; the others stay as they were
         bought = num_real + num_contam
         key_real_kept, key_contam_kept = jax.random.split(key_detect)
         if not sample_level:
@@ -185,8 +213,9 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
         # [n_real, n_h) and synthetic [n_h, M) under the model; disjoint slots, so independent.
         noise = family.noise(key_synth, num_samples)
         if pool_source:
-            return make_batch(jax.random.permutation(key_human, state.pool), num_real,
-                              family.transform(state.params, noise))
+            synth_x = family.transform(state.params, noise)
+            synth_w = curate(key_verify, synth_x, 1.0 - count_mask(num_real), curation, verifier_noise)
+            return make_batch(jax.random.permutation(key_human, state.pool), num_real, synth_x, synth_w)
         real_w = count_mask(num_real)
         contam_w = count_mask(bought) - real_w
         if provenance_filter:
@@ -202,14 +231,16 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
             return SampleBatch(jnp.where(real_slot, real_x, synth_x), real_w + contam_w)
         human = family.combine(family.data_stats(real_x, real_w * pass_real),
                                family.data_stats(synth_x, contam_w * pass_contam))
-        return Batch(human, family.data_stats(synth_x, 1.0 - real_w - contam_w))
+        synth_w = curate(key_verify, synth_x, 1.0 - real_w - contam_w, curation, verifier_noise)
+        return Batch(human, family.data_stats(synth_x, synth_w))
 
     def step(state, xs):
-        key, fraction, weight, *provenance = xs  # provenance: (c_t, tpr, fpr), optional
-        contamination, tpr, fpr = provenance or (0.0, 1.0, 0.0)
+        key, fraction, weight, *extra = xs  # extra: (c_t, tpr, fpr, q_t, verifier_noise), optional
+        contamination, tpr, fpr, curation, verifier_noise = (*extra, *_STEP_DEFAULTS[len(extra):])
         key_human, key_synth, key_contam, key_detect, key_keep, key_fit = jax.random.split(key, 6)
         num_real, num_contam = human_count(fraction, contamination, state.human_left)
-        batch = draw((key_human, key_synth, key_contam, key_detect), state, (num_real, num_contam, tpr, fpr))
+        batch = draw((key_human, key_synth, key_contam, key_detect), state,
+                     (num_real, num_contam, tpr, fpr, curation, verifier_noise))
         buffer, train = retention.update(key_keep, state.buffer, batch)
         params = family.fit(key_fit, train.human, train.synth, weight if weighted else None)
         fresh = 0.0 if pool_source else num_real
@@ -224,7 +255,8 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
         state, info0 = init(keys[0], inputs)
         dtype = jnp.result_type(inputs.human_fraction)
         per_generation = [jnp.broadcast_to(jnp.asarray(x, dtype), (num_generations,))
-                          for x in (inputs.contamination, inputs.detector_tpr, inputs.detector_fpr)]
+                          for x in (inputs.contamination, inputs.detector_tpr, inputs.detector_fpr,
+                                    inputs.curation_fraction, inputs.verifier_noise)]
         xs = (keys[1:], inputs.human_fraction, inputs.human_weight, *per_generation)
         _, infos = jax.lax.scan(step, state, xs)
         return jax.tree.map(lambda first, rest: jnp.concatenate([first[None], rest]), info0, infos)

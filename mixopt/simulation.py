@@ -36,7 +36,7 @@ def build(config: Config, *, relaxed: bool = False) -> tuple[Simulator, PolicyIn
                     num_samples=scenario.samples, sampler=config.sampler,
                     human_source=policy.human_source, weighted=policy.human_weight is not None,
                     relaxed=relaxed, contaminated=any(c > 0 for c in scenario.schedule("contamination")),
-                    provenance_filter=policy.provenance_filter)
+                    provenance_filter=policy.provenance_filter, curated=policy.curated)
     return sim, policy_inputs(config)
 
 
@@ -49,7 +49,9 @@ def policy_inputs(config: Config) -> PolicyInputs:
     return PolicyInputs(jnp.asarray(policy.schedule("human_fraction", num), dtype),
                         jnp.asarray(weight, dtype), jnp.asarray(scenario.human_budget, dtype),
                         jnp.asarray(scenario.schedule("contamination"), dtype),
-                        jnp.asarray(scenario.detector_tpr, dtype), jnp.asarray(scenario.detector_fpr, dtype))
+                        jnp.asarray(scenario.detector_tpr, dtype), jnp.asarray(scenario.detector_fpr, dtype),
+                        jnp.asarray(policy.schedule("curation_fraction", num), dtype),
+                        jnp.asarray(scenario.verifier_noise, dtype))
 
 
 def seed_keys(seed: int, num_seeds: int, *, stream: int = 0) -> jax.Array:

@@ -6,9 +6,10 @@ from mixopt.families.base import Family
 from mixopt.families.categorical import categorical
 from mixopt.families.gaussian import gaussian
 from mixopt.families.gmm import gmm
+from mixopt.families.neural import neural
 from mixopt.families.regression import regression
 
-REGISTRY = {"gaussian": gaussian, "categorical": categorical, "gmm": gmm, "regression": regression}
+REGISTRY = {"gaussian": gaussian, "categorical": categorical, "gmm": gmm, "neural": neural, "regression": regression}
 
 
 def make_family(name: str, truth: dict, *, num_samples: int | None = None) -> Family:
@@ -29,4 +30,4 @@ def make_family(name: str, truth: dict, *, num_samples: int | None = None) -> Fa
     return factory(**truth)
 
 
-__all__ = ["Family", "REGISTRY", "categorical", "gaussian", "gmm", "make_family", "regression"]
+__all__ = ["Family", "REGISTRY", "categorical", "gaussian", "gmm", "make_family", "neural", "regression"]

@@ -43,6 +43,8 @@ class Family(NamedTuple):
       relaxed_stats: ``(key, params, count) -> stats``, a differentiable stand-in for
         ``sample_stats`` (continuous in ``count`` and the parameters) that the relaxed simulation
         (the gradient path) uses; ``None``: ``sample_stats`` is differentiable already.
+      log_prob: ``(params, samples) -> (num,)`` log density (or mass) of each sample under
+        ``params``; the curation verifier scores synthetic samples by it under the truth.
     """
 
     name: str
@@ -58,3 +60,4 @@ class Family(NamedTuple):
     metrics: Callable[[Params], dict]
     metric_names: tuple[str, ...]
     relaxed_stats: Callable[..., Stats] | None = None
+    log_prob: Callable[..., Any] | None = None

@@ -97,6 +97,33 @@ def relaxed_counts(key, count, q):
     return count * jax.nn.softmax(log_g)
 
 
+def weighted_counts(human, synth, human_weight):
+    """Counts to fit on: ``human + synth``, or, with a ``human_weight`` w, the same total with the
+    human part carrying the share w of it (an empty side gives its share to the other)."""
+    if human_weight is None:
+        return human + synth
+    n_h, n_s = jnp.sum(human), jnp.sum(synth)
+    weight = jnp.where(n_s > 0, human_weight, 1.0)
+    weight = jnp.where(n_h > 0, weight, 0.0)
+    return (n_h + n_s) * (weight * human / jnp.where(n_h > 0, n_h, 1.0)
+                          + (1.0 - weight) * synth / jnp.where(n_s > 0, n_s, 1.0))
+
+
+def distribution_metrics(p, p_true, tail_mask, true_entropy):
+    """Distances of a model distribution ``p`` (V,) to the truth ``p_true`` (DESIGN.md section 5):
+    tv, support, lost_mass, collision, tail_mass (over the true mass of ``tail_mask``), entropy_ratio."""
+    alive = p > 0
+    entropy = -jnp.sum(jnp.where(alive, p * jnp.log(jnp.where(alive, p, 1.0)), 0.0))
+    return {
+        "tv": 0.5 * jnp.sum(jnp.abs(p - p_true)),
+        "support": jnp.mean(alive.astype(p.dtype)),
+        "lost_mass": jnp.sum(jnp.where(alive, 0.0, p_true)),
+        "collision": jnp.sum(p * p),
+        "tail_mass": jnp.sum(jnp.where(tail_mask, p, 0.0)) / jnp.sum(jnp.where(tail_mask, p_true, 0.0)),
+        "entropy_ratio": entropy / true_entropy,
+    }
+
+
 def _check_rate(name: str, value, low_open: bool, high_closed: bool = True):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"scenario.truth.{name} must be a number, got {value!r}")
@@ -162,7 +189,6 @@ def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", c
                                 minority * zipf_probs(minority_size, zipf if source == "zipf" else 1.0)])
     tail = tail_set(probs)
     true_entropy = float(-(probs * np.log(probs)).sum())
-    tail_true = float(probs[tail].sum())
 
     dtype = jnp.result_type(float)
     p_true = jnp.asarray(probs, dtype)
@@ -199,15 +225,7 @@ def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", c
 
     def fit_fn(key, human, synth, human_weight):
         del key
-        n_h, n_s = jnp.sum(human), jnp.sum(synth)
-        total = n_h + n_s
-        if human_weight is None:
-            counts = human + synth
-        else:
-            weight = jnp.where(n_s > 0, human_weight, 1.0)
-            weight = jnp.where(n_h > 0, weight, 0.0)
-            counts = total * (weight * human / jnp.where(n_h > 0, n_h, 1.0)
-                              + (1.0 - weight) * synth / jnp.where(n_s > 0, n_s, 1.0))
+        counts = weighted_counts(human, synth, human_weight)
         if capacity is None or capacity >= vocab:
             kept = jnp.ones(vocab, bool)
         else:
@@ -220,21 +238,11 @@ def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", c
 
     def metrics(params):
         p = params.probs
-        alive = p > 0
-        safe_p = jnp.where(alive, p, 1.0)
-        entropy = -jnp.sum(jnp.where(alive, p * jnp.log(safe_p), 0.0))
-        out = {
-            "tv": 0.5 * jnp.sum(jnp.abs(p - p_true)),
-            "support": jnp.mean(alive.astype(dtype)),
-            "lost_mass": jnp.sum(jnp.where(alive, 0.0, p_true)),
-            "collision": jnp.sum(p * p),
-            "tail_mass": jnp.sum(jnp.where(tail_mask, p, 0.0)) / tail_true,
-            "entropy_ratio": entropy / true_entropy,
-        }
+        out = distribution_metrics(p, p_true, tail_mask, true_entropy)
         if grouped:
             out["minority_share"] = jnp.sum(jnp.where(group_mask, p, 0.0)) / minority
         if smoothing > 0:
-            out["kl"] = jnp.sum(p_true * (jnp.log(p_true) - jnp.log(safe_p)))
+            out["kl"] = jnp.sum(p_true * (jnp.log(p_true) - jnp.log(jnp.where(p > 0, p, 1.0))))
         return out
 
     names = ("tv", "support", "lost_mass", "collision", "tail_mass", "entropy_ratio")
@@ -253,4 +261,5 @@ def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", c
         metrics=metrics,
         metric_names=names,
         relaxed_stats=relaxed_stats,
+        log_prob=lambda params, x: jnp.log(params.probs)[x],
     )

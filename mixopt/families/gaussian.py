@@ -6,6 +6,7 @@ average (``mle``) or random-walks it (``unbiased``), and the errors compound ove
 from typing import NamedTuple
 
 import jax
+import jax.scipy.linalg
 import jax.numpy as jnp
 
 from mixopt import metrics as dist
@@ -148,6 +149,11 @@ def gaussian(*, dim: int = 1, estimator: str = "mle", fit: str = "full") -> Fami
             "kl": dist.gaussian_kl(truth.mean, truth.cov, params.mean, params.cov),
         }
 
+    def log_prob(params, x):
+        chol = jnp.linalg.cholesky(params.cov)
+        z = jax.scipy.linalg.solve_triangular(chol, (x - params.mean[None, :]).T, lower=True)  # (d, N)
+        return -0.5 * jnp.sum(z**2, axis=0) - jnp.sum(jnp.log(jnp.diag(chol))) - 0.5 * dim * jnp.log(2 * jnp.pi)
+
     return Family(
         name="gaussian",
         truth=truth,
@@ -161,4 +167,5 @@ def gaussian(*, dim: int = 1, estimator: str = "mle", fit: str = "full") -> Fami
         fit=fit_fn,
         metrics=metrics,
         metric_names=("variance_ratio", "log_det_ratio", "mean_shift", "w2", "kl"),
+        log_prob=log_prob,
     )

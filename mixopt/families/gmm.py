@@ -33,7 +33,7 @@ from jax.scipy.stats import norm
 
 from mixopt.errors import ConfigError
 from mixopt.families.base import Family
-from mixopt.families.categorical import multinomial_counts, relaxed_counts
+from mixopt.families.categorical import multinomial_counts, relaxed_counts, weighted_counts
 
 # weights, means, sds: two broad components, two freckles, a wide component for the far tails
 DEFAULT_TRUTH = ((0.40, 0.40, 0.05, 0.05, 0.10), (-2.0, 2.0, -5.5, 5.5, 0.0), (1.0, 1.0, 0.15, 0.15, 5.0))
@@ -176,15 +176,7 @@ def gmm(*, components: int = 3, em_steps: int = 50, weights=None, means=None, sd
 
     def fit_fn(key, human, synth, human_weight):
         del key
-        n_h, n_s = jnp.sum(human), jnp.sum(synth)
-        if human_weight is None:
-            counts = human + synth
-        else:
-            weight = jnp.where(n_s > 0, human_weight, 1.0)
-            weight = jnp.where(n_h > 0, weight, 0.0)
-            counts = (n_h + n_s) * (weight * human / jnp.where(n_h > 0, n_h, 1.0)
-                                    + (1.0 - weight) * synth / jnp.where(n_s > 0, n_s, 1.0))
-        w, m, s = em(counts)
+        w, m, s = em(weighted_counts(human, synth, human_weight))
         return MixtureParams(w, m, s, jnp.asarray(temperature, dtype))
 
     true_log = _mixture_logpdf(truth.weights, truth.means, truth.sds, centres)
@@ -220,4 +212,5 @@ def gmm(*, components: int = 3, em_steps: int = 50, weights=None, means=None, sd
         metrics=metrics,
         metric_names=("kl", "w2", "mode_coverage", "variance_ratio"),
         relaxed_stats=relaxed_stats,
+        log_prob=lambda params, x: _mixture_logpdf(params.weights, params.means, params.sds, x),
     )

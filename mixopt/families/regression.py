@@ -19,6 +19,7 @@ design: the Gram of the rows in play from a cumulative table of X_0, and the sam
 from typing import NamedTuple
 
 import jax
+import jax.scipy.stats
 import jax.numpy as jnp
 import numpy as np
 
@@ -179,4 +180,6 @@ def regression(*, dim: int = 10, noise: float = 1.0, design: str = "fresh", ridg
         fit=fit_fn,
         metrics=metrics,
         metric_names=("test_error", "kl"),
+        # the label's conditional log density: a verifier judges the answer y to the question x
+        log_prob=lambda params, rows: jax.scipy.stats.norm.logpdf(rows[:, dim], rows[:, :dim] @ params.beta, noise),
     )

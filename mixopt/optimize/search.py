@@ -90,7 +90,7 @@ class Evaluator:
     def __call__(self, config: Config) -> tuple[list[float], dict]:
         p = config.policy
         structure = (p.retention, p.window if p.retention == "window" else 0, p.human_source,
-                     p.human_weight is not None, config.sampler)
+                     p.human_weight is not None, p.curated, config.sampler)
         if structure not in self.compiled:
             self.compiled[structure] = simulation.runner(config)
         self.evaluations += self.seeds
