@@ -135,6 +135,8 @@ def make_parser() -> argparse.ArgumentParser:
     opt.add_argument("--storage", help="journal file, sqlite:///PATH or postgresql://... (default mixopt-studies.log)")
     opt.add_argument("--study", help="study name (default: derived from the scenario and objective)")
     opt.add_argument("--workers", type=int, default=1, help="worker processes on one study")
+    opt.add_argument("--batch", type=int, default=1,
+                     help="optuna: trials asked at a time and simulated together (vmap over their policies)")
     opt.add_argument("--eval-seeds", type=int, default=2000, help="fresh seeds to re-evaluate the result and baselines")
     return parser
 

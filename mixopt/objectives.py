@@ -10,7 +10,8 @@ import jax.numpy as jnp
 from mixopt.errors import ConfigError
 
 # Metrics where collapse drives the value *down* are maximised; distances are minimised.
-MAXIMISE = {"variance_ratio", "log_det_ratio", "support", "tail_mass", "entropy_ratio", "minority_share"}
+MAXIMISE = {"variance_ratio", "log_det_ratio", "support", "tail_mass", "entropy_ratio", "minority_share",
+            "mode_coverage"}
 MINIMISE = {"kl", "w2", "mean_shift", "tv", "lost_mass", "collision", "test_error", "human_used"}
 REDUCTIONS = ("final", "mean")
 

@@ -25,8 +25,9 @@ def default_study_name(config: Config, objective_text: str, space: tuple[str, ..
 def run(config: Config, args, *, progress: bool = False) -> dict:
     if args.method not in METHODS:
         raise ConfigError(f"--method must be one of {', '.join(METHODS)}, got {args.method!r}")
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    for name in ("workers", "batch"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name} must be >= 1, got {getattr(args, name)}")
     for name in ("trials", "steps", "eval_seeds"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -48,7 +49,7 @@ def run(config: Config, args, *, progress: bool = False) -> dict:
                                  study_name=name, seeds=seeds, seed=seed, sampler=args.search,
                                  timeout=args.timeout, progress=progress, workers=args.workers,
                                  refine_steps=args.refine_steps if args.method == "hybrid" else 0,
-                                 refine_lr=args.learning_rate)
+                                 refine_lr=args.learning_rate, batch=args.batch)
         study = name
         if len(objectives) > 1:  # the Pareto front of the study (quality vs cost or vs diversity)
             pareto = [{"policy": t.user_attrs["policy"], "values": dict(zip([o.name for o in objectives], t.values))}

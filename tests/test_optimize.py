@@ -229,12 +229,13 @@ def test_pareto_front_of_quality_and_human_data(tmp_path):
     assert all(b[1] <= a[1] + 1e-12 for a, b in zip(points, points[1:]) if b[0] > a[0])
 
 
-def test_interrupted_run_keeps_finished_trials_and_resumes(tmp_path):
+@pytest.mark.parametrize("batch", ["1", "4"])  # study.optimize, and ask/tell rounds
+def test_interrupted_run_keeps_finished_trials_and_resumes(tmp_path, batch):
     import signal
     import time
 
     args = [sys.executable, "-m", "mixopt", "optimize", "--generations", "4", "--samples", "20", "--seeds", "16",
-            "--trials", "400", "--eval-seeds", "50", "--study", "ctrlc"]
+            "--trials", "400", "--eval-seeds", "50", "--study", "ctrlc", "--batch", batch]
     proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     journal = tmp_path / "mixopt-studies.log"
     deadline = time.time() + 120

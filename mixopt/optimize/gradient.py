@@ -18,6 +18,7 @@ from mixopt.errors import ConfigError
 from mixopt.generation import PolicyInputs
 from mixopt.objectives import Objective
 from mixopt.optimize.policy_space import CONTINUOUS, with_policy
+from mixopt.optimize.schedules import SCHEDULES
 
 OPTIMISERS = {"adam": optax.adam, "sgd": optax.sgd, "adamw": optax.adamw, "rmsprop": optax.rmsprop}
 EDGE = 1e-3  # start values are clipped into [EDGE, 1 - EDGE] so their logits are finite
@@ -56,30 +57,52 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
     num = config.scenario.generations
     if "human_weight" in space and config.policy.human_weight is None:
         config = with_policy(config, human_weight=0.5)
+    if "curation_fraction" in space and not config.policy.curated:
+        config = with_policy(config, curation_fraction=0.9)  # a curated simulator to differentiate
     sim, inputs = simulation.build(config, relaxed=True)
+    level = float(np.mean(config.policy.schedule("human_fraction", num)))
     params = {}
     if "human_fraction" in space:
-        params["fraction"] = _logit(np.mean(config.policy.schedule("human_fraction", num)))
+        params["fraction"] = _logit(level)
     if "human_fraction_schedule" in space:
         params["fraction"] = _logit(config.policy.schedule("human_fraction", num))
+    schedule_key = next((k for k in space if k in SCHEDULES), None)
+    if schedule_key:  # start from the constant schedule at the config's mean fraction (budget: even spread)
+        schedule = SCHEDULES[schedule_key]
+        start = {"start": _logit(level), "end": _logit(level), "rate": jnp.asarray(0.0)}
+        params["schedule"] = {name: start[name] for name in schedule.params}
     if "human_weight" in space:
         params["weight"] = _logit(np.mean(config.policy.schedule("human_weight", num)))
+    if "curation_fraction" in space:
+        params["curation"] = _logit(np.mean(config.policy.schedule("curation_fraction", num)))
+
+    def schedule_fraction(p):
+        schedule = SCHEDULES[schedule_key]
+        values = {k: jax.nn.sigmoid(v) if k in schedule.fractions else v for k, v in p["schedule"].items()}
+        return jnp.clip(schedule.fn(values, config), 0.0, 1.0)
 
     def to_inputs(p):
         fraction = inputs.human_fraction
         if "fraction" in p:
             fraction = jnp.broadcast_to(jax.nn.sigmoid(p["fraction"]), (num,)).astype(fraction.dtype)
-        weight = inputs.human_weight
-        if "weight" in p:
-            weight = jnp.broadcast_to(jax.nn.sigmoid(p["weight"]), (num,)).astype(weight.dtype)
-        return inputs._replace(human_fraction=fraction, human_weight=weight)
+        if "schedule" in p:
+            fraction = schedule_fraction(p).astype(fraction.dtype)
+        changes = {"human_fraction": fraction}
+        for name, key in (("weight", "human_weight"), ("curation", "curation_fraction")):
+            if name in p:
+                changes[key] = jnp.broadcast_to(jax.nn.sigmoid(p[name]), (num,)).astype(fraction.dtype)
+        return inputs._replace(**changes)
 
     def loss_fn(p, key):
         info = jax.vmap(sim.simulate, in_axes=(0, None))(jax.random.split(key, seeds), to_inputs(p))
         return jnp.mean(objective.loss(info.metrics))
 
     # Cosine-decayed steps: the last iterates of a stochastic gradient settle instead of jittering.
-    opt = OPTIMISERS[optimizer](optax.cosine_decay_schedule(learning_rate, steps))
+    # A seed whose relaxed sample count crosses 1 (a chi-square or gamma of vanishing shape) can
+    # give an infinite pathwise gradient: such steps are zeroed and the rest clipped, so one seed
+    # cannot throw the policy out of range.
+    opt = optax.chain(optax.zero_nans(), optax.clip_by_global_norm(10.0),
+                      OPTIMISERS[optimizer](optax.cosine_decay_schedule(learning_rate, steps)))
 
     def train_step(carry, key):
         p, opt_state = carry
@@ -103,9 +126,11 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
     changes = {}
     if "human_fraction" in space:
         changes["human_fraction"] = round(float(final.human_fraction[0]), 6)
-    if "human_fraction_schedule" in space:
+    if "human_fraction_schedule" in space or schedule_key:
         changes["human_fraction"] = [round(float(v), 6) for v in final.human_fraction]
     if "human_weight" in space:
         changes["human_weight"] = round(float(final.human_weight[0]), 6)
+    if "curation_fraction" in space:
+        changes["curation_fraction"] = round(max(float(final.curation_fraction[0]), EDGE), 6)
     return GradientResult(with_policy(config, **changes), losses, steps * seeds, np.asarray(fractions),
                           np.asarray(weights))

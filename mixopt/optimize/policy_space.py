@@ -4,8 +4,11 @@ import dataclasses
 from mixopt.config import Config, Policy
 from mixopt.errors import ConfigError
 
-CONTINUOUS = ("human_fraction", "human_fraction_schedule", "human_weight")
-STRUCTURAL = ("retention", "window", "human_source")
+from mixopt.optimize.schedules import SCHEDULES
+
+FRACTION_KEYS = ("human_fraction", "human_fraction_schedule", *SCHEDULES)  # at most one: they set lambda_t
+CONTINUOUS = (*FRACTION_KEYS, "human_weight", "curation_fraction")
+STRUCTURAL = ("retention", "window", "human_source", "provenance_filter")
 SPACE_KEYS = CONTINUOUS + STRUCTURAL
 
 # The strategies every optimised policy is compared with (DESIGN.md section 4, issue 4).
@@ -23,8 +26,10 @@ def parse_space(text: str | list) -> tuple[str, ...]:
     for key in keys:
         if key not in SPACE_KEYS:
             raise ConfigError(f"--space key {key!r} is unknown; allowed: {', '.join(SPACE_KEYS)}")
-    if "human_fraction" in keys and "human_fraction_schedule" in keys:
-        raise ConfigError("--space takes human_fraction or human_fraction_schedule, not both")
+    fraction_keys = [k for k in keys if k in FRACTION_KEYS]
+    if len(fraction_keys) > 1:
+        raise ConfigError(f"--space takes one of {', '.join(FRACTION_KEYS)} (each sets the human fraction), "
+                          f"got {', '.join(fraction_keys)}")
     if not keys:
         raise ConfigError("--space must name at least one policy key")
     return tuple(keys)

@@ -19,6 +19,7 @@ from mixopt.config import Config
 from mixopt.errors import ConfigError, SimulationError
 from mixopt.objectives import Objective
 from mixopt.optimize.policy_space import BASELINES, policy_dict, with_policy
+from mixopt.optimize.schedules import SCHEDULES, schedule_values
 from mixopt.store import get_storage
 
 SAMPLERS = ("tpe", "cmaes", "gp", "random", "nsga")
@@ -58,8 +59,20 @@ def suggest(trial, config: Config, space: tuple[str, ...]) -> Config:
         changes["human_fraction"] = trial.suggest_float("human_fraction", 0.0, 1.0)
     if "human_fraction_schedule" in space:
         changes["human_fraction"] = [trial.suggest_float(f"human_fraction_{t}", 0.0, 1.0) for t in range(1, num + 1)]
+    for key, schedule in SCHEDULES.items():
+        if key in space:
+            params = {name: trial.suggest_float(f"{key}.{name}", *schedule.bounds[name]) for name in schedule.params}
+            changes["human_fraction"] = schedule_values(key, params, config)
     if "human_weight" in space:
         changes["human_weight"] = trial.suggest_float("human_weight", 0.0, 1.0)
+    # curation and the provenance filter need batch statistics: conditional on a non-subsample retention
+    subsample = changes.get("retention", config.policy.retention) == "subsample"
+    if subsample:
+        changes.update(curation_fraction=1.0, provenance_filter=False)
+    if "curation_fraction" in space and not subsample:
+        changes["curation_fraction"] = trial.suggest_float("curation_fraction", 0.05, 1.0)
+    if "provenance_filter" in space and not subsample:
+        changes["provenance_filter"] = trial.suggest_categorical("provenance_filter", [False, True])
     return with_policy(config, **changes)
 
 
@@ -74,6 +87,12 @@ def baseline_params(config: Config, space: tuple[str, ...]) -> list[dict]:
         if "human_fraction_schedule" in space:
             params.update({f"human_fraction_{t}": changes["human_fraction"]
                            for t in range(1, config.scenario.generations + 1)})
+        # a constant fraction, spelled in the parametric schedules that can express it
+        if "human_fraction_linear" in space:
+            params.update({"human_fraction_linear.start": changes["human_fraction"],
+                           "human_fraction_linear.end": changes["human_fraction"]})
+        if "human_fraction_decay" in space:
+            params.update({"human_fraction_decay.start": changes["human_fraction"], "human_fraction_decay.rate": 0.0})
         if params and params not in out:
             out.append(params)
     return out
@@ -87,18 +106,52 @@ class Evaluator:
         self.compiled: dict = {}
         self.evaluations = 0
 
-    def __call__(self, config: Config) -> tuple[list[float], dict]:
+    @staticmethod
+    def structure(config: Config) -> tuple:
+        """What fixes the compiled program: configs that share it differ only in ``policy_inputs``."""
         p = config.policy
-        structure = (p.retention, p.window if p.retention == "window" else 0, p.human_source,
-                     p.human_weight is not None, p.curated, config.sampler)
+        return (p.retention, p.window if p.retention == "window" else 0, p.human_source,
+                p.human_weight is not None, p.curated, p.provenance_filter, config.sampler)
+
+    def __call__(self, config: Config) -> tuple[list[float], dict]:
+        structure = self.structure(config)
         if structure not in self.compiled:
             self.compiled[structure] = simulation.runner(config)
         self.evaluations += self.seeds
         metrics = simulation.per_seed_metrics(config, simulation.seed_keys(self.seed, self.seeds),
                                               self.compiled[structure])
+        return self._summarise(metrics)
+
+    def _summarise(self, metrics: dict) -> tuple[list[float], dict]:
         values = [float(np.mean(o.value(metrics))) for o in self.objectives]
-        summary = {name: float(v[:, -1].mean()) for name, v in metrics.items()}
-        return values, summary
+        return values, {name: float(v[:, -1].mean()) for name, v in metrics.items()}
+
+    def many(self, configs: list[Config]) -> list:
+        """Each config's ``(values, summary)``, or its SimulationError. Configs of one structure run
+        as one program, ``vmap`` over their policy inputs (the batch of an ask/tell round)."""
+        import jax
+
+        out: list = [None] * len(configs)
+        groups: dict = {}
+        for i, config in enumerate(configs):
+            groups.setdefault(self.structure(config), []).append(i)
+        keys = simulation.seed_keys(self.seed, self.seeds)
+        for structure, members in groups.items():
+            key = ("many", structure)
+            if key not in self.compiled:
+                self.compiled[key] = jax.jit(jax.vmap(simulation.runner(configs[members[0]]), in_axes=(None, 0)))
+            stacked = jax.tree.map(lambda *xs: jax.numpy.stack(xs),
+                                   *[simulation.policy_inputs(configs[i]) for i in members])
+            info = self.compiled[key](keys, stacked)
+            self.evaluations += self.seeds * len(members)
+            for j, i in enumerate(members):
+                metrics = {name: np.asarray(v[j], np.float64) for name, v in info.metrics.items()}
+                try:
+                    simulation.check_finite(metrics)
+                    out[i] = self._summarise(metrics)
+                except SimulationError as err:
+                    out[i] = err
+        return out
 
 
 def open_study(config: Config, objectives: list[Objective], *, storage: str | None, study_name: str, seed: int,
@@ -211,8 +264,64 @@ class _DeferredInterrupt:
                 self.study.stop()
 
 
+def _ask_tell(study, evaluate, config, objectives, space, *, trials, batch, timeout, worker, interrupt, progress):
+    """Rounds of ``batch`` trials: ask them all, evaluate them as one vmapped program per structure,
+    tell them all. A Ctrl-C during a round stores its trials as PRUNED (``interrupted``)."""
+    import time
+
+    import optuna
+
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
+    start = time.monotonic()
+    bar = _progress_bar(progress, trials)
+    while not interrupt.pending and not (timeout and time.monotonic() - start > timeout):
+        done = len(study.get_trials(deepcopy=False, states=finished))
+        if bar is not None:
+            bar.n = done
+            bar.refresh()
+        if done >= trials:
+            break
+        asked = [study.ask() for _ in range(min(batch, trials - done))]
+        configs = []
+        for trial in asked:
+            trial.set_user_attr("worker", worker)
+            configs.append(suggest(trial, config, space))
+            trial.set_user_attr("policy", policy_dict(configs[-1].policy))
+        interrupt.in_objective = True
+        try:
+            results = evaluate.many(configs)
+        except BaseException as err:
+            if not (isinstance(err, KeyboardInterrupt) or interrupt.pending):
+                raise
+            interrupt.pending = True
+            for trial in asked:
+                trial.set_user_attr("interrupted", True)
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            break
+        finally:
+            interrupt.in_objective = False
+        for trial, result in zip(asked, results):
+            if isinstance(result, SimulationError):
+                trial.set_user_attr("error", str(result))
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                values, summary = result
+                trial.set_user_attr("metrics_final", summary)
+                study.tell(trial, values if len(objectives) > 1 else values[0])
+    if bar is not None:
+        bar.close()
+
+
+def _progress_bar(enabled: bool, total: int):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm  # Optuna's own progress-bar dependency
+
+    return tqdm(total=total, desc="trials")
+
+
 def _run_trials(study, config, objectives, space, *, trials, seeds, seed, timeout, progress, worker,
-                refine_steps=0, refine_lr=0.1):
+                refine_steps=0, refine_lr=0.1, batch=1):
     import optuna
 
     evaluate = Evaluator(objectives, seeds=seeds, seed=seed)
@@ -238,6 +347,12 @@ def _run_trials(study, config, objectives, space, *, trials, seeds, seed, timeou
 
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=finished))
+    if batch > 1 and not refine_steps:
+        if trials - done > 0:
+            with interrupt.installed():
+                _ask_tell(study, evaluate, config, objectives, space, trials=trials, batch=batch, timeout=timeout,
+                          worker=worker, interrupt=interrupt, progress=progress)
+        return evaluate.evaluations
     if trials - done > 0:
         with interrupt.installed():
             study.optimize(objective_fn, n_trials=trials - done, timeout=timeout, n_jobs=1, show_progress_bar=progress,
@@ -247,7 +362,7 @@ def _run_trials(study, config, objectives, space, *, trials, seeds, seed, timeou
 
 
 def _worker(config_dict, objective_names, space, trials, storage, study_name, seeds, seed, sampler, timeout, worker,
-            refine_steps, refine_lr):
+            refine_steps, refine_lr, batch):
     """One worker process of ``--workers N``: same study, its own sampler seed."""
     import optuna
 
@@ -262,13 +377,14 @@ def _worker(config_dict, objective_names, space, trials, storage, study_name, se
     objectives = parse(",".join(objective_names), family.metric_names + ("human_used",))
     study = open_study(config, objectives, storage=storage, study_name=study_name, seed=seed + worker, sampler=sampler)
     _run_trials(study, config, objectives, space, trials=trials, seeds=seeds, seed=seed, timeout=timeout,
-                progress=False, worker=worker, refine_steps=refine_steps, refine_lr=refine_lr)
+                progress=False, worker=worker, refine_steps=refine_steps, refine_lr=refine_lr, batch=batch)
 
 
 def optimize_search(config: Config, objectives: list[Objective], space: tuple[str, ...], *, trials: int,
                     storage: str | None, study_name: str, seeds: int, seed: int, sampler: str = "tpe",
                     timeout: float | None = None, progress: bool = False, workers: int = 1,
-                    stale_after_s: float = 3600.0, refine_steps: int = 0, refine_lr: float = 0.1) -> SearchResult:
+                    stale_after_s: float = 3600.0, refine_steps: int = 0, refine_lr: float = 0.1,
+                    batch: int = 1) -> SearchResult:
     """Runs the study until it holds ``trials`` finished trials (a re-run resumes it).
 
     With ``workers`` > 1, that many processes share the study (journal file, SQLite or PostgreSQL
@@ -276,6 +392,8 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
     seeds (common random numbers), whichever worker runs it. ``refine_steps`` > 0 makes it the
     ``hybrid`` method: each trial's continuous keys get that many gradient steps before evaluation,
     and the refined policy is what the trial stores (``suggested_policy`` keeps the starting point).
+    ``batch`` > 1 asks that many trials at a time and evaluates those of one policy structure as one
+    program, ``vmap`` over their policies (Optuna's ask/tell; not with ``hybrid``).
     """
     if refine_steps and len(objectives) > 1:
         raise ConfigError("--method hybrid takes one objective (its refinement is a gradient descent)")
@@ -292,13 +410,13 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
     if workers == 1:
         evaluations = _run_trials(study, config, objectives, space, trials=trials, seeds=seeds, seed=seed,
                                   timeout=timeout, progress=progress, worker=0, refine_steps=refine_steps,
-                                  refine_lr=refine_lr)
+                                  refine_lr=refine_lr, batch=batch)
     else:
         context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
         names = [o.name for o in objectives]
         processes = [context.Process(target=_worker, args=(config.to_dict(), names, space, trials, storage,
                                                             study_name, seeds, seed, sampler, timeout, i,
-                                                            refine_steps, refine_lr))
+                                                            refine_steps, refine_lr, batch))
                      for i in range(workers)]
         for process in processes:
             process.start()

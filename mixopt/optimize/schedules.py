@@ -1,0 +1,69 @@
+"""Parametric human-fraction schedules: a few numbers -> one lambda_t per generation 1..T.
+
+A free schedule has T parameters; these have one or two, which a search explores far faster and a
+user reads at a glance. Each is written in ``jax.numpy`` so the gradient method differentiates
+through it, and is evaluated the same way (as floats) by the Optuna search.
+
+- ``linear``: lambda_t runs linearly from ``start`` (t = 1) to ``end`` (t = T).
+- ``decay``: lambda_t = start * exp(-rate (t - 1)), rate >= 0: front-loaded human data.
+- ``budget``: the fresh human budget left after generation 0, B - M, spent over generations 1..T in
+  shares a_t ∝ exp(-rate (t - 1)) (rate > 0 front-loads, < 0 back-loads, 0 spreads evenly):
+  lambda_t = min(1, (B - M) a_t / M). The shares sum to 1, so the schedule spends the whole budget
+  unless a generation would need more than a full batch.
+"""
+import math
+from typing import Callable, NamedTuple
+
+import jax.numpy as jnp
+
+from mixopt.config import Config
+from mixopt.errors import ConfigError
+
+
+class Schedule(NamedTuple):
+    """``fn(params, config) -> (T,) lambda``; ``bounds``: the search range of each parameter, and
+    whether the gradient method optimises it as a logit (a fraction) or as it is (a rate)."""
+
+    params: tuple[str, ...]
+    bounds: dict  # name -> (low, high)
+    fractions: tuple[str, ...]  # the params that are fractions in [0, 1]
+    fn: Callable
+
+
+def _steps(config: Config):
+    return jnp.arange(config.scenario.generations, dtype=float)  # t - 1 = 0..T-1
+
+
+def _linear(p, config):
+    t = _steps(config)
+    span = max(config.scenario.generations - 1, 1)
+    return p["start"] + (p["end"] - p["start"]) * t / span
+
+
+def _decay(p, config):
+    return p["start"] * jnp.exp(-p["rate"] * _steps(config))
+
+
+def _budget(p, config):
+    scenario = config.scenario
+    if math.isinf(scenario.human_budget):
+        raise ConfigError("the budget schedule spends a finite scenario.human_budget; set one, or use "
+                          "human_fraction_decay")
+    shares = jnp.exp(-p["rate"] * _steps(config))
+    shares = shares / jnp.sum(shares)
+    return jnp.minimum(1.0, (scenario.human_budget - scenario.samples) * shares / scenario.samples)
+
+
+SCHEDULES = {
+    "human_fraction_linear": Schedule(("start", "end"), {"start": (0.0, 1.0), "end": (0.0, 1.0)},
+                                      ("start", "end"), _linear),
+    "human_fraction_decay": Schedule(("start", "rate"), {"start": (0.0, 1.0), "rate": (0.0, 2.0)},
+                                     ("start",), _decay),
+    "human_fraction_budget": Schedule(("rate",), {"rate": (-1.0, 3.0)}, (), _budget),
+}
+
+
+def schedule_values(name: str, params: dict, config: Config) -> list[float]:
+    """The schedule as plain floats (one per generation 1..T), clipped into [0, 1]."""
+    values = jnp.clip(SCHEDULES[name].fn(params, config), 0.0, 1.0)
+    return [round(float(v), 6) for v in values]

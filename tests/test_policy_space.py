@@ -1,0 +1,105 @@
+"""Parametric schedules, curation and the provenance filter in the search space, and ask/tell batches.
+
+Deterministic checks (the schedules are formulas); the batch check compares a vmapped evaluation
+of several policies with one evaluation each on the same seeds (the same numbers up to float
+rounding: 1e-9 relative in float64).
+"""
+import math
+
+import numpy as np
+import optuna
+import pytest
+
+from mixopt import config as config_mod
+from mixopt import objectives
+from mixopt.errors import ConfigError
+from mixopt.optimize import optimize_gradient, optimize_search, parse_space
+from mixopt.optimize.policy_space import with_policy
+from mixopt.optimize.schedules import schedule_values
+from mixopt.optimize.search import Evaluator
+
+KL = objectives.parse("final:kl", ("kl",))
+
+
+def scenario(budget=50 + 200, T=8, M=50):
+    return config_mod.from_dict({"scenario": {"generations": T, "samples": M, "human_budget": budget}})
+
+
+def test_schedules_are_the_formulas_they_claim():
+    config = scenario()
+    assert schedule_values("human_fraction_linear", {"start": 0.8, "end": 0.1}, config) == pytest.approx(
+        list(np.linspace(0.8, 0.1, 8)))
+    assert schedule_values("human_fraction_decay", {"start": 0.5, "rate": 0.3}, config) == pytest.approx(
+        [0.5 * math.exp(-0.3 * t) for t in range(8)], abs=1e-6)  # values are rounded to 6 decimals
+    budget = schedule_values("human_fraction_budget", {"rate": 0.2}, config)
+    assert np.all(np.diff(budget) < 0)  # rate > 0 front-loads
+    assert sum(budget) * 50 == pytest.approx(200, abs=8 * 50e-6)  # spends the budget left after generation 0
+    steep = schedule_values("human_fraction_budget", {"rate": 0.5}, config)
+    assert steep[0] == 1.0 and sum(steep) * 50 < 200  # a share above a full batch is capped, not carried over
+    even = schedule_values("human_fraction_budget", {"rate": 0.0}, config)
+    assert even == pytest.approx([200 / 8 / 50] * 8)
+    with pytest.raises(ConfigError, match="finite scenario.human_budget"):
+        schedule_values("human_fraction_budget", {"rate": 0.0}, scenario(budget="inf"))
+
+
+def test_one_fraction_key_at_a_time():
+    with pytest.raises(ConfigError, match="takes one of"):
+        parse_space("human_fraction_decay,human_fraction_schedule")
+
+
+def test_search_over_a_budget_schedule_stays_within_the_budget(tmp_path):
+    result = optimize_search(scenario(), KL, ("human_fraction_budget",), trials=10, storage=str(tmp_path / "s.log"),
+                             study_name="budget", seeds=128, seed=0)
+    rates = [t.params["human_fraction_budget.rate"] for t in result.study.trials]
+    assert all(-1 <= r <= 3 for r in rates)
+    spent = sum(round(v * 50) for v in result.config.policy.human_fraction)
+    assert spent <= 200 + 8  # rounding of each generation's count: at most half a sample each way
+
+
+@pytest.mark.parametrize("key", ["human_fraction_linear", "human_fraction_decay", "human_fraction_budget"])
+def test_gradient_through_a_parametric_schedule(key):
+    result = optimize_gradient(scenario(), KL[0], (key,), steps=30, learning_rate=0.1, seeds=64, seed=0)
+    values = result.config.policy.human_fraction
+    assert len(values) == 8 and all(0 <= v <= 1 for v in values)
+    assert np.all(np.isfinite(result.losses))
+
+
+def test_curation_and_provenance_filter_are_searched_conditionally(tmp_path):
+    config = config_mod.from_dict({"scenario": {"generations": 3, "samples": 30, "contamination": 0.5,
+                                                "detector_tpr": 0.9, "detector_fpr": 0.1},
+                                   "policy": {"human_fraction": 0.3}, "run": {"sampler": "naive"}})
+    result = optimize_search(config, KL, ("retention", "curation_fraction", "provenance_filter"), trials=16,
+                             storage=str(tmp_path / "s.log"), study_name="cur", seeds=64, seed=0)
+    for trial in result.study.trials:
+        policy = trial.user_attrs["policy"]
+        if policy["retention"] == "subsample":
+            assert "curation_fraction" not in trial.params and policy["curation_fraction"] == 1.0
+        else:
+            assert 0.05 <= trial.params["curation_fraction"] <= 1.0
+            assert trial.params["provenance_filter"] == policy["provenance_filter"]
+
+
+def test_a_batch_evaluates_like_one_policy_at_a_time():
+    config = scenario()
+    configs = [with_policy(config, human_fraction=f) for f in (0.0, 0.2, [0.5, 0.4, 0.3, 0.2, 0.1, 0.0, 0.0, 0.0])]
+    configs.append(with_policy(config, retention="accumulate"))  # another structure: its own program
+    evaluator = Evaluator(KL, seeds=64, seed=0)
+    batch = evaluator.many(configs)
+    for config_i, (values, summary) in zip(configs, batch):
+        one_values, one_summary = Evaluator(KL, seeds=64, seed=0)(config_i)
+        assert values == pytest.approx(one_values, rel=1e-9)
+        assert summary == pytest.approx(one_summary, rel=1e-9)
+    assert evaluator.evaluations == 64 * len(configs)
+
+
+def test_ask_tell_batches_land_every_trial_once(tmp_path):
+    result = optimize_search(scenario(), KL, ("human_fraction_schedule",), trials=13, storage=str(tmp_path / "s.log"),
+                             study_name="batch", seeds=64, seed=0, batch=4)
+    trials = result.study.trials
+    assert len(trials) == 13 and sorted(t.number for t in trials) == list(range(13))
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    # the baselines were enqueued and evaluated first (lambda = 0 for every generation, then 0.1, 1.0)
+    assert {t.params["human_fraction_1"] for t in trials[:3]} == {0.0, 0.1, 1.0}
+    again = optimize_search(scenario(), KL, ("human_fraction_schedule",), trials=13, storage=str(tmp_path / "s.log"),
+                            study_name="batch", seeds=64, seed=0, batch=4)
+    assert len(again.study.trials) == 13  # nothing more to do: resumed, not re-run
