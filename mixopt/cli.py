@@ -82,7 +82,7 @@ def _scenario_flags(sub):
     sub.add_argument("--seed", type=int, help="integer seed of the run")
     sub.add_argument("--sampler", help="exact (default where it applies) or naive")
     sub.add_argument("--policy", help="a JSON or TOML policy file (as optimize prints)")
-    sub.add_argument("--dim", type=int, help="gaussian: dimension")
+    sub.add_argument("--dim", type=int, help="gaussian, regression: dimension; gmm: 1, 2 or 3")
     sub.add_argument("--estimator", help="gaussian: mle or unbiased")
     sub.add_argument("--fit", help="gaussian: full, or mean (variance known)")
     sub.add_argument("--vocab", type=int, help="categorical, neural: number of categories (tokens) V")

@@ -18,7 +18,7 @@ from mixopt.families.gmm import MixtureParams, gmm
 
 def single(mean, sd):
     one = jnp.ones(1)
-    return MixtureParams(one, mean * one, sd * one, jnp.ones(()))
+    return MixtureParams(one, mean * one[:, None], sd * one[:, None], jnp.ones(()))
 
 
 def test_metrics_match_closed_forms_for_single_gaussians():
@@ -78,3 +78,53 @@ def test_truth_lists_must_come_together_and_be_positive():
         gmm(weights=[1.0])
     with pytest.raises(ConfigError, match="must all be > 0"):
         gmm(weights=[1.0], means=[0.0], sds=[-1.0])
+
+
+def test_two_dimensional_kl_matches_the_diagonal_gaussian_closed_form():
+    family = gmm(components=1, dim=2, weights=[1.0], means=[[0.0, 0.0]], sds=[[1.0, 1.0]])
+    model = MixtureParams(jnp.ones(1), jnp.array([[0.5, -0.3]]), jnp.array([[1.3, 0.8]]), jnp.ones(()))
+    # KL(N(0, I) || N(m, diag s^2)) = sum_j log s_j + (1 + m_j^2) / (2 s_j^2) - 1/2
+    kl = sum(np.log(s) + (1 + m**2) / (2 * s**2) - 0.5 for m, s in ((0.5, 1.3), (-0.3, 0.8)))
+    out = family.metrics(model)
+    np.testing.assert_allclose(out["kl"], kl, rtol=2e-3)  # midpoint rule on a 128^2 grid of width 0.19
+    np.testing.assert_allclose(out["variance_ratio"], (1.69 + 0.64) / 2, rtol=1e-6)
+    assert "w2" not in out  # the quantile formula is 1-D only
+
+
+def test_two_dimensional_exact_histogram_is_the_law_of_the_samples():
+    # the cell masses (products of per-axis CDF differences) against the histogram of 10^6 samples:
+    # two independent count vectors; each cell's difference within 5 standard deviations of
+    # 2 n p (1 - p), p pooled from both (plus one count for the rarest cells)
+    family = gmm(dim=2, bins=32, limit=12.0)
+    n = 10**6
+    exact = np.asarray(family.sample_stats(jax.random.key(0), family.truth, float(n)))
+    drawn = np.asarray(family.data_stats(family.sample(jax.random.key(1), family.truth, n), 1.0))
+    p = (exact + drawn) / (2 * n)
+    assert exact.sum() == n and drawn.sum() == n
+    assert np.all(np.abs(exact - drawn) < 5 * np.sqrt(2 * n * p * (1 - p)) + 1)
+
+
+def test_two_dimensional_em_recovers_the_truth_and_too_few_components_lose_the_freckles():
+    full = gmm(components=5, dim=2, em_steps=200)
+    stats = full.sample_stats(jax.random.key(0), full.truth, 1e6)
+    out = full.metrics(full.fit(None, stats, full.empty_stats(), None))
+    assert out["kl"] < 5e-3 and out["mode_coverage"] == 1.0
+    small = gmm(components=2, dim=2, em_steps=200)
+    out_small = small.metrics(small.fit(None, stats, small.empty_stats(), None))
+    assert out_small["mode_coverage"] <= 0.6 and out_small["kl"] > 20 * out["kl"]
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--dim", "4"], "dim must be 1, 2 or 3 for family gmm"),
+])
+def test_bad_gmm_dimension_is_a_one_line_error(flags, message):
+    proc = subprocess.run([sys.executable, "-m", "mixopt", "simulate", "--family", "gmm", "--seeds", "2", *flags],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+
+
+def test_too_many_grid_cells_are_refused():
+    from mixopt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="bins\\^dim must be <="):
+        gmm(dim=3, bins=64)
