@@ -76,6 +76,7 @@ def test_experiment_scripts_write_their_table_and_figure(tmp_path, name, files):
     config = config.replace("generations = 30", "generations = 3").replace("generations = 20", "generations = 3")
     config = config.replace("samples = 20000", "samples = 500").replace("vocab = 2000", "vocab = 200")
     config = config.replace("generations = 10", "generations = 2").replace("bins = 512", "bins = 128")
+    config = config.replace("em_steps = 100", "em_steps = 10")
     (tmp_path / "config.toml").write_text(config)
     proc = subprocess.run([sys.executable, "-m", f"experiments.{name}.run", "--config", str(tmp_path / "config.toml"),
                            "--out", str(tmp_path / "out"), "--seeds", "8"], cwd=ROOT, capture_output=True, text=True)

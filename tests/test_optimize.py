@@ -253,4 +253,8 @@ def test_interrupted_run_keeps_finished_trials_and_resumes(tmp_path, batch):
     resumed = optuna.load_study(study_name="ctrlc", storage=storage).trials
     kept = {t.number: t.values for t in finished}
     assert all(resumed[n].values == v for n, v in kept.items())  # nothing lost or rewritten
-    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in resumed) >= len(finished) + 2 - 1
+    # the trials in flight at Ctrl-C (none, one, or one ask/tell round) were stored PRUNED, the rest COMPLETE
+    pruned = [t for t in resumed if t.state == optuna.trial.TrialState.PRUNED]
+    assert len(pruned) <= int(batch) and all(t.user_attrs.get("interrupted") for t in pruned)
+    assert not any(t.state == optuna.trial.TrialState.RUNNING for t in resumed)
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in resumed) == len(finished) + 2 - len(pruned)
