@@ -39,6 +39,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--grad-seeds", type=int, default=16, help="seeds per gradient step (its batch size)")
     args = parser.parse_args(argv)
     T = 20
     steps, trials, eval_seeds = (60, 20, 512) if args.quick else (300, 150, 2048)
@@ -52,7 +53,7 @@ def main(argv=None):
         return evaluate(cfg, objective[0], seeds=eval_seeds, seed=0, stream=7).mean
 
     start = time.perf_counter()
-    grad_seeds = 16  # seeds per step: 64 needed 3.2x the evaluations for the same accuracy here
+    grad_seeds = args.grad_seeds  # seeds per step: 64 needed 3.2x the evaluations of 16 for the same accuracy
     result = optimize_gradient(config, objective[0], space, steps=steps, learning_rate=0.1, seeds=grad_seeds, seed=0)
     seconds = time.perf_counter() - start
     every = max(1, steps // 30)
