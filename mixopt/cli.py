@@ -90,7 +90,7 @@ def _scenario_flags(sub):
     sub.add_argument("--source", help="categorical: zipf, or english (real word frequencies; the words extra)")
     sub.add_argument("--capacity", type=int, help="categorical: the model keeps only the K most frequent categories")
     sub.add_argument("--smoothing", type=float, help="categorical: add-alpha smoothing")
-    sub.add_argument("--temperature", type=float, help="categorical, gmm, neural: sampling temperature at synthesis")
+    sub.add_argument("--temperature", type=float, help="gaussian, categorical, gmm, neural: sampling temperature at synthesis")
     sub.add_argument("--top-p", type=float, help="categorical, neural: nucleus (top-p) truncation at synthesis")
     sub.add_argument("--minority", type=float, help="categorical: true mass share of a minority group")
     sub.add_argument("--minority-size", type=int, help="categorical: categories in the minority group")

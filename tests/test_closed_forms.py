@@ -10,6 +10,8 @@ plain numpy loop that shares no code with mixopt.
 Derivations (truth N(0, 1), lambda = 0, c = (M - 1)/M):
   variance: under ``replace`` E[s_t^2 | s_{t-1}^2] = c s_{t-1}^2 (mle) or s_{t-1}^2 (unbiased), so
     E[variance_ratio_t] = c^(t+1) or 1; in d dimensions the same holds for the trace by linearity.
+    At sampling temperature tau the model samples with variance tau^2 s_{t-1}^2, so under ``mle``
+    E[variance_ratio_t] = c^(t+1) tau^(2t) (generation 0 fits human data: no tau).
   log det: the scatter of M samples is C^1/2 W C^1/2 with W ~ Wishart(M - 1, I) and
     E[log det W] = sum_i (psi((M - 1 - i)/2) + log 2), so under ``replace``/``mle``
     E[log_det_ratio_t] = (t + 1) (sum_i psi((M - 1 - i)/2) + d log 2 - d log M).
@@ -45,6 +47,13 @@ def assert_matches(samples, predicted, wrong=None):
 def test_variance_ratio_mle_replace(sampler):
     out = run(SEEDS, sampler=sampler, generations=T, samples=M)
     assert_matches(out["variance_ratio"], C ** (GENS + 1), wrong=C**GENS)
+
+
+@pytest.mark.parametrize("sampler", ["exact", "naive"])
+def test_variance_ratio_with_sampling_temperature(sampler):
+    tau = 0.9
+    out = run(SEEDS, sampler=sampler, generations=T, samples=M, temperature=tau)
+    assert_matches(out["variance_ratio"], C ** (GENS + 1) * tau ** (2 * GENS), wrong=C ** (GENS + 1) * tau**GENS)
 
 
 def test_variance_ratio_unbiased_replace():

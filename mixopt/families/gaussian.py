@@ -20,6 +20,7 @@ FITS = ("full", "mean")
 class GaussianParams(NamedTuple):
     mean: jax.Array  # (d,)
     cov: jax.Array  # (d, d)
+    temperature: jax.Array | float = 1.0  # () samples are drawn with covariance temperature^2 cov
 
 
 class GaussianStats(NamedTuple):
@@ -61,7 +62,7 @@ def standard_wishart(key, df, dim):
     return factor @ factor.T
 
 
-def gaussian(*, dim: int = 1, estimator: str = "mle", fit: str = "full") -> Family:
+def gaussian(*, dim: int = 1, estimator: str = "mle", fit: str = "full", temperature: float = 1.0) -> Family:
     """Makes the Gaussian family.
 
     Args:
@@ -71,6 +72,9 @@ def gaussian(*, dim: int = 1, estimator: str = "mle", fit: str = "full") -> Fami
         correction, which is n - 1 for equal weights).
       fit: ``"full"`` fits mean and covariance; ``"mean"`` fits the mean only, the covariance known
         (the optimiser's known-optimum scenario).
+      temperature: sampling temperature > 0 of the model at synthesis: it samples from
+        N(mean, temperature^2 cov) (the truth at 1). Below 1, a sampling bias towards typical
+        samples that multiplies the expected variance by temperature^2 every generation.
 
     Raises:
       ConfigError: a bad ``dim``, ``estimator`` or ``fit``.
@@ -81,14 +85,17 @@ def gaussian(*, dim: int = 1, estimator: str = "mle", fit: str = "full") -> Fami
         raise ConfigError(f"scenario.truth.estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
     if fit not in FITS:
         raise ConfigError(f"scenario.truth.fit must be one of {', '.join(FITS)}, got {fit!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ConfigError(f"scenario.truth.temperature must be a number > 0, got {temperature!r}")
 
     truth = GaussianParams(jnp.zeros(dim), jnp.eye(dim))
+    model_temperature = jnp.asarray(temperature, jnp.result_type(float))
 
     def noise(key, num):
         return jax.random.normal(key, (num, dim))
 
     def transform(params, z):
-        return params.mean[None, :] + z @ jnp.linalg.cholesky(params.cov).T
+        return params.mean[None, :] + params.temperature * z @ jnp.linalg.cholesky(params.cov).T
 
     def sample(key, params, num):
         return transform(params, noise(key, num))
@@ -102,7 +109,7 @@ def gaussian(*, dim: int = 1, estimator: str = "mle", fit: str = "full") -> Fami
     def sample_stats(key, params, count):
         # Mean of n samples ~ N(mu, C/n); scatter ~ Wishart(n - 1, C), independent (Cochran).
         key_mean, key_scatter = jax.random.split(key)
-        chol = jnp.linalg.cholesky(params.cov)
+        chol = params.temperature * jnp.linalg.cholesky(params.cov)
         z = jax.random.normal(key_mean, (dim,))
         mean = jnp.where(count > 0, params.mean + chol @ z / jnp.sqrt(_safe(count)), 0.0)
         scatter = chol @ standard_wishart(key_scatter, count - 1.0, dim) @ chol.T
@@ -129,7 +136,7 @@ def gaussian(*, dim: int = 1, estimator: str = "mle", fit: str = "full") -> Fami
             weight = jnp.where(human.count > 0, weight, 0.0)
         mean = weight * human.mean + (1.0 - weight) * synth.mean
         if fit == "mean":
-            return GaussianParams(mean, truth.cov)
+            return GaussianParams(mean, truth.cov, model_temperature)
         delta = human.mean - synth.mean
         cov = (weight * human.scatter / _safe(human.count)
                + (1.0 - weight) * synth.scatter / _safe(synth.count)
@@ -138,7 +145,7 @@ def gaussian(*, dim: int = 1, estimator: str = "mle", fit: str = "full") -> Fami
             sum_sq_weights = (jnp.where(human.count > 0, weight**2 / _safe(human.count), 0.0)
                               + jnp.where(synth.count > 0, (1.0 - weight) ** 2 / _safe(synth.count), 0.0))
             cov = cov / (1.0 - sum_sq_weights)
-        return GaussianParams(mean, cov)
+        return GaussianParams(mean, cov, model_temperature)
 
     def metrics(params):
         return {
