@@ -185,25 +185,3 @@ def test_bad_family_parameters_are_one_line_errors(flags, message):
                            *flags], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
-
-
-def test_tree_multinomial_has_the_multinomial_mean_and_covariance():
-    # V = 7 (not a power of two) with one empty category; 40000 draws of n = 50. Each mean within
-    # 4 standard errors of n p_i; covariances n (p_i delta_ij - p_i p_j) within 4 standard errors
-    # of the sample covariance (its standard error estimated from the products' spread).
-    from mixopt.families.categorical import multinomial_counts
-
-    p = np.array([0.3, 0.0, 0.25, 0.2, 0.15, 0.07, 0.03])
-    keys = jax.random.split(jax.random.key(0), 40000)
-    draws = np.asarray(jax.vmap(lambda k: multinomial_counts(k, 50.0, jnp.asarray(p)))(keys))
-    assert np.all(draws.sum(1) == 50) and np.all(draws[:, 1] == 0)
-    alive = p > 0  # the empty category is exactly 0 (checked above): no spread to standardise by
-    assert np.max(np.abs(z_score(draws[:, alive], 50 * p[alive]))) < 4
-    centred = draws - draws.mean(0)
-    products = centred[:, :, None] * centred[:, None, :]
-    expected = 50 * (np.diag(p) - np.outer(p, p))
-    se = products.std(0) / np.sqrt(len(draws)) + 1e-12
-    assert np.max(np.abs(products.mean(0) - expected) / se) < 4
-    # power: the same test rejects even splits at every node (a wrong tree)
-    wrong = np.asarray(jax.vmap(lambda k: multinomial_counts(k, 50.0, jnp.full(7, 1 / 7)))(keys))
-    assert np.max(np.abs(z_score(wrong[:, alive], 50 * p[alive]))) > 4

@@ -84,28 +84,8 @@ def sampling_probs(params: CategoricalParams) -> jax.Array:
 
 
 def multinomial_counts(key, count, q):
-    """Multinomial(round(count), q) counts, as floats: the exact law of the counts of iid samples.
-
-    Drawn down a binary tree over the categories: a node's count splits between its two halves
-    as Binomial(count, mass of the left half / mass of the node), which is the multinomial's
-    law (its conditional binomials, taken in tree order). ceil(log2 V) rounds of vectorised
-    binomials, where ``jax.random.multinomial`` draws V binomials one after another (measured 12x
-    slower than drawing M = 1000 samples for V = 1000 categories).
-    """
-    size = q.shape[0]
-    depth = max(1, int(np.ceil(np.log2(size))))
-    masses = [jnp.pad(q, (0, 2**depth - size))]  # masses[l]: the 2^(depth - l) nodes of level l
-    for _ in range(depth):
-        masses.append(masses[-1].reshape(-1, 2).sum(axis=1))
-    counts = jnp.round(count).reshape(1).astype(q.dtype)
-    for level, level_key in zip(range(depth - 1, -1, -1), jax.random.split(key, depth)):
-        pairs = masses[level].reshape(-1, 2)
-        total = pairs.sum(axis=1)
-        share = jnp.where(total > 0, pairs[:, 0] / jnp.where(total > 0, total, 1.0), 0.0)
-        left = jax.random.binomial(level_key, counts, jnp.clip(share, 0.0, 1.0)).astype(q.dtype)
-        left = jnp.where(total > 0, left, 0.0)
-        counts = jnp.stack([left, counts - left], axis=1).reshape(-1)
-    return counts[:size]
+    """Multinomial(round(count), q) counts, as floats: the exact law of the counts of iid samples."""
+    return jax.random.multinomial(key, jnp.round(count), q, dtype=q.dtype)
 
 
 def relaxed_counts(key, count, q):
