@@ -115,6 +115,11 @@ class Policy:
         q = self.curation_fraction
         return any(v < 1 for v in (q if isinstance(q, tuple) else (q,)))
 
+    @property
+    def needs_samples(self) -> bool:
+        """Whether the policy works on the samples themselves (the exact statistic sampler cannot)."""
+        return self.retention == "subsample" or self.curated
+
     def check(self, scenario: Scenario) -> "Policy":
         """Returns the policy with lists made tuples; raises ConfigError naming the bad key."""
         num = scenario.generations
@@ -169,7 +174,7 @@ class Config:
         """The sampler in force: the one asked for, else ``exact`` where it applies."""
         if self.run.sampler is not None:
             return self.run.sampler
-        return "naive" if self.policy.retention == "subsample" or self.policy.curated else "exact"
+        return "naive" if self.policy.needs_samples else "exact"
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)

@@ -22,6 +22,13 @@ def mark() -> None:
     _requested = True
 
 
+def consume() -> bool:
+    """Whether a request is recorded, clearing it (so a later search in the same process runs)."""
+    global _requested
+    was, _requested = _requested, False
+    return was
+
+
 def _handler(signum, frame):
     del signum, frame
     mark()

@@ -14,7 +14,7 @@ from mixopt import policies
 from mixopt.config import Config
 from mixopt.errors import SimulationError
 from mixopt.families import Family, make_family
-from mixopt.generation import GenInfo, PolicyInputs, Simulator, simulator
+from mixopt.generation import PolicyInputs, Simulator, simulator
 
 
 def build_retention(config: Config, family: Family) -> policies.Retention:

@@ -107,7 +107,6 @@ def test_derivations_by_plain_monte_carlo():
     """The derivations above, checked by a plain numpy loop over generations (vectorised over seeds)."""
     rng = np.random.default_rng(1)
     mean, var = np.zeros(SEEDS), np.ones(SEEDS)
-    mean_acc, var_sums = [], []
     known_mean, running = np.zeros(SEEDS), np.zeros(SEEDS)
     for t in range(T + 1):
         x = mean[:, None] + np.sqrt(var)[:, None] * rng.standard_normal((SEEDS, M))

@@ -14,7 +14,6 @@ import math
 import subprocess
 import sys
 
-import numpy as np
 import optuna
 import pytest
 
@@ -87,11 +86,12 @@ def test_study_with_another_scenario_is_refused_and_left_untouched(tmp_path):
     assert len(study.trials) == 3
 
 
-def test_degenerate_policy_is_a_failed_trial(tmp_path):
+@pytest.mark.parametrize("batch", [1, 4])  # study.optimize, and ask/tell rounds
+def test_degenerate_policy_is_a_failed_trial(tmp_path, batch):
     # float64 (tests) underflows the variance of M = 2 after ~550 generations of lambda = 0
     config = config_mod.from_dict({"scenario": {"generations": 800, "samples": 2}, "policy": {"human_fraction": 0.5}})
     result = optimize_search(config, objectives.parse("final:kl", ("kl",)), ("human_fraction",), trials=4,
-                             storage=str(tmp_path / "s.log"), study_name="nan", seeds=64, seed=0)
+                             storage=str(tmp_path / "s.log"), study_name="nan", seeds=64, seed=0, batch=batch)
     states = [t.state for t in result.study.trials]
     assert optuna.trial.TrialState.FAIL in states and optuna.trial.TrialState.COMPLETE in states
     failed = [t for t in result.study.trials if t.state == optuna.trial.TrialState.FAIL]
@@ -258,3 +258,17 @@ def test_interrupted_run_keeps_finished_trials_and_resumes(tmp_path, batch):
     assert len(pruned) <= int(batch) and all(t.user_attrs.get("interrupted") for t in pruned)
     assert not any(t.state == optuna.trial.TrialState.RUNNING for t in resumed)
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in resumed) == len(finished) + 2 - len(pruned)
+
+
+def test_a_recorded_interrupt_stops_one_search_only(tmp_path):
+    # a Ctrl-C swallowed before the search began stops it; it is consumed, so the next search in
+    # the same process (a notebook, say) runs
+    from mixopt import interrupts
+
+    kwargs = dict(storage=str(tmp_path / "s.log"), study_name="once", seeds=32, seed=0)
+    interrupts.mark()
+    with pytest.raises(KeyboardInterrupt):
+        optimize_search(golden_config(), OBJECTIVE, ("human_fraction",), trials=3, **kwargs)
+    assert not interrupts.requested()
+    result = optimize_search(golden_config(), OBJECTIVE, ("human_fraction",), trials=3, **kwargs)
+    assert len(result.study.trials) == 3

@@ -4,7 +4,6 @@ and sampling temperature. ``minority_share`` = the model's mass on the group / i
 """
 from pathlib import Path
 
-import pandas as pd
 
 from experiments.common import load, parse_args, plot, run_policies, trajectories
 

@@ -4,7 +4,6 @@ Fractions are optimised as logits (STYLE.md habit 6); each step draws fresh seed
 stochastic gradient descent on the expected objective; the whole training loop is one ``lax.scan``
 jitted once.
 """
-import dataclasses
 from typing import NamedTuple
 
 import jax
@@ -15,7 +14,6 @@ import optax
 from mixopt import simulation
 from mixopt.config import Config
 from mixopt.errors import ConfigError
-from mixopt.generation import PolicyInputs
 from mixopt.objectives import Objective
 from mixopt.optimize.policy_space import CONTINUOUS, with_policy
 from mixopt.optimize.schedules import SCHEDULES

@@ -212,11 +212,13 @@ class _DeferredInterrupt:
     def __init__(self, study):
         self.study = study
         self.in_objective = False
-        self.pending = interrupts.requested()  # pressed before the search began, and swallowed
+
+    @property
+    def pending(self) -> bool:
+        return interrupts.requested()
 
     def __call__(self, signum, frame):
         interrupts.mark()
-        self.pending = True
         if self.in_objective:
             self.in_objective = False
             raise KeyboardInterrupt
@@ -228,7 +230,7 @@ class _DeferredInterrupt:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        if self.pending:
+        if interrupts.consume():  # pressed before the search began, and swallowed
             raise KeyboardInterrupt
         previous = signal.signal(signal.SIGINT, self)
         previous_hook, sys.unraisablehook = sys.unraisablehook, interrupts.unraisable_hook
@@ -237,7 +239,7 @@ class _DeferredInterrupt:
         finally:
             signal.signal(signal.SIGINT, previous)
             sys.unraisablehook = previous_hook
-        if self.pending or interrupts.requested():
+        if interrupts.consume():
             raise KeyboardInterrupt
 
     @contextlib.contextmanager
@@ -252,14 +254,14 @@ class _DeferredInterrupt:
             # into a runtime error of its own, which Optuna would store as FAIL and re-raise.
             if not (isinstance(err, KeyboardInterrupt) or self.pending):
                 raise
-            self.pending = True
+            interrupts.mark()
             trial.set_user_attr("interrupted", True)
             with contextlib.suppress(RuntimeError):
                 self.study.stop()
             raise optuna.TrialPruned("interrupted") from None
         finally:
             self.in_objective = False
-        if interrupts.requested():  # the interrupt was swallowed on its way (mixopt.interrupts): stop here
+        if self.pending:  # the interrupt was swallowed on its way (mixopt.interrupts): stop here
             with contextlib.suppress(RuntimeError):
                 self.study.stop()
 
@@ -271,11 +273,10 @@ def _ask_tell(study, evaluate, config, objectives, space, *, trials, batch, time
 
     import optuna
 
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
     start = time.monotonic()
     bar = _progress_bar(progress, trials)
     while not interrupt.pending and not (timeout and time.monotonic() - start > timeout):
-        done = len(study.get_trials(deepcopy=False, states=finished))
+        done = len(study.get_trials(deepcopy=False, states=_finished_states()))
         if bar is not None:
             bar.n = done
             bar.refresh()
@@ -293,7 +294,7 @@ def _ask_tell(study, evaluate, config, objectives, space, *, trials, batch, time
         except BaseException as err:
             if not (isinstance(err, KeyboardInterrupt) or interrupt.pending):
                 raise
-            interrupt.pending = True
+            interrupts.mark()
             for trial in asked:
                 trial.set_user_attr("interrupted", True)
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -301,15 +302,31 @@ def _ask_tell(study, evaluate, config, objectives, space, *, trials, batch, time
         finally:
             interrupt.in_objective = False
         for trial, result in zip(asked, results):
-            if isinstance(result, SimulationError):
-                trial.set_user_attr("error", str(result))
+            value = _outcome(trial, result, len(objectives))
+            if isinstance(result, SimulationError):  # told as FAIL directly: a NaN would also warn
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
             else:
-                values, summary = result
-                trial.set_user_attr("metrics_final", summary)
-                study.tell(trial, values if len(objectives) > 1 else values[0])
+                study.tell(trial, value)
     if bar is not None:
         bar.close()
+
+
+def _finished_states():
+    import optuna
+
+    return (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
+
+
+def _outcome(trial, result, num_objectives: int):
+    """What a trial reports: its objective value(s), or NaN (Optuna stores the trial as FAILED) for a
+    degenerate simulation; the metrics or the error are stored as user attributes."""
+    if isinstance(result, SimulationError):
+        trial.set_user_attr("error", str(result))
+        values = [math.nan] * num_objectives
+    else:
+        values, summary = result
+        trial.set_user_attr("metrics_final", summary)
+    return values if num_objectives > 1 else values[0]
 
 
 def _progress_bar(enabled: bool, total: int):
@@ -338,14 +355,12 @@ def _run_trials(study, config, objectives, space, *, trials, seeds, seed, timeou
         trial.set_user_attr("policy", policy_dict(trial_config.policy))
         try:
             with interrupt.objective(trial):
-                values, summary = evaluate(trial_config)
+                result = evaluate(trial_config)
         except SimulationError as err:
-            trial.set_user_attr("error", str(err))
-            return [math.nan] * len(objectives) if len(objectives) > 1 else math.nan  # Optuna: FAILED
-        trial.set_user_attr("metrics_final", summary)
-        return values if len(objectives) > 1 else values[0]
+            result = err
+        return _outcome(trial, result, len(objectives))
 
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
+    finished = _finished_states()
     done = len(study.get_trials(deepcopy=False, states=finished))
     if batch > 1 and not refine_steps:
         if trials - done > 0:
