@@ -51,6 +51,22 @@ def _fractions(where: str, value: Any, num_generations: int) -> float | tuple[fl
     return number
 
 
+TEMPERED_FAMILIES = ("gaussian", "categorical", "gmm", "neural")  # whose models sample at a temperature
+
+
+def _temperatures(value: Any, num_generations: int) -> float | tuple[float, ...]:
+    """A sampling temperature > 0, or a list of one per generation 1..T."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != num_generations:
+            raise ConfigError(f"policy.temperature must have one value per generation 1..{num_generations} "
+                              f"({num_generations} values), got {len(value)}")
+        return tuple(_temperatures(v, num_generations) for v in value)
+    number = _number("policy.temperature", value)
+    if not 0.0 < number < math.inf:
+        raise ConfigError(f"policy.temperature must be a number > 0, got {value!r}")
+    return number
+
+
 def _budget(value: Any, num_samples: int) -> float:
     if isinstance(value, str) and value.strip().lower() in ("inf", "infinite", "infinity"):
         return math.inf
@@ -108,6 +124,7 @@ class Policy:
     window: int = 3
     provenance_filter: bool = False
     curation_fraction: float | tuple[float, ...] = 1.0
+    temperature: float | tuple[float, ...] | None = None  # synthesis temperature; None: the family's own
 
     @property
     def curated(self) -> bool:
@@ -140,10 +157,15 @@ class Policy:
         if curation != 1.0 and self.retention == "subsample":
             raise ConfigError("policy.curation_fraction < 1 does not combine with retention subsample yet; "
                               "use replace, accumulate or window")
-        return dataclasses.replace(self, human_fraction=fraction, human_weight=weight, curation_fraction=curation)
+        temperature = None if self.temperature is None else _temperatures(self.temperature, num)
+        if temperature is not None and scenario.family not in TEMPERED_FAMILIES:
+            raise ConfigError(f"policy.temperature applies to families {', '.join(TEMPERED_FAMILIES)}, "
+                              f"not {scenario.family!r}")
+        return dataclasses.replace(self, human_fraction=fraction, human_weight=weight, curation_fraction=curation,
+                                   temperature=temperature)
 
     def schedule(self, key: str, num_generations: int) -> list[float]:
-        """``human_fraction``, ``human_weight`` or ``curation_fraction`` as one value per generation 1..T."""
+        """``human_fraction``, ``human_weight``, ``curation_fraction`` or ``temperature`` per generation 1..T."""
         value = getattr(self, key)
         return list(value) if isinstance(value, tuple) else [value] * num_generations
 

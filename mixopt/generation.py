@@ -20,7 +20,7 @@ from mixopt.policies.retention import Batch, Retention, SampleBatch
 
 SAMPLERS = ("exact", "naive")
 HUMAN_SOURCES = ("fresh", "pool")
-_STEP_DEFAULTS = (0.0, 1.0, 0.0, 1.0, 0.0)  # c_t, tpr, fpr, curation q_t, verifier noise: all off
+_STEP_DEFAULTS = (0.0, 1.0, 0.0, 1.0, 0.0, 1.0)  # c_t, tpr, fpr, curation q_t, verifier noise, tau_t: all off
 
 
 class PolicyInputs(NamedTuple):
@@ -38,6 +38,8 @@ class PolicyInputs(NamedTuple):
       curation_fraction: (T,) or () the share of each batch's synthetic samples that the verifier
         keeps (1: no curation; used only by a simulator built with ``curated=True``).
       verifier_noise: () standard deviation of the noise on the verifier's score.
+      temperature: (T,) or () tau_t, the temperature at which the model of generation t - 1
+        synthesises batch t (used only by a simulator built with ``tempered=True``).
     """
 
     human_fraction: jax.Array
@@ -48,6 +50,7 @@ class PolicyInputs(NamedTuple):
     detector_fpr: jax.Array | float = 0.0
     curation_fraction: jax.Array | float = 1.0
     verifier_noise: jax.Array | float = 0.0
+    temperature: jax.Array | float = 1.0
 
 
 class GenState(NamedTuple):
@@ -69,7 +72,7 @@ class GenInfo(NamedTuple):
 
 class Simulator(NamedTuple):
     """``init(key, inputs) -> (state, info)`` runs generation 0; ``step(state, (key, lambda_t,
-    omega_t[, c_t, tpr, fpr, q_t, verifier_noise])) -> (state, info)`` runs one later generation;
+    omega_t[, c_t, tpr, fpr, q_t, verifier_noise, tau_t])) -> (state, info)`` runs one later generation;
     ``simulate(key, inputs) -> GenInfo`` runs all T + 1, each leaf with a leading axis of length T + 1."""
 
     init: Callable
@@ -80,7 +83,7 @@ class Simulator(NamedTuple):
 def simulator(family: Family, retention: Retention, *, num_generations: int, num_samples: int,
               sampler: str = "exact", human_source: str = "fresh", weighted: bool = False,
               relaxed: bool = False, contaminated: bool = False, provenance_filter: bool = False,
-              curated: bool = False) -> Simulator:
+              curated: bool = False, tempered: bool = False) -> Simulator:
     """Builds the generation loop for one seed.
 
     Args:
@@ -108,6 +111,9 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
         ``inputs.verifier_noise`` times a standard normal, and only the top ``curation_fraction``
         share of them (round(q (M - n_h)), fractional on the relaxed path) is kept (Feng et al.
         2024, arXiv 2406.07515): the batch shrinks. Sample level: needs the naive sampler.
+      tempered: the policy sets the synthesis temperature: the model of generation t - 1 samples
+        batch t at ``inputs.temperature[t - 1]`` instead of the family's own (the model's params
+        must have a ``temperature`` field).
 
     Raises:
       ConfigError: an unknown sampler or source, a size out of range, or the exact sampler asked
@@ -130,6 +136,9 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
     for name, value, minimum in (("generations", num_generations, 1), ("samples", num_samples, 2)):
         if not isinstance(value, int) or value < minimum:
             raise ConfigError(f"scenario.{name} must be an integer >= {minimum}, got {value!r}")
+    if tempered and not hasattr(family.truth, "temperature"):
+        raise ConfigError(f"policy.temperature does not apply to family {family.name!r}: its model has no "
+                          "sampling temperature")
     sample_level = sampler == "naive" or retention.needs_samples
     draw_stats = family.relaxed_stats if relaxed and family.relaxed_stats is not None else family.sample_stats
     pool_source = human_source == "pool"
@@ -235,11 +244,15 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
         return Batch(human, family.data_stats(synth_x, synth_w))
 
     def step(state, xs):
-        key, fraction, weight, *extra = xs  # extra: (c_t, tpr, fpr, q_t, verifier_noise), optional
-        contamination, tpr, fpr, curation, verifier_noise = (*extra, *_STEP_DEFAULTS[len(extra):])
+        key, fraction, weight, *extra = xs  # extra: (c_t, tpr, fpr, q_t, verifier_noise, tau_t), optional
+        contamination, tpr, fpr, curation, verifier_noise, temperature = (*extra, *_STEP_DEFAULTS[len(extra):])
         key_human, key_synth, key_contam, key_detect, key_keep, key_fit = jax.random.split(key, 6)
         num_real, num_contam = human_count(fraction, contamination, state.human_left)
-        batch = draw((key_human, key_synth, key_contam, key_detect), state,
+        model = state
+        if tempered:
+            model = state._replace(params=state.params._replace(
+                temperature=jnp.asarray(temperature, jnp.result_type(state.params.temperature))))
+        batch = draw((key_human, key_synth, key_contam, key_detect), model,
                      (num_real, num_contam, tpr, fpr, curation, verifier_noise))
         buffer, train = retention.update(key_keep, state.buffer, batch)
         params = family.fit(key_fit, train.human, train.synth, weight if weighted else None)
@@ -256,7 +269,7 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
         dtype = jnp.result_type(inputs.human_fraction)
         per_generation = [jnp.broadcast_to(jnp.asarray(x, dtype), (num_generations,))
                           for x in (inputs.contamination, inputs.detector_tpr, inputs.detector_fpr,
-                                    inputs.curation_fraction, inputs.verifier_noise)]
+                                    inputs.curation_fraction, inputs.verifier_noise, inputs.temperature)]
         xs = (keys[1:], inputs.human_fraction, inputs.human_weight, *per_generation)
         _, infos = jax.lax.scan(step, state, xs)
         return jax.tree.map(lambda first, rest: jnp.concatenate([first[None], rest]), info0, infos)

@@ -36,7 +36,8 @@ def build(config: Config, *, relaxed: bool = False) -> tuple[Simulator, PolicyIn
                     num_samples=scenario.samples, sampler=config.sampler,
                     human_source=policy.human_source, weighted=policy.human_weight is not None,
                     relaxed=relaxed, contaminated=any(c > 0 for c in scenario.schedule("contamination")),
-                    provenance_filter=policy.provenance_filter, curated=policy.curated)
+                    provenance_filter=policy.provenance_filter, curated=policy.curated,
+                    tempered=policy.temperature is not None)
     return sim, policy_inputs(config)
 
 
@@ -51,7 +52,9 @@ def policy_inputs(config: Config) -> PolicyInputs:
                         jnp.asarray(scenario.schedule("contamination"), dtype),
                         jnp.asarray(scenario.detector_tpr, dtype), jnp.asarray(scenario.detector_fpr, dtype),
                         jnp.asarray(policy.schedule("curation_fraction", num), dtype),
-                        jnp.asarray(scenario.verifier_noise, dtype))
+                        jnp.asarray(scenario.verifier_noise, dtype),
+                        jnp.asarray(policy.schedule("temperature", num) if policy.temperature is not None
+                                    else 1.0, dtype))
 
 
 def seed_keys(seed: int, num_seeds: int, *, stream: int = 0) -> jax.Array:

@@ -41,13 +41,20 @@ def count_compilations():
         logger.removeHandler(handler)
 
 
+TRUTH_FIRST = {"temperature"}  # a truth key and a policy key: by name it means the truth's; policy_temperature the policy's
+
+
 def run(seeds: int = 1000, seed: int = 0, sampler=None, **keys):
     """Per-seed metrics of a config given as flat keys (scenario/policy/run/truth keys by name)."""
     tables = {"scenario": {}, "policy": {}, "run": {"seeds": seeds, "seed": seed, "sampler": sampler}}
     policy_keys = {f.name for f in dataclasses.fields(config_mod.Policy)}
     scenario_keys = {f.name for f in dataclasses.fields(config_mod.Scenario)}
     for key, value in keys.items():
-        if key in scenario_keys:
+        if key.startswith("policy_"):
+            tables["policy"][key.removeprefix("policy_")] = value
+        elif key in TRUTH_FIRST:
+            tables["scenario"].setdefault("truth", {})[key] = value
+        elif key in scenario_keys:
             tables["scenario"][key] = value
         elif key in policy_keys:
             tables["policy"][key] = value

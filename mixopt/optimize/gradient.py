@@ -57,6 +57,8 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
         config = with_policy(config, human_weight=0.5)
     if "curation_fraction" in space and not config.policy.curated:
         config = with_policy(config, curation_fraction=0.9)  # a curated simulator to differentiate
+    if "temperature" in space and config.policy.temperature is None:  # start from the family's own
+        config = with_policy(config, temperature=float(config.scenario.truth.get("temperature", 1.0)))
     sim, inputs = simulation.build(config, relaxed=True)
     level = float(np.mean(config.policy.schedule("human_fraction", num)))
     params = {}
@@ -73,6 +75,8 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
         params["weight"] = _logit(np.mean(config.policy.schedule("human_weight", num)))
     if "curation_fraction" in space:
         params["curation"] = _logit(np.mean(config.policy.schedule("curation_fraction", num)))
+    if "temperature" in space:  # optimised as log tau: positive, and scale-free steps
+        params["log_temperature"] = jnp.log(jnp.asarray(np.mean(config.policy.schedule("temperature", num))))
 
     def schedule_fraction(p):
         schedule = SCHEDULES[schedule_key]
@@ -89,6 +93,8 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
         for name, key in (("weight", "human_weight"), ("curation", "curation_fraction")):
             if name in p:
                 changes[key] = jnp.broadcast_to(jax.nn.sigmoid(p[name]), (num,)).astype(fraction.dtype)
+        if "log_temperature" in p:
+            changes["temperature"] = jnp.broadcast_to(jnp.exp(p["log_temperature"]), (num,)).astype(fraction.dtype)
         return inputs._replace(**changes)
 
     def loss_fn(p, key):
@@ -130,5 +136,7 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
         changes["human_weight"] = round(float(final.human_weight[0]), 6)
     if "curation_fraction" in space:
         changes["curation_fraction"] = round(max(float(final.curation_fraction[0]), EDGE), 6)
+    if "temperature" in space:
+        changes["temperature"] = round(float(final.temperature[0]), 6)
     return GradientResult(with_policy(config, **changes), losses, steps * seeds, np.asarray(fractions),
                           np.asarray(weights))

@@ -7,17 +7,22 @@ from mixopt.errors import ConfigError
 from mixopt.optimize.schedules import SCHEDULES
 
 FRACTION_KEYS = ("human_fraction", "human_fraction_schedule", *SCHEDULES)  # at most one: they set lambda_t
-CONTINUOUS = (*FRACTION_KEYS, "human_weight", "curation_fraction")
+CONTINUOUS = (*FRACTION_KEYS, "human_weight", "curation_fraction", "temperature")
+TEMPERATURE_RANGE = (0.5, 2.0)  # the synthesis temperatures a search considers (log-uniform)
 STRUCTURAL = ("retention", "window", "human_source", "provenance_filter")
 SPACE_KEYS = CONTINUOUS + STRUCTURAL
 
 # The strategies every optimised policy is compared with (DESIGN.md section 4, issue 4).
 BASELINES = {
-    "replace": dict(retention="replace", human_fraction=0.0, human_source="fresh", human_weight=None),
-    "accumulate": dict(retention="accumulate", human_fraction=0.0, human_source="fresh", human_weight=None),
-    "accumulate-subsample": dict(retention="subsample", human_fraction=0.0, human_source="fresh", human_weight=None),
-    "keep-10%-human": dict(retention="replace", human_fraction=0.1, human_source="pool", human_weight=None),
-    "all-human": dict(retention="replace", human_fraction=1.0, human_source="fresh", human_weight=None),
+    "replace": dict(retention="replace", human_fraction=0.0, human_source="fresh", human_weight=None, temperature=None),
+    "accumulate": dict(retention="accumulate", human_fraction=0.0, human_source="fresh", human_weight=None,
+                       temperature=None),
+    "accumulate-subsample": dict(retention="subsample", human_fraction=0.0, human_source="fresh", human_weight=None,
+                                 temperature=None),
+    "keep-10%-human": dict(retention="replace", human_fraction=0.1, human_source="pool", human_weight=None,
+                           temperature=None),
+    "all-human": dict(retention="replace", human_fraction=1.0, human_source="fresh", human_weight=None,
+                      temperature=None),
 }
 
 

@@ -18,7 +18,7 @@ from mixopt import interrupts, simulation
 from mixopt.config import Config
 from mixopt.errors import ConfigError, SimulationError
 from mixopt.objectives import Objective
-from mixopt.optimize.policy_space import BASELINES, policy_dict, with_policy
+from mixopt.optimize.policy_space import BASELINES, TEMPERATURE_RANGE, policy_dict, with_policy
 from mixopt.optimize.schedules import SCHEDULES, schedule_values
 from mixopt.store import get_storage
 
@@ -65,6 +65,8 @@ def suggest(trial, config: Config, space: tuple[str, ...]) -> Config:
             changes["human_fraction"] = schedule_values(key, params, config)
     if "human_weight" in space:
         changes["human_weight"] = trial.suggest_float("human_weight", 0.0, 1.0)
+    if "temperature" in space:
+        changes["temperature"] = trial.suggest_float("temperature", *TEMPERATURE_RANGE, log=True)
     # curation and the provenance filter need batch statistics: conditional on a non-subsample retention
     subsample = changes.get("retention", config.policy.retention) == "subsample"
     if subsample:
@@ -111,7 +113,8 @@ class Evaluator:
         """What fixes the compiled program: configs that share it differ only in ``policy_inputs``."""
         p = config.policy
         return (p.retention, p.window if p.retention == "window" else 0, p.human_source,
-                p.human_weight is not None, p.curated, p.provenance_filter, config.sampler)
+                p.human_weight is not None, p.curated, p.provenance_filter, p.temperature is not None,
+                config.sampler)
 
     def __call__(self, config: Config) -> tuple[list[float], dict]:
         structure = self.structure(config)
@@ -451,4 +454,5 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
 def _policy_changes(policy: dict) -> dict:
     changes = dict(policy)
     changes.setdefault("human_weight", None)
+    changes.setdefault("temperature", None)
     return changes
