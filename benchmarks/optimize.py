@@ -40,8 +40,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    parser.add_argument("--grad-seeds", type=int, default=16, help="seeds per gradient step (its batch size)")
-    parser.add_argument("--grad-lr", type=float, default=0.1, help="the gradient method's peak learning rate")
+    parser.add_argument("--grad-seeds", type=int, default=8, help="seeds per gradient step (its batch size)")
+    parser.add_argument("--grad-lr", type=float, default=0.3, help="the gradient method's peak learning rate")
     args = parser.parse_args(argv)
     T = 20
     steps, trials, eval_seeds = (60, 20, 512) if args.quick else (300, 150, 2048)

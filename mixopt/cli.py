@@ -138,6 +138,36 @@ def make_parser() -> argparse.ArgumentParser:
     opt.add_argument("--batch", type=int, default=1,
                      help="optuna: trials asked at a time and simulated together (vmap over their policies)")
     opt.add_argument("--eval-seeds", type=int, default=2000, help="fresh seeds to re-evaluate the result and baselines")
+    rec = commands.add_parser("recommend", help="the best known policy for a scenario, with its evidence")
+    _scenario_flags(rec)
+    rec.add_argument("--objective", default="final:kl", help="final:METRIC or mean:METRIC")
+    rec.add_argument("--storage", help="where studies are stored (as for optimize)")
+    rec.add_argument("--atlas", help="a policy atlas JSON (default: the one shipped with mixopt)")
+    rec.add_argument("--no-atlas", action="store_true", help="do not answer from an atlas")
+    rec.add_argument("--time-budget", type=float, default=30.0,
+                     help="seconds for an optimisation when neither a study nor the atlas answers")
+    rec.add_argument("--eval-seeds", type=int, default=1000, help="fresh seeds to evaluate an optimised answer")
+    rec.add_argument("--uncertain", action="append", default=[], metavar="KEY=LO:HI",
+                     help="optimise the expected objective over a range of a scenario key (contamination, "
+                          "human_budget, detector_tpr, detector_fpr, verifier_noise or a truth key)")
+    atlas = commands.add_parser("atlas", help="the policy atlas: recommendations precomputed over a grid")
+    atlas_commands = atlas.add_subparsers(dest="atlas_command", required=True, parser_class=_Parser)
+    build = atlas_commands.add_parser("build", help="optimise every grid scenario (resumable) and write the atlas")
+    build.add_argument("--families", default="gaussian,categorical", help="comma-separated families of the grid")
+    build.add_argument("--grid", default="default", help="default (small) or full")
+    build.add_argument("--trials", type=int, default=40, help="optuna trials per grid scenario")
+    build.add_argument("--seeds", type=int, default=128, help="seeds per trial")
+    build.add_argument("--eval-seeds", type=int, default=1000, help="fresh seeds of each entry's report")
+    build.add_argument("--workers", type=int, default=1, help="worker processes (grid scenarios in parallel)")
+    build.add_argument("--storage", help="where the grid's studies are stored (as for optimize)")
+    _common(build)
+    bench = commands.add_parser("benchmark", help="scenarios x strategies against the baselines: tables, figures, report")
+    bench.add_argument("--suite", default="default", help="smoke, default (a few minutes) or full")
+    bench.add_argument("--seeds", type=int, help="Monte-Carlo seeds per strategy (default: the suite's)")
+    bench.add_argument("--trials", type=int, help="trials of the optimised strategy's search (default: the suite's)")
+    bench.add_argument("--format", default="table", help="the summary on standard output: table (markdown), csv, json")
+    bench.add_argument("--out", help="folder for every table, figure and report.md (default mixopt-benchmark-SUITE)")
+    bench.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
 
 
@@ -154,7 +184,7 @@ def _overrides(args) -> dict:
     return data
 
 
-def _enable_compilation_cache() -> None:
+def enable_compilation_cache() -> None:
     import jax
 
     cache = os.environ.get("MIXOPT_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mixopt" / "jax"
@@ -172,14 +202,19 @@ def _emit(text: str, out: str | None) -> None:
         sys.stdout.write(text)
 
 
-def _load_config(args):
+def _load_config(args, *, compile_cache: bool = True):
     from mixopt import config as config_mod
 
+    _check_format(args)
+    config = config_mod.load(args.config, policy_file=args.policy, overrides=_overrides(args))
+    if compile_cache:
+        enable_compilation_cache()
+    return config
+
+
+def _check_format(args):
     if args.format not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {args.format!r}")
-    config = config_mod.load(args.config, policy_file=args.policy, overrides=_overrides(args))
-    _enable_compilation_cache()
-    return config
 
 
 def _simulate(args) -> None:
@@ -200,6 +235,47 @@ def _optimize(args) -> None:
     _emit(report.format_optimization(payload, args.format), args.out)
 
 
+def _recommend(args) -> None:
+    from mixopt import recommend, report
+
+    config = _load_config(args, compile_cache=False)  # JAX only if an optimisation is needed
+    progress = sys.stderr.isatty() and not args.quiet
+    if args.uncertain:
+        enable_compilation_cache()
+        payload = recommend.recommend_uncertain(config, args.objective, args.uncertain, storage=args.storage,
+                                                time_budget=args.time_budget, eval_seeds=args.eval_seeds,
+                                                progress=progress)
+    else:
+        payload = recommend.recommend(config, args.objective, storage=args.storage, atlas_path=args.atlas,
+                                      use_atlas=not args.no_atlas, time_budget=args.time_budget,
+                                      eval_seeds=args.eval_seeds, progress=progress,
+                                      on_compute=enable_compilation_cache)
+    _emit(report.format_recommendation(payload, args.format), args.out)
+
+
+def _atlas(args) -> None:
+    from mixopt import atlas, report
+
+    _check_format(args)
+    enable_compilation_cache()
+    payload = atlas.build(families=args.families, grid=args.grid, trials=args.trials, seeds=args.seeds,
+                          eval_seeds=args.eval_seeds, workers=args.workers, storage=args.storage,
+                          out=args.out, progress=sys.stderr.isatty() and not args.quiet)
+    sys.stdout.write(report.format_atlas(payload, args.format))
+
+
+def _benchmark(args) -> None:
+    from mixopt import benchmark
+
+    _check_format(args)
+    enable_compilation_cache()
+    out = args.out or f"mixopt-benchmark-{args.suite}"
+    summary = benchmark.run(args.suite, out, seeds=args.seeds, trials=args.trials,
+                            progress=sys.stderr.isatty() and not args.quiet)
+    sys.stdout.write(benchmark.main_table(summary, args.format))
+    print(f"wrote {out}/report.md, results.csv, summary.md and the figures", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     # XLA's C++ logs (e.g. notes on loading cached CPU executables) would break the one-line contract.
     # Forced, not defaulted: a parent that imported JAX has already set it to 1 in the environment.
@@ -215,6 +291,12 @@ def main(argv=None) -> int:
             _simulate(args)
         elif args.command == "optimize":
             _optimize(args)
+        elif args.command == "recommend":
+            _recommend(args)
+        elif args.command == "atlas":
+            _atlas(args)
+        elif args.command == "benchmark":
+            _benchmark(args)
         return 0
     except ConfigError as err:
         print(f"mixopt: error: {err}", file=sys.stderr)
@@ -223,7 +305,7 @@ def main(argv=None) -> int:
         print(f"mixopt: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        resumable = getattr(args, "command", None) == "optimize"
+        resumable = getattr(args, "command", None) in ("optimize", "atlas", "benchmark", "recommend")
         print("mixopt: interrupted" + ("; finished trials are stored, the same command resumes" if resumable else ""),
               file=sys.stderr)
         return 130

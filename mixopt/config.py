@@ -13,11 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mixopt.errors import ConfigError
-from mixopt.families import REGISTRY
-from mixopt.generation import HUMAN_SOURCES, SAMPLERS
-from mixopt.policies.retention import RETENTIONS
-
-FAMILIES = tuple(sorted(REGISTRY))
+from mixopt.names import FAMILIES, HUMAN_SOURCES, RETENTIONS, SAMPLERS
 
 
 def _int(where: str, value: Any, minimum: int) -> int:

@@ -16,10 +16,9 @@ import jax.numpy as jnp
 
 from mixopt.errors import ConfigError
 from mixopt.families.base import Family
+from mixopt.names import HUMAN_SOURCES, SAMPLERS  # noqa: F401 (re-exported)
 from mixopt.policies.retention import Batch, Retention, SampleBatch
 
-SAMPLERS = ("exact", "naive")
-HUMAN_SOURCES = ("fresh", "pool")
 _STEP_DEFAULTS = (0.0, 1.0, 0.0, 1.0, 0.0, 1.0)  # c_t, tpr, fpr, curation q_t, verifier noise, tau_t: all off
 
 

@@ -5,8 +5,6 @@ generations 1..T; generation 0 does not depend on the policy). Each metric has a
 """
 from typing import NamedTuple
 
-import jax.numpy as jnp
-
 from mixopt.errors import ConfigError
 
 # Metrics where collapse drives the value *down* are maximised; distances are minimised.
@@ -28,7 +26,7 @@ class Objective(NamedTuple):
     def value(self, metrics: dict):
         """The objective of one seed's (or a batch's) trace: ``metrics[name]`` has generations last."""
         trace = metrics[self.metric]
-        return trace[..., -1] if self.reduction == "final" else jnp.mean(trace[..., 1:], axis=-1)
+        return trace[..., -1] if self.reduction == "final" else trace[..., 1:].mean(axis=-1)  # numpy or jax
 
     def loss(self, metrics: dict):
         """The value signed so that lower is better (what gradient descent minimises)."""
@@ -36,8 +34,10 @@ class Objective(NamedTuple):
         return value if self.direction == "minimize" else -value
 
 
-def parse(text: str, metric_names: tuple[str, ...]) -> list[Objective]:
-    """``"final:kl"`` or ``"final:kl,mean:tail_mass"`` -> Objectives; ConfigError names what is allowed."""
+def parse(text: str, metric_names: tuple[str, ...] | None) -> list[Objective]:
+    """``"final:kl"`` or ``"final:kl,mean:tail_mass"`` -> Objectives; ConfigError names what is allowed.
+
+    ``metric_names``: what the family produces (None: not checked here, e.g. before JAX is imported)."""
     objectives = []
     for part in [p.strip() for p in text.split(",") if p.strip()]:
         reduction, sep, metric = part.partition(":")
@@ -45,7 +45,7 @@ def parse(text: str, metric_names: tuple[str, ...]) -> list[Objective]:
             raise ConfigError(f"objective {part!r} must look like final:METRIC or mean:METRIC")
         if metric not in MAXIMISE | MINIMISE:
             raise ConfigError(f"objective metric {metric!r} is unknown; known: {', '.join(sorted(MAXIMISE | MINIMISE))}")
-        if metric not in metric_names:
+        if metric_names is not None and metric not in metric_names:
             raise ConfigError(f"objective metric {metric!r} is not produced by this family; "
                               f"it produces: {', '.join(metric_names)}")
         objectives.append(Objective(reduction, metric, "maximize" if metric in MAXIMISE else "minimize"))

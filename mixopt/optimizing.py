@@ -11,7 +11,8 @@ from mixopt.config import Config
 from mixopt.errors import ConfigError
 from mixopt.families import make_family
 from mixopt.objectives import parse
-from mixopt.optimize import baseline_configs, compare, optimize_gradient, optimize_search, parse_space, policy_dict
+from mixopt.optimize import optimize_gradient, optimize_search, parse_space
+from mixopt.recommend import build_report, store_report
 
 METHODS = ("gradient", "optuna", "hybrid")
 
@@ -55,14 +56,11 @@ def run(config: Config, args, *, progress: bool = False) -> dict:
             pareto = [{"policy": t.user_attrs["policy"], "values": dict(zip([o.name for o in objectives], t.values))}
                       for t in result.study.best_trials]
     elapsed = time.perf_counter() - start
-    best = result.config
-    estimate, baselines = compare(best, objectives[0], baseline_configs(config), seeds=args.eval_seeds, seed=seed)
+    report = build_report(result.config, objectives[0], eval_seeds=args.eval_seeds, seed=seed)
+    if study is not None:  # what `mixopt recommend` reads back without recomputing
+        store_report(result.study, objectives[0], report)
     return {
-        "policy": policy_dict(best.policy),
-        "objective": {"metric": objectives[0].name, "direction": objectives[0].direction, "mean": estimate.mean,
-                      "ci_low": estimate.ci_low, "ci_high": estimate.ci_high, "eval_seeds": args.eval_seeds},
-        "human_used": estimate.human_used,
-        "baselines": baselines,
+        **report,
         "source": "optimised",
         "method": args.method,
         "study": study,

@@ -1,4 +1,4 @@
-"""Tables and machine-readable output of results (plots arrive with the benchmark issue)."""
+"""Tables and machine-readable output of results (the benchmark's figures: mixopt/benchmark.py)."""
 import json
 
 import pandas as pd
@@ -55,9 +55,7 @@ def format_optimization(payload: dict, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(payload, indent=1) + "\n"
     objective = payload["objective"]
-    rows = [{"name": "optimised", "mean": objective["mean"], "ci_low": objective["ci_low"],
-             "ci_high": objective["ci_high"], "human_used": payload["human_used"]}] + payload["baselines"]
-    table = pd.DataFrame(rows)
+    table = _strategy_table(payload, "optimised")
     if fmt == "csv":
         return table.to_csv(index=False)
     policy = ", ".join(f"{k}={_short(v)}" for k, v in payload["policy"].items())
@@ -71,3 +69,72 @@ def _short(value):
     if isinstance(value, list):
         return "[" + ", ".join(f"{v:.3g}" for v in value) + "]"
     return f"{value:.4g}" if isinstance(value, float) else value
+
+
+def _strategy_table(payload: dict, name: str) -> pd.DataFrame:
+    """The policy and the baselines as rows (their trajectories left out)."""
+    objective = payload["objective"]
+    rows = [{"name": name, "mean": objective["mean"], "ci_low": objective.get("ci_low"),
+             "ci_high": objective.get("ci_high"), "human_used": payload["human_used"]}]
+    rows += [{k: v for k, v in row.items() if k not in ("trajectory", "variants")} for row in payload["baselines"]]
+    return pd.DataFrame(rows)
+
+
+def format_recommendation(payload: dict, fmt: str) -> str:
+    """``json``: the report object; ``csv``: policy and baselines as rows; ``table``: in words, then numbers."""
+    if fmt == "json":
+        return json.dumps(payload, indent=1) + "\n"
+    table = _strategy_table(payload, "recommended")
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    objective = payload["objective"]
+    source = payload["source"]
+    if source == "study":
+        origin = f"from stored study {payload['study']} ({payload.get('trials', '?')} trials); nothing recomputed"
+    elif source == "atlas":
+        atlas = payload["atlas"]
+        origin = ("from the policy atlas, exact scenario" if atlas["exact"] else
+                  f"from the policy atlas, nearest entry at distance {atlas['distance']:.3g} "
+                  f"(T={atlas['entry_scenario']['generations']}, budget={atlas['entry_scenario']['human_budget']}, "
+                  f"contamination={atlas['entry_scenario'].get('contamination', 0)}); its numbers are for that scenario")
+    else:
+        origin = f"optimised now ({payload.get('trials', '?')} trials, stored as study {payload['study']})"
+    lines = [f"recommendation ({origin}):", f"  {payload['description']}",
+             f"{objective['metric']} ({objective['direction']}), 95% CI on {objective.get('eval_seeds', '?')} "
+             "fresh seeds; margin = how much better the recommendation is (paired CI)",
+             table.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
+    if payload.get("trajectory"):
+        lines.append(f"predicted {objective['metric'].split(':')[1]} by generation (mean):")
+        lines.append(trajectory_table(payload).to_string(float_format=lambda v: f"{v:.4g}"))
+    for row in payload.get("variants", []):
+        here = ", ".join(f"{k}={v:g}" for k, v in row["scenario"].items())
+        lines.append(f"at {here}: {row['objective']['mean']:.4g} [{row['objective']['ci_low']:.4g}, "
+                     f"{row['objective']['ci_high']:.4g}]; best for this value alone: {row['best_here']['description']}")
+    return "\n".join(lines) + "\n"
+
+
+def trajectory_table(payload: dict, max_rows: int = 12) -> pd.DataFrame:
+    """Generations as rows, the recommendation and each baseline as columns (means)."""
+    columns = {"recommended": [p["mean"] for p in payload["trajectory"]]}
+    for row in payload["baselines"]:
+        if "trajectory" in row:
+            columns[row["name"]] = [p["mean"] for p in row["trajectory"]]
+    table = pd.DataFrame(columns)
+    table.index.name = "generation"
+    if len(table) > max_rows:
+        step = -(-len(table) // (max_rows - 1))
+        table = table.iloc[sorted(set(range(0, len(table), step)) | {len(table) - 1})]
+    return table
+
+
+def format_atlas(atlas: dict, fmt: str) -> str:
+    rows = [{"family": e["scenario"]["family"], "generations": e["scenario"]["generations"],
+             "human_budget": e["scenario"]["human_budget"], "contamination": e["scenario"].get("contamination", 0),
+             "objective": e["objective"], "mean": e["report"]["objective"]["mean"],
+             "policy": e["report"]["description"]} for e in atlas["entries"]]
+    table = pd.DataFrame(rows)
+    if fmt == "json":
+        return json.dumps(atlas, indent=1) + "\n"
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    return table.to_string(index=False, float_format=lambda v: f"{v:.4g}") + "\n"

@@ -15,6 +15,18 @@ class Estimate(NamedTuple):
     ci_high: float
     human_used: float
     per_seed: np.ndarray
+    trajectory: list  # records {generation, mean, ci_low, ci_high} of the objective's metric
+
+    def summary(self) -> dict:
+        return {"mean": self.mean, "ci_low": self.ci_low, "ci_high": self.ci_high, "human_used": self.human_used}
+
+
+def trajectory(values: np.ndarray) -> list[dict]:
+    """Per-generation mean and 95% normal CI of a (seeds, T + 1) metric."""
+    means = values.mean(axis=0)
+    half = 1.96 * values.std(axis=0, ddof=1) / np.sqrt(values.shape[0])
+    return [{"generation": t, "mean": float(m), "ci_low": float(m - h), "ci_high": float(m + h)}
+            for t, (m, h) in enumerate(zip(means, half))]
 
 
 def evaluate(config: Config, objective: Objective, *, seeds: int, seed: int, stream: int = 1) -> Estimate:
@@ -24,7 +36,7 @@ def evaluate(config: Config, objective: Objective, *, seeds: int, seed: int, str
     values = np.asarray(objective.value(metrics))
     half = 1.96 * values.std(ddof=1) / np.sqrt(seeds)
     return Estimate(float(values.mean()), float(values.mean() - half), float(values.mean() + half),
-                    float(metrics["human_used"][:, -1].mean()), values)
+                    float(metrics["human_used"][:, -1].mean()), values, trajectory(metrics[objective.metric]))
 
 
 def compare(config: Config, objective: Objective, baselines: dict, *, seeds: int, seed: int) -> tuple[Estimate, list]:
@@ -46,5 +58,6 @@ def compare(config: Config, objective: Objective, baselines: dict, *, seeds: int
         half = 1.96 * diff.std(ddof=1) / np.sqrt(seeds)
         rows.append({"name": name, "mean": theirs.mean, "ci_low": theirs.ci_low, "ci_high": theirs.ci_high,
                      "human_used": theirs.human_used, "margin": float(diff.mean()),
-                     "margin_ci_low": float(diff.mean() - half), "margin_ci_high": float(diff.mean() + half)})
+                     "margin_ci_low": float(diff.mean() - half), "margin_ci_high": float(diff.mean() + half),
+                     "trajectory": theirs.trajectory})
     return mine, rows

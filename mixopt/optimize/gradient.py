@@ -81,7 +81,7 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
     def schedule_fraction(p):
         schedule = SCHEDULES[schedule_key]
         values = {k: jax.nn.sigmoid(v) if k in schedule.fractions else v for k, v in p["schedule"].items()}
-        return jnp.clip(schedule.fn(values, config), 0.0, 1.0)
+        return jnp.clip(schedule.fn(values, config, jnp), 0.0, 1.0)
 
     def to_inputs(p):
         fraction = inputs.human_fraction

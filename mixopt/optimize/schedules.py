@@ -14,14 +14,15 @@ through it, and is evaluated the same way (as floats) by the Optuna search.
 import math
 from typing import Callable, NamedTuple
 
-import jax.numpy as jnp
+import numpy as np
 
 from mixopt.config import Config
 from mixopt.errors import ConfigError
 
 
 class Schedule(NamedTuple):
-    """``fn(params, config) -> (T,) lambda``; ``bounds``: the search range of each parameter, and
+    """``fn(params, config, xp) -> (T,) lambda`` with ``xp`` the array module (``jax.numpy`` on the
+    gradient path, ``numpy`` elsewhere, so that a policy is instantiated without importing JAX); ``bounds``: the search range of each parameter, and
     whether the gradient method optimises it as a logit (a fraction) or as it is (a rate)."""
 
     params: tuple[str, ...]
@@ -30,28 +31,28 @@ class Schedule(NamedTuple):
     fn: Callable
 
 
-def _steps(config: Config):
-    return jnp.arange(config.scenario.generations, dtype=float)  # t - 1 = 0..T-1
+def _steps(config: Config, xp):
+    return xp.arange(config.scenario.generations, dtype=float)  # t - 1 = 0..T-1
 
 
-def _linear(p, config):
-    t = _steps(config)
+def _linear(p, config, xp=np):
+    t = _steps(config, xp)
     span = max(config.scenario.generations - 1, 1)
     return p["start"] + (p["end"] - p["start"]) * t / span
 
 
-def _decay(p, config):
-    return p["start"] * jnp.exp(-p["rate"] * _steps(config))
+def _decay(p, config, xp=np):
+    return p["start"] * xp.exp(-p["rate"] * _steps(config, xp))
 
 
-def _budget(p, config):
+def _budget(p, config, xp=np):
     scenario = config.scenario
     if math.isinf(scenario.human_budget):
         raise ConfigError("the budget schedule spends a finite scenario.human_budget; set one, or use "
                           "human_fraction_decay")
-    shares = jnp.exp(-p["rate"] * _steps(config))
-    shares = shares / jnp.sum(shares)
-    return jnp.minimum(1.0, (scenario.human_budget - scenario.samples) * shares / scenario.samples)
+    shares = xp.exp(-p["rate"] * _steps(config, xp))
+    shares = shares / xp.sum(shares)
+    return xp.minimum(1.0, (scenario.human_budget - scenario.samples) * shares / scenario.samples)
 
 
 SCHEDULES = {
@@ -65,5 +66,5 @@ SCHEDULES = {
 
 def schedule_values(name: str, params: dict, config: Config) -> list[float]:
     """The schedule as plain floats (one per generation 1..T), clipped into [0, 1]."""
-    values = jnp.clip(SCHEDULES[name].fn(params, config), 0.0, 1.0)
+    values = np.clip(SCHEDULES[name].fn({k: float(v) for k, v in params.items()}, config, np), 0.0, 1.0)
     return [round(float(v), 6) for v in values]

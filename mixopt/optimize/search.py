@@ -126,8 +126,9 @@ class Evaluator:
         return self._summarise(metrics)
 
     def _summarise(self, metrics: dict) -> tuple[list[float], dict]:
+        """The objective values and the trial's user attributes."""
         values = [float(np.mean(o.value(metrics))) for o in self.objectives]
-        return values, {name: float(v[:, -1].mean()) for name, v in metrics.items()}
+        return values, {"metrics_final": {name: float(v[:, -1].mean()) for name, v in metrics.items()}}
 
     def many(self, configs: list[Config]) -> list:
         """Each config's ``(values, summary)``, or its SimulationError. Configs of one structure run
@@ -154,6 +155,40 @@ class Evaluator:
                     out[i] = self._summarise(metrics)
                 except SimulationError as err:
                     out[i] = err
+        return out
+
+
+class RobustEvaluator(Evaluator):
+    """The objective averaged over scenario variants (``--uncertain``): each policy is simulated in
+    every variant on the same seeds; the trial records each variant's value (``variant_values``)."""
+
+    def __init__(self, objectives: list[Objective], variants: list[Config], *, seeds: int, seed: int):
+        super().__init__(objectives, seeds=seeds, seed=seed)
+        self.variants = variants
+
+    def __call__(self, config: Config) -> tuple[list[float], dict]:
+        import dataclasses
+
+        per_variant = []
+        for i, variant in enumerate(self.variants):
+            trial_config = dataclasses.replace(config, scenario=variant.scenario)
+            structure = (i, self.structure(trial_config))
+            if structure not in self.compiled:
+                self.compiled[structure] = simulation.runner(trial_config)
+            self.evaluations += self.seeds
+            metrics = simulation.per_seed_metrics(trial_config, simulation.seed_keys(self.seed, self.seeds),
+                                                  self.compiled[structure])
+            per_variant.append([float(np.mean(o.value(metrics))) for o in self.objectives])
+        values = np.mean(per_variant, axis=0).tolist()
+        return values, {"variant_values": [v[0] for v in per_variant]}
+
+    def many(self, configs: list[Config]) -> list:
+        out = []
+        for config in configs:
+            try:
+                out.append(self(config))
+            except SimulationError as err:
+                out.append(err)
         return out
 
 
@@ -328,7 +363,8 @@ def _outcome(trial, result, num_objectives: int):
         values = [math.nan] * num_objectives
     else:
         values, summary = result
-        trial.set_user_attr("metrics_final", summary)
+        for name, value in summary.items():
+            trial.set_user_attr(name, value)
     return values if num_objectives > 1 else values[0]
 
 
@@ -341,10 +377,10 @@ def _progress_bar(enabled: bool, total: int):
 
 
 def _run_trials(study, config, objectives, space, *, trials, seeds, seed, timeout, progress, worker,
-                refine_steps=0, refine_lr=0.1, batch=1):
+                refine_steps=0, refine_lr=0.1, batch=1, evaluator=None):
     import optuna
 
-    evaluate = Evaluator(objectives, seeds=seeds, seed=seed)
+    evaluate = evaluator or Evaluator(objectives, seeds=seeds, seed=seed)
     interrupt = _DeferredInterrupt(study)
 
     def objective_fn(trial):
@@ -402,7 +438,7 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
                     storage: str | None, study_name: str, seeds: int, seed: int, sampler: str = "tpe",
                     timeout: float | None = None, progress: bool = False, workers: int = 1,
                     stale_after_s: float = 3600.0, refine_steps: int = 0, refine_lr: float = 0.1,
-                    batch: int = 1) -> SearchResult:
+                    batch: int = 1, evaluator: "Evaluator | None" = None) -> SearchResult:
     """Runs the study until it holds ``trials`` finished trials (a re-run resumes it).
 
     With ``workers`` > 1, that many processes share the study (journal file, SQLite or PostgreSQL
@@ -411,8 +447,11 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
     ``hybrid`` method: each trial's continuous keys get that many gradient steps before evaluation,
     and the refined policy is what the trial stores (``suggested_policy`` keeps the starting point).
     ``batch`` > 1 asks that many trials at a time and evaluates those of one policy structure as one
-    program, ``vmap`` over their policies (Optuna's ask/tell; not with ``hybrid``).
+    program, ``vmap`` over their policies (Optuna's ask/tell; not with ``hybrid``). ``evaluator``
+    replaces the default one (e.g. a ``RobustEvaluator``; one worker).
     """
+    if evaluator is not None and workers > 1:
+        raise ConfigError("a custom evaluator runs in one worker process")
     if refine_steps and len(objectives) > 1:
         raise ConfigError("--method hybrid takes one objective (its refinement is a gradient descent)")
     import multiprocessing
@@ -428,7 +467,7 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
     if workers == 1:
         evaluations = _run_trials(study, config, objectives, space, trials=trials, seeds=seeds, seed=seed,
                                   timeout=timeout, progress=progress, worker=0, refine_steps=refine_steps,
-                                  refine_lr=refine_lr, batch=batch)
+                                  refine_lr=refine_lr, batch=batch, evaluator=evaluator)
     else:
         context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
         names = [o.name for o in objectives]

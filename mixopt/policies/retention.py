@@ -14,8 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from mixopt.errors import ConfigError
-
-RETENTIONS = ("replace", "accumulate", "window", "subsample")
+from mixopt.names import RETENTIONS  # noqa: F401 (re-exported)
 
 
 class Batch(NamedTuple):
