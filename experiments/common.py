@@ -74,3 +74,43 @@ def plot(table: pd.DataFrame, metric: str, path: Path, title: str, stat: str = "
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def run_scenarios(config: dict, seeds: int | None = None) -> dict[str, dict[str, dict]]:
+    """Scenario name -> policy name -> per-seed metrics: every ``[scenarios.NAME]`` table (the keys
+    of a ``[scenario]`` table) under every ``[policies.NAME]``, with the shared ``[run]`` table."""
+    out = {}
+    for name, scenario in config["scenarios"].items():
+        base = {"scenario": scenario, "run": config.get("run", {})}
+        out[name] = run_policies(base, config["policies"], seeds)
+    return out
+
+
+def compare_scenarios(here: Path, description: str, metrics: list[str], derived=None) -> pd.DataFrame:
+    """The main of a reproduction: runs ``config.toml``'s scenarios x policies, writes
+    ``<scenario>_<metric>.csv`` and ``.png`` per scenario and metric, and ``final.csv`` (the last
+    generation's mean and standard error per scenario, policy and metric); prints the final table.
+    ``derived(scenario_config, policy_name, per_seed)`` may add metrics computed from the others."""
+    args = parse_args(here, description)
+    config = load(args.config)
+    results = run_scenarios(config, args.seeds)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    finals = []
+    for scenario, by_policy in results.items():
+        if derived is not None:
+            for policy, per_seed in by_policy.items():
+                per_seed.update(derived(config, scenario, policy, per_seed))
+        for metric in metrics:
+            present = {p: r for p, r in by_policy.items() if metric in r}
+            if not present:
+                continue
+            table = trajectories(present, metric)
+            table.to_csv(out / f"{scenario}_{metric}.csv", index=False)
+            plot(table, metric, out / f"{scenario}_{metric}.png", f"{scenario}: {metric}")
+            last = table[table["generation"] == table["generation"].max()]
+            finals.append(last.drop(columns="generation").assign(scenario=scenario, metric=metric))
+    final = pd.concat(finals, ignore_index=True)[["scenario", "metric", "policy", "mean", "se", "median"]]
+    final.to_csv(out / "final.csv", index=False)
+    print(final.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return final

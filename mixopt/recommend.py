@@ -57,15 +57,36 @@ def store_report(study, objective: Objective, report: dict) -> None:
     study.set_user_attr(REPORT_ATTR + objective.name, {**report, "trials": len(complete)})
 
 
+def effective_human(config: Config) -> list[int]:
+    """Real human samples in each generation 1..T's batch: round(lambda_t M) slots, less the
+    contaminated ones, capped by what is left of the fresh budget (the simulation's semantic)."""
+    policy, scenario = config.policy, config.scenario
+    num, samples = scenario.generations, scenario.samples
+    contamination = scenario.schedule("contamination")
+    left = scenario.human_budget - samples
+    out = []
+    for fraction, c in zip(policy.schedule("human_fraction", num), contamination):
+        wanted = round(fraction * samples)
+        if policy.human_source == "pool":
+            out.append(wanted)
+            continue
+        real = min(wanted - round(c * wanted), max(left, 0))
+        left -= real
+        out.append(int(real))
+    return out
+
+
 def describe(config: Config) -> str:
-    """The policy in plain words, e.g. "keep 18% fresh human data in generations 1-3, then 8% (4-10);
-    accumulate the synthetic data of the last 4 generations; curate: keep the top 70%"."""
+    """The policy in plain words, e.g. "keep 18% (generations 1-3) fresh human data, then 8%
+    (generations 4-10); accumulate the data of the last 4 generations; curate: keep the top 70% of
+    the synthetic samples". Human shares are the effective ones: what the budget (and, for fresh
+    data, contamination) leaves of the schedule."""
     policy, scenario = config.policy, config.scenario
     num = scenario.generations
-    fractions = policy.schedule("human_fraction", num)
+    counts = effective_human(config)
     kind = "fresh human data" if policy.human_source == "fresh" else "of the original human data (re-used)"
     parts = []
-    percents = [round(100 * f) for f in fractions]
+    percents = [round(100 * n / scenario.samples) for n in counts]
     runs = []  # (percent, first generation, last generation)
     for t, pct in enumerate(percents, start=1):
         if runs and runs[-1][0] == pct:
@@ -82,8 +103,8 @@ def describe(config: Config) -> str:
     else:
         parts.append(f"keep {kind}: {percents[0]}% in generation 1, {percents[num // 2]}% in generation "
                      f"{num // 2 + 1}, {percents[-1]}% in generation {num}")
-    if policy.human_source == "fresh" and math.isfinite(scenario.human_budget):
-        parts[-1] += f" (the budget caps it at {scenario.human_budget - scenario.samples:g} fresh samples after generation 0)"
+    if policy.human_source == "fresh" and sum(counts):
+        parts[-1] += f" ({sum(counts)} fresh human samples in all)"
     parts.append({"replace": "train each generation on its newest batch only (replace)",
                   "accumulate": "accumulate: train on every batch so far",
                   "window": f"accumulate the data of the last {policy.window} generations",
@@ -101,6 +122,13 @@ def describe(config: Config) -> str:
         tau = policy.schedule("temperature", num)
         parts.append(f"synthesise at temperature {sum(tau) / num:.2g}")
     return "; ".join(parts)
+
+
+def describe_report(report: dict) -> str:
+    """``describe`` of a stored report's policy in its scenario (stored words may predate a rewording)."""
+    from mixopt import config as config_mod
+
+    return describe(config_mod.from_dict({"scenario": report["scenario"], "policy": report["policy"]}))
 
 
 def _span(first: int, last: int) -> str:
@@ -124,7 +152,8 @@ def from_storage(config: Config, objective: Objective, storage: str | None) -> d
         attrs = summary.user_attrs
         report = attrs.get(REPORT_ATTR + objective.name)
         if report is not None and attrs.get("scenario") == key:
-            found.append({**report, "source": "study", "study": summary.study_name})
+            found.append({**report, "description": describe_report(report), "source": "study",
+                          "study": summary.study_name})
     if not found:
         return None
     sign = 1.0 if objective.direction == "minimize" else -1.0  # several studies: the best report wins
@@ -200,7 +229,7 @@ def from_atlas(config: Config, objective: Objective, atlas: dict) -> dict | None
     best = min(keep, key=lambda i: distance(points[i]))
     entry = candidates[best]
     report = dict(entry["report"])
-    return {**report, "source": "atlas",
+    return {**report, "description": describe_report(report), "source": "atlas",
             "atlas": {"distance": round(distance(points[best]), 6), "exact": distance(points[best]) == 0,
                       "entry_scenario": entry["scenario"], "entries_compared": len(keep),
                       "note": "the numbers are the atlas entry's, measured in its scenario"}}

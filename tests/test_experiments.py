@@ -68,12 +68,17 @@ def test_three_errors_expressivity_is_an_offset_while_the_others_compound():
 @pytest.mark.parametrize("name,files", [("minority", ["minority_share.csv", "final.csv", "minority_share.png"]),
                                         ("three_errors", ["kl.csv", "final.csv", "three_errors.png"]),
                                         ("rare_words", ["lost_mass.csv", "generations_until_gone.csv",
-                                                        "lost_mass.png"])])
+                                                        "lost_mass.png"]),
+                                        ("shumailov", ["gaussian_variance_ratio.csv", "gaussian_kl.png", "final.csv"]),
+                                        ("gerstgrasser", ["regression_test_error.png", "gaussian_kl.png", "final.csv"]),
+                                        ("kazdan", ["regression_test_error.png", "gaussian_kl.csv", "final.csv"]),
+                                        ("alemohammad", ["gaussian_sample_quality.png", "final.csv"])])
 def test_experiment_scripts_write_their_table_and_figure(tmp_path, name, files):
     if name == "rare_words":
         pytest.importorskip("wordfreq", reason="the words extra: pip install 'mixopt[words]'")
     config = (ROOT / "experiments" / name / "config.toml").read_text()
     config = config.replace("generations = 30", "generations = 3").replace("generations = 20", "generations = 3")
+    config = config.replace("generations = 50", "generations = 3")
     config = config.replace("samples = 20000", "samples = 500").replace("vocab = 2000", "vocab = 200")
     config = config.replace("generations = 10", "generations = 2").replace("bins = 512", "bins = 128")
     config = config.replace("em_steps = 100", "em_steps = 10")
@@ -88,3 +93,58 @@ def test_experiment_scripts_write_their_table_and_figure(tmp_path, name, files):
         assert path.stat().st_size > 0
         if file.endswith(".png"):
             assert matplotlib.image.imread(path).ndim == 3
+
+
+def _gaussian(generations, samples, seeds, **scenario):
+    return {"scenario": {"family": "gaussian", "generations": generations, "samples": samples,
+                         "human_budget": samples, **scenario}, "run": {"seeds": seeds}}
+
+
+def test_shumailov_variance_collapses_and_keeping_original_data_slows_it():
+    T, M = 20, 20
+    out = run_policies(_gaussian(T, M, 2000), {"replace": {}, "keep-10%": {"human_source": "pool",
+                                                                            "human_fraction": 0.1}})
+    ratio = {name: r["variance_ratio"][:, -1] for name, r in out.items()}
+    assert abs(z_score(ratio["replace"], ((M - 1) / M) ** (T + 1))) < 4  # the closed form: collapse
+    assert np.median(ratio["replace"]) < 0.5
+    assert two_sample_z(ratio["keep-10%"], ratio["replace"]) > 4
+
+
+def test_gerstgrasser_replace_grows_accumulate_stays_bounded():
+    base = {"scenario": {"family": "regression", "generations": 8, "samples": 20, "human_budget": 20,
+                         "truth": {"dim": 4, "design": "fixed"}}, "run": {"seeds": 1000}}
+    out = run_policies(base, {"replace": {}, "accumulate": {"retention": "accumulate"}})
+    first = out["replace"]["test_error"][:, 0].mean()
+    replace, accumulate = out["replace"]["test_error"][:, -1], out["accumulate"]["test_error"][:, -1]
+    assert z_score(replace, 4 * first) > 4  # grown past 4x the first error (linear: 9x at T = 8)
+    assert z_score(accumulate, np.pi**2 / 6 * first) < 4  # bounded by pi^2/6 times the first error
+    gauss = run_policies(_gaussian(8, 20, 1000), {"replace": {}, "accumulate": {"retention": "accumulate"}})
+    assert two_sample_z(gauss["replace"]["kl"][:, -1], gauss["accumulate"]["kl"][:, -1]) > 4
+
+
+@pytest.mark.parametrize("family,metric", [("gaussian", "kl"), ("regression", "test_error")])
+def test_kazdan_accumulate_subsample_lies_between(family, metric):
+    base = {"scenario": {"family": family, "generations": 10, "samples": 30, "human_budget": 30},
+            "run": {"seeds": 600, "sampler": "naive"}}
+    out = run_policies(base, {"replace": {}, "subsample": {"retention": "subsample"},
+                              "accumulate": {"retention": "accumulate"}})
+    final = {name: r[metric][:, -1] for name, r in out.items()}
+    assert two_sample_z(final["replace"], final["subsample"]) > 4
+    assert two_sample_z(final["subsample"], final["accumulate"]) > 4
+
+
+def test_alemohammad_fresh_data_prevents_collapse_and_sampling_bias_trades_diversity_for_quality():
+    from experiments.alemohammad.run import sample_metrics
+
+    policies = {"none": {}, "fresh": {"human_fraction": 0.3}, "biased": {"human_fraction": 0.3, "temperature": 0.8}}
+    out = run_policies(_gaussian(15, 30, 1000, human_budget="inf"), policies)
+    derived = {name: sample_metrics({"policies": policies}, "gaussian", name, r) for name, r in out.items()}
+    kl = {name: r["kl"][:, -1] for name, r in out.items()}
+    assert two_sample_z(kl["none"], kl["fresh"]) > 4
+    # the fresh loop holds the variance near the truth's; without fresh data it drifts towards 0
+    assert out["fresh"]["variance_ratio"][:, -1].mean() > 0.85
+    assert two_sample_z(out["fresh"]["variance_ratio"][:, -1], out["none"]["variance_ratio"][:, -1]) > 4
+    quality = {name: d["sample_quality"][:, -1] for name, d in derived.items()}
+    diversity = {name: d["sample_diversity"][:, -1] for name, d in derived.items()}
+    assert two_sample_z(quality["biased"], quality["fresh"]) > 4
+    assert two_sample_z(diversity["fresh"], diversity["biased"]) > 4

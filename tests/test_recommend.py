@@ -1,0 +1,200 @@
+"""``mixopt recommend`` and ``mixopt atlas build``: where an answer comes from, that it matches the
+simulator, and bad input.
+
+Statistical check (a recommendation re-simulated lands inside its own CI): the report's 95% CI comes
+from ``eval_seeds`` seeds; the re-simulation uses 4000 fresh seeds (another stream), whose own
+standard error is a fraction of the CI's half-width, so a correct report lands inside with
+probability about 0.95 or more; the seeds are fixed, so the outcome is reproducible. Its power: the
+same check rejects the report when the policy is re-simulated in a wrong scenario (half the batch
+size, which roughly doubles the KL).
+"""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mixopt import atlas, config as config_mod, recommend
+from mixopt.objectives import parse
+from mixopt.optimize import evaluate
+
+SCENARIO = {"family": "gaussian", "generations": 3, "samples": 20, "human_budget": 40}
+KL = parse("final:kl", None)[0]
+
+
+def _config(**scenario):
+    return config_mod.from_dict({"scenario": {**SCENARIO, **scenario}, "run": {"seeds": 32}})
+
+
+def _mixopt(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "mixopt", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def _inside_own_ci(report: dict) -> tuple[bool, bool]:
+    """(the report's policy re-simulated lands inside its CI, it does in a half-size-batch scenario)."""
+    objective = report["objective"]
+    inside = []
+    for samples in (report["scenario"]["samples"], report["scenario"]["samples"] // 2):
+        scenario = {**report["scenario"], "samples": samples}
+        config = config_mod.from_dict({"scenario": scenario, "policy": report["policy"]})
+        again = evaluate(config, KL, seeds=4000, seed=11, stream=3).mean
+        inside.append(objective["ci_low"] <= again <= objective["ci_high"])
+    return inside[0], inside[1]
+
+
+def test_optimised_answer_is_stored_and_read_back_without_jax(tmp_path):
+    storage = str(tmp_path / "studies.log")
+    first = recommend.recommend(_config(), "final:kl", storage=storage, use_atlas=False, time_budget=3,
+                                eval_seeds=300)
+    assert first["source"] == "optimised" and first["trials"] >= 1
+    inside, wrong = _inside_own_ci(first)
+    assert inside and not wrong
+    # The second query: from the study, in a fresh process that never imports JAX (so nothing is simulated).
+    code = ("import sys, json; from mixopt import config, recommend; "
+            f"c = config.from_dict({{'scenario': {SCENARIO!r}, 'run': {{'seeds': 32}}}}); "
+            f"r = recommend.recommend(c, 'final:kl', storage={storage!r}, use_atlas=False); "
+            "print(json.dumps({'source': r['source'], 'policy': r['policy'], 'jax': 'jax' in sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    second = json.loads(out.stdout)
+    assert second == {"source": "study", "policy": first["policy"], "jax": False}
+
+
+def test_cli_recommend_from_a_stored_study_in_json(tmp_path):
+    storage = str(tmp_path / "s.log")
+    args = ["recommend", "--generations", "3", "--samples", "20", "--human-budget", "40", "--seeds", "32",
+            "--storage", storage, "--no-atlas", "--time-budget", "2", "--eval-seeds", "200", "--format", "json"]
+    first = _mixopt(*args)
+    assert first.returncode == 0, first.stderr
+    second = _mixopt(*args)
+    payload = json.loads(second.stdout)
+    assert payload["source"] == "study" and payload["policy"] == json.loads(first.stdout)["policy"]
+    for key in ("policy", "objective", "human_used", "baselines", "source", "description", "trajectory"):
+        assert key in payload
+    assert {"replace", "accumulate", "accumulate-subsample", "keep-10%-human"} <= {b["name"] for b in payload["baselines"]}
+    assert len(payload["trajectory"]) == 4
+
+
+@pytest.fixture(scope="module")
+def tiny_atlas(tmp_path_factory):
+    """A two-entry atlas (T = 3, budget share 0 and 0.2 of a batch per generation), built twice."""
+    tmp = tmp_path_factory.mktemp("atlas")
+    atlas.GRIDS["tiny"] = {"generations": (3,), "human_per_generation": (0.0, 0.2), "contamination": (0.0,)}
+    calls = []
+    original = recommend.build_report
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    recommend.build_report = counting
+    try:
+        kwargs = dict(families="gaussian", grid="tiny", trials=4, seeds=32, eval_seeds=300,
+                      storage=str(tmp / "studies.log"), out=str(tmp / "atlas.json"))
+        built = atlas.build(**kwargs)
+        first_calls = len(calls)
+        rebuilt = atlas.build(**kwargs)  # resumes: every entry's study already holds its report
+    finally:
+        recommend.build_report = original
+        del atlas.GRIDS["tiny"]
+    return {"path": tmp / "atlas.json", "built": built, "rebuilt": rebuilt, "calls": (first_calls, len(calls))}
+
+
+def test_atlas_build_is_resumable(tiny_atlas):
+    assert tiny_atlas["calls"] == (2, 2)  # the second build recomputed nothing
+    assert [e["report"] for e in tiny_atlas["rebuilt"]["entries"]] == [e["report"] for e in tiny_atlas["built"]["entries"]]
+    assert json.loads(tiny_atlas["path"].read_text())["entries"][0]["objective"] == "final:kl"
+
+
+def test_atlas_answer_names_its_source_and_distance(tiny_atlas):
+    loaded = recommend.load_atlas(tiny_atlas["path"])
+    # budget share 0.15 lies between the entries (0 and 0.2): the 0.2 entry is nearest
+    inside = recommend.from_atlas(_config(human_budget=100 * (1 + 0.15 * 3)), KL, loaded)
+    assert inside is None  # the atlas is for M = 100 (the family grid), not M = 20: no entry speaks for it
+    query = config_mod.from_dict({"scenario": {"family": "gaussian", "generations": 3, "samples": 100,
+                                               "human_budget": 100 * (1 + 0.15 * 3)}})
+    found = recommend.from_atlas(query, KL, loaded)
+    assert found["source"] == "atlas" and not found["atlas"]["exact"]
+    assert found["atlas"]["entry_scenario"]["human_budget"] == pytest.approx(160.0)
+    assert found["atlas"]["distance"] == pytest.approx(0.25)
+    outside = config_mod.from_dict({"scenario": {"family": "gaussian", "generations": 9, "samples": 100,
+                                                 "human_budget": 100}})
+    assert recommend.from_atlas(outside, KL, loaded) is None  # T = 9 is outside the grid (T = 3 only)
+
+
+def test_atlas_entries_match_the_simulator(tiny_atlas):
+    for entry in tiny_atlas["built"]["entries"]:
+        inside, wrong = _inside_own_ci(entry["report"])
+        assert inside and not wrong
+
+
+def test_shipped_atlas_answers_at_once_and_matches_the_simulator():
+    shipped = recommend.load_atlas()
+    families = {e["scenario"]["family"] for e in shipped["entries"]}
+    assert {"gaussian", "categorical"} <= families
+    entry = next(e for e in shipped["entries"] if e["scenario"]["family"] == "gaussian"
+                 and e["scenario"]["generations"] == 10 and e["scenario"]["contamination"] == 0)
+    inside, wrong = _inside_own_ci(entry["report"])
+    assert inside and not wrong
+    scenario = {k: entry["scenario"][k] for k in ("family", "generations", "samples", "human_budget")}
+    code = ("import sys, json; from mixopt import config, recommend; "
+            f"c = config.from_dict({{'scenario': {scenario!r}}}); "
+            "r = recommend.recommend(c, 'final:kl', storage='nothing-here.log'); "
+            "print(json.dumps({'source': r['source'], 'exact': r['atlas']['exact'], 'jax': 'jax' in sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"source": "atlas", "exact": True, "jax": False}
+
+
+def test_uncertain_contamination_reports_every_variant(tmp_path):
+    payload = recommend.recommend_uncertain(_config(human_budget=60), "final:kl", ["contamination=0:0.5"],
+                                            storage=str(tmp_path / "s.log"), time_budget=4, eval_seeds=200)
+    assert [v["scenario"] for v in payload["variants"]] == [{"contamination": 0.0}, {"contamination": 0.25},
+                                                            {"contamination": 0.5}]
+    assert payload["objective"]["averaged_over"] == 3
+    for variant in payload["variants"]:
+        assert variant["best_here"]["description"] and variant["objective"]["ci_low"] <= variant["objective"]["mean"]
+
+
+def test_policy_in_words():
+    config = config_mod.from_dict({"scenario": {"generations": 10, "samples": 100, "human_budget": "inf"},
+                                   "policy": {"human_fraction": [0.18] * 3 + [0.08] * 7, "retention": "window",
+                                              "window": 4, "curation_fraction": 0.7}})
+    assert recommend.describe(config) == ("keep 18% (generations 1-3) fresh human data, then 8% (generations 4-10) "
+                                          "(110 fresh human samples in all); "
+                                          "accumulate the data of the last 4 generations; "
+                                          "curate: keep the top 70% of the synthetic samples")
+    # the words give what the budget leaves of the schedule: 150 fresh samples after generation 0
+    capped = config_mod.from_dict({"scenario": {"generations": 4, "samples": 100, "human_budget": 250},
+                                   "policy": {"human_fraction": 0.9, "retention": "accumulate"}})
+    assert recommend.effective_human(capped) == [90, 60, 0, 0]
+    assert recommend.describe(capped) == ("keep 90% (generation 1) fresh human data, then 60% (generation 2), "
+                                          "then 0% (generations 3-4) (150 fresh human samples in all); "
+                                          "accumulate: train on every batch so far")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--samples", "-5"], "scenario.samples"),
+    (["--uncertain", "contamination=0.5"], "KEY=LO:HI"),
+    (["--uncertain", "colour=0:1"], "--uncertain key 'colour'"),
+    (["--objective", "final:nope"], "objective metric 'nope' is unknown"),
+    (["--time-budget", "0", "--no-atlas"], "--time-budget must be > 0"),
+    (["--storage", "sqlite:////no/such/dir/s.db"], "cannot open the study storage"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, args, message):
+    out = _mixopt("recommend", "--generations", "3", "--samples", "20", *args, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mixopt: error:") and message in lines[0], out.stderr
+
+
+def test_corrupt_atlas_and_corrupt_storage_are_one_line_errors(tmp_path):
+    bad = tmp_path / "atlas.json"
+    bad.write_text("{not json")
+    out = _mixopt("recommend", "--generations", "3", "--atlas", str(bad), cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "cannot read the atlas" in out.stderr
+    database = tmp_path / "studies.db"
+    database.write_bytes(b"not an sqlite file")
+    out = _mixopt("recommend", "--generations", "3", "--storage", f"sqlite:///{database}", cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "file is not a database" in out.stderr
+    assert database.read_bytes() == b"not an sqlite file"  # stored data untouched
