@@ -144,7 +144,7 @@ def make_parser() -> argparse.ArgumentParser:
     rec.add_argument("--storage", help="where studies are stored (as for optimize)")
     rec.add_argument("--atlas", help="a policy atlas JSON (default: the one shipped with mixopt)")
     rec.add_argument("--no-atlas", action="store_true", help="do not answer from an atlas")
-    rec.add_argument("--time-budget", type=float, default=30.0,
+    rec.add_argument("--time-budget", type=float, default=20.0,
                      help="seconds for an optimisation when neither a study nor the atlas answers")
     rec.add_argument("--eval-seeds", type=int, default=1000, help="fresh seeds to evaluate an optimised answer")
     rec.add_argument("--uncertain", action="append", default=[], metavar="KEY=LO:HI",

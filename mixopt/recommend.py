@@ -256,7 +256,7 @@ def optimise(config: Config, objective: Objective, *, storage: str | None, time_
 
 
 def recommend(config: Config, objective_text: str, *, storage: str | None = None, atlas_path=None,
-              time_budget: float = 30.0, eval_seeds: int = 1000, use_atlas: bool = True,
+              time_budget: float = 20.0, eval_seeds: int = 1000, use_atlas: bool = True,
               progress: bool = False, on_compute=None) -> dict:
     """The recommendation for ``config``'s scenario (its policy is ignored): study, atlas or optimised."""
     if not time_budget > 0:

@@ -1,10 +1,19 @@
-"""Float64 for tight closed-form comparisons; silent broadcasting raises (STYLE.md, Tests)."""
+"""Float64 for tight closed-form comparisons; silent broadcasting raises (STYLE.md, Tests).
+
+Compiled programs go to a persistent cache shared by the test processes (the xdist workers and
+the CLI subprocesses, as the CLI does for users): many tests compile the same simulation, and
+compiling, not running, is most of the suite's time on a 2-core machine.
+"""
 import os
 import sys
+import tempfile
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
+_CACHE = os.environ.setdefault("MIXOPT_CACHE_DIR", os.path.join(tempfile.gettempdir(), "mixopt-tests-jax-cache"))
+jax.config.update("jax_compilation_cache_dir", _CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 sys.path.insert(0, os.path.dirname(__file__))  # tests/_utils.py and tests/_reference.py
