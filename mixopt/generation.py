@@ -19,7 +19,8 @@ from mixopt.families.base import Family
 from mixopt.names import HUMAN_SOURCES, SAMPLERS  # noqa: F401 (re-exported)
 from mixopt.policies.retention import Batch, Retention, SampleBatch
 
-_STEP_DEFAULTS = (0.0, 1.0, 0.0, 1.0, 0.0, 1.0)  # c_t, tpr, fpr, curation q_t, verifier noise, tau_t: all off
+# c_t, tpr, fpr, curation q_t, verifier noise, tau_t, window length L_t: all off (L_t: soft_window only)
+_STEP_DEFAULTS = (0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0)
 
 
 class PolicyInputs(NamedTuple):
@@ -39,6 +40,8 @@ class PolicyInputs(NamedTuple):
       verifier_noise: () standard deviation of the noise on the verifier's score.
       temperature: (T,) or () tau_t, the temperature at which the model of generation t - 1
         synthesises batch t (used only by a simulator built with ``tempered=True``).
+      window: (T,) or () L_t, the continuous window length of generation t (used only by a
+        retention rule that takes it: ``soft_window``, the gradient path's relaxed window).
     """
 
     human_fraction: jax.Array
@@ -50,6 +53,7 @@ class PolicyInputs(NamedTuple):
     curation_fraction: jax.Array | float = 1.0
     verifier_noise: jax.Array | float = 0.0
     temperature: jax.Array | float = 1.0
+    window: jax.Array | float = 1.0
 
 
 class GenState(NamedTuple):
@@ -71,7 +75,7 @@ class GenInfo(NamedTuple):
 
 class Simulator(NamedTuple):
     """``init(key, inputs) -> (state, info)`` runs generation 0; ``step(state, (key, lambda_t,
-    omega_t[, c_t, tpr, fpr, q_t, verifier_noise, tau_t])) -> (state, info)`` runs one later generation;
+    omega_t[, c_t, tpr, fpr, q_t, verifier_noise, tau_t, L_t])) -> (state, info)`` runs one later generation;
     ``simulate(key, inputs) -> GenInfo`` runs all T + 1, each leaf with a leading axis of length T + 1."""
 
     init: Callable
@@ -243,8 +247,9 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
         return Batch(human, family.data_stats(synth_x, synth_w))
 
     def step(state, xs):
-        key, fraction, weight, *extra = xs  # extra: (c_t, tpr, fpr, q_t, verifier_noise, tau_t), optional
-        contamination, tpr, fpr, curation, verifier_noise, temperature = (*extra, *_STEP_DEFAULTS[len(extra):])
+        key, fraction, weight, *extra = xs  # extra: (c_t, tpr, fpr, q_t, verifier_noise, tau_t, L_t), optional
+        contamination, tpr, fpr, curation, verifier_noise, temperature, length = (*extra,
+                                                                                   *_STEP_DEFAULTS[len(extra):])
         key_human, key_synth, key_contam, key_detect, key_keep, key_fit = jax.random.split(key, 6)
         num_real, num_contam = human_count(fraction, contamination, state.human_left)
         model = state
@@ -253,7 +258,10 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
                 temperature=jnp.asarray(temperature, jnp.result_type(state.params.temperature))))
         batch = draw((key_human, key_synth, key_contam, key_detect), model,
                      (num_real, num_contam, tpr, fpr, curation, verifier_noise))
-        buffer, train = retention.update(key_keep, state.buffer, batch)
+        if retention.takes_length:
+            buffer, train = retention.update(key_keep, state.buffer, batch, length)
+        else:
+            buffer, train = retention.update(key_keep, state.buffer, batch)
         params = family.fit(key_fit, train.human, train.synth, weight if weighted else None)
         fresh = 0.0 if pool_source else num_real
         state = GenState(params, buffer, state.human_left - fresh, state.human_used + fresh, state.pool)
@@ -268,7 +276,8 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
         dtype = jnp.result_type(inputs.human_fraction)
         per_generation = [jnp.broadcast_to(jnp.asarray(x, dtype), (num_generations,))
                           for x in (inputs.contamination, inputs.detector_tpr, inputs.detector_fpr,
-                                    inputs.curation_fraction, inputs.verifier_noise, inputs.temperature)]
+                                    inputs.curation_fraction, inputs.verifier_noise, inputs.temperature,
+                                    inputs.window)]
         xs = (keys[1:], inputs.human_fraction, inputs.human_weight, *per_generation)
         _, infos = jax.lax.scan(step, state, xs)
         return jax.tree.map(lambda first, rest: jnp.concatenate([first[None], rest]), info0, infos)

@@ -14,11 +14,14 @@ from mixopt import policies
 from mixopt.config import Config
 from mixopt.errors import SimulationError
 from mixopt.families import Family, make_family
+from mixopt.families.base import scale_stats
 from mixopt.generation import PolicyInputs, Simulator, simulator
 
 
-def build_retention(config: Config, family: Family) -> policies.Retention:
+def build_retention(config: Config, family: Family, *, soft_window: bool = False) -> policies.Retention:
     policy, scenario = config.policy, config.scenario
+    if soft_window and policy.retention == "window":  # the window length becomes a dynamic input
+        return policies.soft_window(scenario.generations, family.combine, scale_stats(family), family.empty_stats)
     if policy.retention == "replace":
         return policies.replace()
     if policy.retention == "accumulate":
@@ -28,11 +31,16 @@ def build_retention(config: Config, family: Family) -> policies.Retention:
     return policies.subsample(scenario.generations, scenario.samples, family.data_stats)
 
 
-def build(config: Config, *, relaxed: bool = False) -> tuple[Simulator, PolicyInputs]:
-    """The one-seed simulator of ``config`` and its dynamic inputs."""
+def build(config: Config, *, relaxed: bool = False, soft_window: bool = False) -> tuple[Simulator, PolicyInputs]:
+    """The one-seed simulator of ``config`` and its dynamic inputs.
+
+    ``soft_window``: a ``window`` retention takes its length from ``inputs.window`` as a continuous
+    value (``policies.soft_window``: at integer lengths the same as the window), so the gradient
+    path can differentiate through it.
+    """
     scenario, policy = config.scenario, config.policy
     family = make_family(scenario.family, scenario.truth, num_samples=scenario.samples)
-    sim = simulator(family, build_retention(config, family), num_generations=scenario.generations,
+    sim = simulator(family, build_retention(config, family, soft_window=soft_window), num_generations=scenario.generations,
                     num_samples=scenario.samples, sampler=config.sampler,
                     human_source=policy.human_source, weighted=policy.human_weight is not None,
                     relaxed=relaxed, contaminated=any(c > 0 for c in scenario.schedule("contamination")),
@@ -54,7 +62,8 @@ def policy_inputs(config: Config) -> PolicyInputs:
                         jnp.asarray(policy.schedule("curation_fraction", num), dtype),
                         jnp.asarray(scenario.verifier_noise, dtype),
                         jnp.asarray(policy.schedule("temperature", num) if policy.temperature is not None
-                                    else 1.0, dtype))
+                                    else 1.0, dtype),
+                        jnp.asarray(float(policy.window), dtype))
 
 
 def seed_keys(seed: int, num_seeds: int, *, stream: int = 0) -> jax.Array:

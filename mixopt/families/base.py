@@ -12,6 +12,8 @@ relaxed (differentiable) simulation can use continuous counts.
 """
 from typing import Any, Callable, NamedTuple
 
+import jax
+
 Params = Any
 Stats = Any
 
@@ -45,6 +47,9 @@ class Family(NamedTuple):
         (the gradient path) uses; ``None``: ``sample_stats`` is differentiable already.
       log_prob: ``(params, samples) -> (num,)`` log density (or mass) of each sample under
         ``params``; the curation verifier scores synthetic samples by it under the truth.
+      scale: ``(stats, factor) -> stats`` of the same samples with every weight multiplied by
+        ``factor`` (a scalar >= 0; 0 gives stats that ``combine`` treats as empty); ``None``: every
+        leaf of the stats is a weighted sum, so scaling the leaves is right (see ``scale_stats``).
     """
 
     name: str
@@ -61,3 +66,11 @@ class Family(NamedTuple):
     metric_names: tuple[str, ...]
     relaxed_stats: Callable[..., Stats] | None = None
     log_prob: Callable[..., Any] | None = None
+    scale: Callable[..., Stats] | None = None
+
+
+def scale_stats(family: Family) -> Callable[..., Stats]:
+    """The family's ``scale``, or the leafwise product for stats that are weighted sums."""
+    if family.scale is not None:
+        return family.scale
+    return lambda stats, factor: jax.tree.map(lambda leaf: leaf * factor, stats)

@@ -127,6 +127,10 @@ def gaussian(*, dim: int = 1, estimator: str = "mle", fit: str = "full", tempera
         scatter = a.scatter + b.scatter + jnp.outer(delta, delta) * a.count * share_b
         return GaussianStats(count, mean, scatter)
 
+    def scale(stats, factor):
+        # The weighted mean does not change when every weight is multiplied by one factor.
+        return GaussianStats(stats.count * factor, stats.mean, stats.scatter * factor)
+
     def fit_fn(key, human, synth, human_weight):
         del key  # moment fits are deterministic
         if human_weight is None:
@@ -175,4 +179,5 @@ def gaussian(*, dim: int = 1, estimator: str = "mle", fit: str = "full", tempera
         metrics=metrics,
         metric_names=("variance_ratio", "log_det_ratio", "mean_shift", "w2", "kl"),
         log_prob=log_prob,
+        scale=scale,
     )

@@ -43,10 +43,13 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
     Raises:
       ConfigError: a structural key in ``space``, an unknown optimiser, or bad sizes.
     """
-    structural = [k for k in space if k not in CONTINUOUS]
+    structural = [k for k in space if k not in CONTINUOUS and k != "window"]
     if structural:
-        raise ConfigError(f"method gradient optimises {', '.join(CONTINUOUS)} only, not {', '.join(structural)}; "
-                          "use --method optuna for structural keys")
+        raise ConfigError(f"method gradient optimises {', '.join(CONTINUOUS)} (and window) only, not "
+                          f"{', '.join(structural)}; use --method optuna for structural keys")
+    if "window" in space and config.policy.retention != "window":
+        raise ConfigError("method gradient optimises the window length of retention window only; "
+                          f"the config's retention is {config.policy.retention!r}: add --retention window")
     if optimizer not in OPTIMISERS:
         raise ConfigError(f"optimizer must be one of {', '.join(OPTIMISERS)}, got {optimizer!r}")
     for name, value in (("steps", steps), ("seeds", seeds)):
@@ -59,7 +62,7 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
         config = with_policy(config, curation_fraction=0.9)  # a curated simulator to differentiate
     if "temperature" in space and config.policy.temperature is None:  # start from the family's own
         config = with_policy(config, temperature=float(config.scenario.truth.get("temperature", 1.0)))
-    sim, inputs = simulation.build(config, relaxed=True)
+    sim, inputs = simulation.build(config, relaxed=True, soft_window="window" in space)
     level = float(np.mean(config.policy.schedule("human_fraction", num)))
     params = {}
     if "human_fraction" in space:
@@ -77,6 +80,8 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
         params["curation"] = _logit(np.mean(config.policy.schedule("curation_fraction", num)))
     if "temperature" in space:  # optimised as log tau: positive, and scale-free steps
         params["log_temperature"] = jnp.log(jnp.asarray(np.mean(config.policy.schedule("temperature", num))))
+    if "window" in space:  # L = 1 + T sigmoid(z) in (1, T + 1): from replace to accumulate
+        params["window"] = _logit((config.policy.window - 1) / num)
 
     def schedule_fraction(p):
         schedule = SCHEDULES[schedule_key]
@@ -95,6 +100,8 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
                 changes[key] = jnp.broadcast_to(jax.nn.sigmoid(p[name]), (num,)).astype(fraction.dtype)
         if "log_temperature" in p:
             changes["temperature"] = jnp.broadcast_to(jnp.exp(p["log_temperature"]), (num,)).astype(fraction.dtype)
+        if "window" in p:
+            changes["window"] = jnp.broadcast_to(1.0 + num * jax.nn.sigmoid(p["window"]), (num,)).astype(fraction.dtype)
         return inputs._replace(**changes)
 
     def loss_fn(p, key):
@@ -138,5 +145,7 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
         changes["curation_fraction"] = round(max(float(final.curation_fraction[0]), EDGE), 6)
     if "temperature" in space:
         changes["temperature"] = round(float(final.temperature[0]), 6)
+    if "window" in space:  # the exact semantic takes whole batches: the nearest integer length
+        changes["window"] = int(np.clip(np.round(float(final.window[0])), 1, num + 1))
     return GradientResult(with_policy(config, **changes), losses, steps * seeds, np.asarray(fractions),
                           np.asarray(weights))

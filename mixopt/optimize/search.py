@@ -231,6 +231,8 @@ def _refine(trial_config, objective, space, *, steps, learning_rate, seeds, seed
     from mixopt.optimize.policy_space import CONTINUOUS
 
     continuous = tuple(k for k in space if k in CONTINUOUS)
+    if "window" in space and trial_config.policy.retention == "window":  # its length relaxes (soft_window)
+        continuous += ("window",)
     if not continuous or trial_config.policy.retention == "subsample":  # subsample's selection has no gradient
         return trial_config
     return optimize_gradient(trial_config, objective, continuous, steps=steps, learning_rate=learning_rate,

@@ -32,11 +32,14 @@ class Retention(NamedTuple):
 
     ``train`` is always a ``Batch`` of stats: what the model of this generation is fitted on.
     ``needs_samples`` says whether batches are ``SampleBatch`` (sample level) instead of ``Batch``.
+    ``takes_length``: ``update(key, buffer, batch, length)`` also takes the window length of this
+    generation, a dynamic input (``soft_window``).
     """
 
     init: Callable
     update: Callable
     needs_samples: bool
+    takes_length: bool = False
 
 
 def combine_batches(combine_fn):
@@ -88,6 +91,47 @@ def window(size: int, combine_fn, empty_fn) -> Retention:
         return WindowBuffer(slots, (buffer.next_slot + 1) % size), merge_slots(slots)
 
     return Retention(init, update, False)
+
+
+class SoftWindowBuffer(NamedTuple):
+    slots: Any  # Batch with a leading axis of length T + 1: batch s in slot s
+    num_batches: jax.Array  # () int: batches stored
+
+
+def soft_window(num_generations: int, combine_fn, scale_fn, empty_fn) -> Retention:
+    """The window with a continuous length (the gradient path's relaxation of ``window``).
+
+    Batch t - a (age a) enters the training set with weight clip(L - a, 0, 1): at an integer L
+    the last L batches weigh 1 and the rest 0, exactly ``window(L)``; between integers the oldest
+    batch of the window weighs the fractional part, so the fit is continuous (piecewise linear
+    weights) in L, which ``update`` takes as a dynamic input. Memory O(T) stats.
+    """
+    merge = combine_batches(combine_fn)
+
+    def weighted_total(slots, newest, length):
+        empty = Batch(empty_fn(), empty_fn())
+        ages = newest - jnp.arange(num_generations + 1)
+        factors = jnp.where(ages >= 0, jnp.clip(length - ages, 0.0, 1.0), 0.0)
+
+        def add(total, slot_and_factor):
+            slot, factor = slot_and_factor
+            return merge(total, Batch(scale_fn(slot.human, factor), scale_fn(slot.synth, factor))), None
+
+        total, _ = jax.lax.scan(add, empty, (slots, factors))
+        return total
+
+    def init(batch0):
+        empty = Batch(empty_fn(), empty_fn())
+        slots = jax.tree.map(lambda first, blank: jnp.stack([first] + [blank] * num_generations), batch0, empty)
+        return SoftWindowBuffer(slots, jnp.asarray(1)), batch0
+
+    def update(key, buffer, batch, length):
+        del key
+        slots = jax.tree.map(lambda all_, new: all_.at[buffer.num_batches].set(new), buffer.slots, batch)
+        train = weighted_total(slots, buffer.num_batches, jnp.asarray(length, jnp.result_type(float)))
+        return SoftWindowBuffer(slots, buffer.num_batches + 1), train
+
+    return Retention(init, update, False, True)
 
 
 class SubsampleBuffer(NamedTuple):
