@@ -24,10 +24,16 @@ from pathlib import Path
 
 from mixopt.config import Config
 from mixopt.errors import ConfigError
+from mixopt.names import TRUTH_DEFAULTS
 from mixopt.objectives import Objective, parse
 
 REPORT_ATTR = "report:"  # study user attribute holding the report of an objective: "report:final:kl"
 RECOMMEND_SPACE = ("human_fraction_decay", "retention", "window")
+# Tried first, before the baselines: spend the fresh human data as early as the budget allows and
+# accumulate (what the atlas's searches found best across its grid). A time-bounded search on a slow
+# family may evaluate little more than the first few trials: the baselines alone only spend nothing
+# or everything.
+RECOMMEND_FIRST = [{"retention": "accumulate", "human_fraction_decay.start": 1.0, "human_fraction_decay.rate": 0.0}]
 ATLAS_AXES = ("generations", "human_per_generation", "contamination")  # the grid an atlas spans
 
 
@@ -194,7 +200,9 @@ def atlas_coordinates(scenario: dict) -> dict:
 def _fixed(scenario: dict) -> str:
     """What an atlas entry must share with the query exactly (family, truth, batch size, detectors)."""
     drop = {"generations", "human_budget", "contamination"}
-    return json.dumps({k: v for k, v in scenario.items() if k not in drop}, sort_keys=True)
+    fixed = {k: v for k, v in scenario.items() if k not in drop}
+    fixed["truth"] = {**TRUTH_DEFAULTS.get(scenario["family"], {}), **scenario.get("truth", {})}  # defaults spelt out
+    return json.dumps(fixed, sort_keys=True)
 
 
 def from_atlas(config: Config, objective: Objective, atlas: dict) -> dict | None:
@@ -249,7 +257,8 @@ def optimise(config: Config, objective: Objective, *, storage: str | None, time_
 
     name = study_name or default_study_name(config, objective.name, RECOMMEND_SPACE)
     result = optimize_search(config, [objective], RECOMMEND_SPACE, trials=trials, storage=storage, study_name=name,
-                             seeds=config.run.seeds, seed=config.run.seed, timeout=time_budget, progress=progress)
+                             seeds=config.run.seeds, seed=config.run.seed, timeout=time_budget, progress=progress,
+                             first_candidates=RECOMMEND_FIRST)
     report = build_report(result.config, objective, eval_seeds=eval_seeds, seed=config.run.seed)
     store_report(result.study, objective, report)
     return {**report, "source": "optimised", "study": name, "trials": len(result.study.trials)}
@@ -352,7 +361,8 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
     result = optimize_search(config, [objective], RECOMMEND_SPACE, trials=10_000, storage=storage, study_name=name,
                              seeds=config.run.seeds, seed=config.run.seed, timeout=time_budget, progress=progress,
                              evaluator=RobustEvaluator([objective], [v for _, v in variants],
-                                                       seeds=config.run.seeds, seed=config.run.seed))
+                                                       seeds=config.run.seeds, seed=config.run.seed),
+                             first_candidates=RECOMMEND_FIRST)
     best_policy = result.config.policy
     sign = 1.0 if objective.direction == "minimize" else -1.0
     trials = [t for t in result.study.trials if t.value is not None and "variant_values" in t.user_attrs]

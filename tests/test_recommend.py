@@ -47,6 +47,11 @@ def test_optimised_answer_is_stored_and_read_back_without_jax(tmp_path):
     first = recommend.recommend(_config(), "final:kl", storage=storage, use_atlas=False, time_budget=3,
                                 eval_seeds=300)
     assert first["source"] == "optimised" and first["trials"] >= 1
+    import optuna  # the front-loaded accumulate candidate is tried first, before the baselines
+
+    study = optuna.load_study(study_name=first["study"], storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(storage)))
+    assert {k: study.trials[0].params[k] for k in recommend.RECOMMEND_FIRST[0]} == recommend.RECOMMEND_FIRST[0]
     inside, wrong = _inside_own_ci(first)
     assert inside and not wrong
     # The second query: from the study, in a fresh process that never imports JAX (so nothing is simulated).
@@ -144,6 +149,17 @@ def test_shipped_atlas_answers_at_once_and_matches_the_simulator():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"source": "atlas", "exact": True, "jax": False}
+
+
+def test_atlas_matches_a_truth_that_leaves_its_defaults_unsaid():
+    shipped = recommend.load_atlas()  # its categorical entries spell out zipf = 1.1, the default
+    tv = parse("final:tv", None)[0]
+    scenario = {"family": "categorical", "generations": 10, "samples": 500, "human_budget": 1500}
+    found = recommend.from_atlas(config_mod.from_dict({"scenario": {**scenario, "truth": {"vocab": 100}}}), tv,
+                                 shipped)
+    assert found is not None and found["atlas"]["exact"]
+    other_world = config_mod.from_dict({"scenario": {**scenario, "truth": {"vocab": 100, "zipf": 1.3}}})
+    assert recommend.from_atlas(other_world, tv, shipped) is None
 
 
 def test_uncertain_contamination_reports_every_variant(tmp_path):

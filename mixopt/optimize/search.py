@@ -440,7 +440,8 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
                     storage: str | None, study_name: str, seeds: int, seed: int, sampler: str = "tpe",
                     timeout: float | None = None, progress: bool = False, workers: int = 1,
                     stale_after_s: float = 3600.0, refine_steps: int = 0, refine_lr: float = 0.1,
-                    batch: int = 1, evaluator: "Evaluator | None" = None) -> SearchResult:
+                    batch: int = 1, evaluator: "Evaluator | None" = None,
+                    first_candidates: list[dict] | None = None) -> SearchResult:
     """Runs the study until it holds ``trials`` finished trials (a re-run resumes it).
 
     With ``workers`` > 1, that many processes share the study (journal file, SQLite or PostgreSQL
@@ -450,7 +451,9 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
     and the refined policy is what the trial stores (``suggested_policy`` keeps the starting point).
     ``batch`` > 1 asks that many trials at a time and evaluates those of one policy structure as one
     program, ``vmap`` over their policies (Optuna's ask/tell; not with ``hybrid``). ``evaluator``
-    replaces the default one (e.g. a ``RobustEvaluator``; one worker).
+    replaces the default one (e.g. a ``RobustEvaluator``; one worker). ``first_candidates``: trial
+    parameters a new study evaluates first, before the baselines (a time-bounded search may not get
+    further than those).
     """
     if evaluator is not None and workers > 1:
         raise ConfigError("a custom evaluator runs in one worker process")
@@ -464,7 +467,7 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
     study = open_study(config, objectives, storage=storage, study_name=study_name, seed=seed, sampler=sampler)
     fail_stale_trials(study, older_than_s=stale_after_s)
     if not study.trials:
-        for params in baseline_params(config, space):
+        for params in [*(first_candidates or []), *baseline_params(config, space)]:
             study.enqueue_trial(params, skip_if_exists=True)
     if workers == 1:
         evaluations = _run_trials(study, config, objectives, space, trials=trials, seeds=seeds, seed=seed,
