@@ -72,6 +72,19 @@ def test_gaussian_scale_keeps_the_mean_and_scales_count_and_scatter():
     assert not np.allclose(jax.tree.map(lambda s: s * 0.5, stats).mean, direct.mean)  # leafwise is wrong here
 
 
+def test_a_new_length_does_not_recompile():
+    from _utils import count_compilations
+
+    sim, inputs = simulation.build(_config("gaussian", 3, 0.1), soft_window=True)
+    run, keys = simulation.batched(sim), simulation.seed_keys(0, 8)
+    first = jax.block_until_ready(run(keys, inputs))
+    longer = inputs._replace(window=jnp.asarray(4.5, inputs.window.dtype))
+    with count_compilations() as compiles:
+        second = jax.block_until_ready(run(keys, longer))
+    assert compiles.count == 0
+    assert not np.allclose(first.metrics["kl"], second.metrics["kl"])  # the new length reached the computation
+
+
 def test_gradient_in_the_length_matches_finite_difference():
     config = _config("gaussian", 3, 0.2, fit="mean")
     sim, inputs = simulation.build(config, relaxed=True, soft_window=True)
