@@ -83,8 +83,7 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
     if "window" in space:  # L = 1 + T sigmoid(z) in (1, T + 1): from replace to accumulate
         # from a tenth of a batch inside the ends: at 1 or T + 1 exactly the sigmoid is saturated
         # and the length would hardly move; rounded, the start is still the config's window
-        start = np.clip(config.policy.window - 1, 0.1, num - 0.1) / num
-        params["window"] = jnp.log(start) - jnp.log1p(-start)
+        params["window"] = _logit(np.clip(config.policy.window - 1, 0.1, num - 0.1) / num)
 
     def schedule_fraction(p):
         schedule = SCHEDULES[schedule_key]

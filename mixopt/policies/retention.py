@@ -64,6 +64,18 @@ def accumulate(combine_fn) -> Retention:
     return Retention(lambda batch0: (batch0, batch0), update, False)
 
 
+def _stacked_slots(batch0, empty_fn, count):
+    """``count`` slots of stats with a leading axis: ``batch0`` in slot 0, empty ones after it."""
+    empty = Batch(empty_fn(), empty_fn())
+    return jax.tree.map(lambda first, blank: jnp.stack([first] + [blank] * (count - 1)), batch0, empty)
+
+
+def _merged(slots, merge, empty_fn):
+    """The union of every slot's stats (empty slots are the identity of ``merge``)."""
+    total, _ = jax.lax.scan(lambda acc, slot: (merge(acc, slot), None), Batch(empty_fn(), empty_fn()), slots)
+    return total
+
+
 class WindowBuffer(NamedTuple):
     slots: Any  # Batch with a leading axis of length W
     next_slot: jax.Array  # () int: where the next batch goes
@@ -75,20 +87,13 @@ def window(size: int, combine_fn, empty_fn) -> Retention:
         raise ConfigError(f"policy.window must be an integer >= 1, got {size!r}")
     merge = combine_batches(combine_fn)
 
-    def merge_slots(slots):
-        empty = Batch(empty_fn(), empty_fn())
-        total, _ = jax.lax.scan(lambda acc, slot: (merge(acc, slot), None), empty, slots)
-        return total
-
     def init(batch0):
-        empty = Batch(empty_fn(), empty_fn())
-        slots = jax.tree.map(lambda first, blank: jnp.stack([first] + [blank] * (size - 1)), batch0, empty)
-        return WindowBuffer(slots, jnp.asarray(1 % size)), batch0
+        return WindowBuffer(_stacked_slots(batch0, empty_fn, size), jnp.asarray(1 % size)), batch0
 
     def update(key, buffer, batch):
         del key
         slots = jax.tree.map(lambda all_, new: all_.at[buffer.next_slot].set(new), buffer.slots, batch)
-        return WindowBuffer(slots, (buffer.next_slot + 1) % size), merge_slots(slots)
+        return WindowBuffer(slots, (buffer.next_slot + 1) % size), _merged(slots, merge, empty_fn)
 
     return Retention(init, update, False)
 
@@ -107,28 +112,17 @@ def soft_window(num_generations: int, combine_fn, scale_fn, empty_fn) -> Retenti
     weights) in L, which ``update`` takes as a dynamic input. Memory O(T) stats.
     """
     merge = combine_batches(combine_fn)
-
-    def weighted_total(slots, newest, length):
-        empty = Batch(empty_fn(), empty_fn())
-        ages = newest - jnp.arange(num_generations + 1)
-        factors = jnp.where(ages >= 0, jnp.clip(length - ages, 0.0, 1.0), 0.0)
-
-        def add(total, slot_and_factor):
-            slot, factor = slot_and_factor
-            return merge(total, Batch(scale_fn(slot.human, factor), scale_fn(slot.synth, factor))), None
-
-        total, _ = jax.lax.scan(add, empty, (slots, factors))
-        return total
+    scale_batch = jax.vmap(lambda slot, factor: Batch(scale_fn(slot.human, factor), scale_fn(slot.synth, factor)))
 
     def init(batch0):
-        empty = Batch(empty_fn(), empty_fn())
-        slots = jax.tree.map(lambda first, blank: jnp.stack([first] + [blank] * num_generations), batch0, empty)
-        return SoftWindowBuffer(slots, jnp.asarray(1)), batch0
+        return SoftWindowBuffer(_stacked_slots(batch0, empty_fn, num_generations + 1), jnp.asarray(1)), batch0
 
     def update(key, buffer, batch, length):
         del key
         slots = jax.tree.map(lambda all_, new: all_.at[buffer.num_batches].set(new), buffer.slots, batch)
-        train = weighted_total(slots, buffer.num_batches, jnp.asarray(length, jnp.result_type(float)))
+        ages = buffer.num_batches - jnp.arange(num_generations + 1)  # negative: slots not yet filled
+        factors = jnp.where(ages >= 0, jnp.clip(length - ages, 0.0, 1.0), 0.0)
+        train = _merged(scale_batch(slots, factors), merge, empty_fn)
         return SoftWindowBuffer(slots, buffer.num_batches + 1), train
 
     return Retention(init, update, False, True)
