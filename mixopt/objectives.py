@@ -12,6 +12,9 @@ MAXIMISE = {"variance_ratio", "log_det_ratio", "support", "tail_mass", "entropy_
             "mode_coverage"}
 MINIMISE = {"kl", "w2", "mean_shift", "tv", "lost_mass", "collision", "test_error", "human_used"}
 REDUCTIONS = ("final", "mean")
+# Why a family may lack a metric that others have: said in the error, so the fix is in the message.
+WHY_MISSING = {"kl": "kl is finite only where the model gives every outcome mass: categorical needs "
+                     "smoothing > 0 and no capacity below vocab"}
 
 
 class Objective(NamedTuple):
@@ -46,7 +49,8 @@ def parse(text: str, metric_names: tuple[str, ...] | None) -> list[Objective]:
         if metric not in MAXIMISE | MINIMISE:
             raise ConfigError(f"objective metric {metric!r} is unknown; known: {', '.join(sorted(MAXIMISE | MINIMISE))}")
         if metric_names is not None and metric not in metric_names:
-            raise ConfigError(f"objective metric {metric!r} is not produced by this family; "
+            why = f" ({WHY_MISSING[metric]})" if metric in WHY_MISSING else ""
+            raise ConfigError(f"objective metric {metric!r} is not produced by this family{why}; "
                               f"it produces: {', '.join(metric_names)}")
         objectives.append(Objective(reduction, metric, "maximize" if metric in MAXIMISE else "minimize"))
     if not objectives:

@@ -145,7 +145,10 @@ def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", c
       capacity: K >= 1, the model keeps only the K categories with the largest (weighted) counts;
         ``None`` keeps all.
       smoothing: add-alpha smoothing alpha >= 0 over the kept categories (alpha > 0: every kept
-        category keeps mass, and ``kl`` is finite and reported).
+        category keeps mass). ``kl`` is reported where it is finite: with alpha > 0 and no capacity
+        limit below V. A capacity-limited model gives the categories outside its K probability 0,
+        so KL(truth || model) is infinite there and ``kl`` is not a metric of that model (an
+        objective on it is refused; ``tv`` and ``lost_mass`` measure the loss).
       temperature: sampling temperature T > 0 of the model at synthesis (T < 1: sharper).
       top_p: nucleus truncation at synthesis, in (0, 1].
       minority: share in [0, 1) of the true mass on a minority group (0: no groups). The group is
@@ -188,6 +191,7 @@ def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", c
         probs = np.concatenate([(1 - minority) * probs[:vocab - minority_size] / probs[:vocab - minority_size].sum(),
                                 minority * zipf_probs(minority_size, zipf if source == "zipf" else 1.0)])
     tail = tail_set(probs)
+    finite_kl = smoothing > 0 and (capacity is None or capacity >= vocab)
     true_entropy = float(-(probs * np.log(probs)).sum())
 
     dtype = jnp.result_type(float)
@@ -241,12 +245,12 @@ def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", c
         out = distribution_metrics(p, p_true, tail_mask, true_entropy)
         if grouped:
             out["minority_share"] = jnp.sum(jnp.where(group_mask, p, 0.0)) / minority
-        if smoothing > 0:
-            out["kl"] = jnp.sum(p_true * (jnp.log(p_true) - jnp.log(jnp.where(p > 0, p, 1.0))))
+        if finite_kl:  # every category has mass > 0 here, so the log needs no guard
+            out["kl"] = jnp.sum(p_true * (jnp.log(p_true) - jnp.log(p)))
         return out
 
     names = ("tv", "support", "lost_mass", "collision", "tail_mass", "entropy_ratio")
-    names += ("minority_share",) * grouped + ("kl",) * (smoothing > 0)
+    names += ("minority_share",) * grouped + ("kl",) * finite_kl
     return Family(
         name="categorical",
         truth=truth,
