@@ -56,7 +56,8 @@ def run(config: Config, args, *, progress: bool = False) -> dict:
             pareto = [{"policy": t.user_attrs["policy"], "values": dict(zip([o.name for o in objectives], t.values))}
                       for t in result.study.best_trials]
     elapsed = time.perf_counter() - start
-    report = build_report(result.config, objectives[0], eval_seeds=args.eval_seeds, seed=seed)
+    report = build_report(result.config, objectives[0], eval_seeds=args.eval_seeds, seed=seed,
+                          start=result.start if args.method == "gradient" else None)
     if study is not None:  # what `mixopt recommend` reads back without recomputing
         store_report(result.study, objectives[0], report)
     return {

@@ -44,12 +44,23 @@ def scenario_key(config: Config) -> str:
 
 # --- the report -------------------------------------------------------------------------------------
 
-def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed: int) -> dict:
-    """The policy of ``config`` and every baseline on the same fresh seeds (imports JAX)."""
+def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed: int,
+                 start: Config | None = None) -> dict:
+    """The policy of ``config`` and every baseline on the same fresh seeds (imports JAX).
+
+    ``start``: the policy an optimiser started from, compared on the same seeds like a baseline and
+    reported apart as ``start`` (with the paired margin: how much the optimiser improved on it).
+    """
     from mixopt.optimize import baseline_configs, compare, policy_dict
 
-    estimate, baselines = compare(config, objective, baseline_configs(config), seeds=eval_seeds, seed=seed)
-    return {"scenario": config.to_dict()["scenario"], "policy": policy_dict(config.policy),
+    others = baseline_configs(config)
+    if start is not None:
+        others["start"] = start
+    estimate, baselines = compare(config, objective, others, seeds=eval_seeds, seed=seed)
+    started = [row for row in baselines if row["name"] == "start" and start is not None]
+    baselines = [row for row in baselines if not (row["name"] == "start" and start is not None)]
+    extra = {"start": {**started[0], "policy": policy_dict(start.policy)}} if started else {}
+    return {**extra, "scenario": config.to_dict()["scenario"], "policy": policy_dict(config.policy),
             "description": describe(config), "objective": {
                 "metric": objective.name, "direction": objective.direction, "mean": estimate.mean,
                 "ci_low": estimate.ci_low, "ci_high": estimate.ci_high, "eval_seeds": eval_seeds},

@@ -28,6 +28,7 @@ class GradientResult(NamedTuple):
     evaluations: int  # simulator evaluations (seed-trajectories) used
     fraction_history: np.ndarray  # (steps, T) lambda schedule after each step
     weight_history: np.ndarray  # (steps, T) human weight after each step
+    start: Config  # the policy the optimiser started from (the config's, with defaults for missing keys)
 
 
 def _logit(value):
@@ -62,6 +63,7 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
         config = with_policy(config, curation_fraction=0.9)  # a curated simulator to differentiate
     if "temperature" in space and config.policy.temperature is None:  # start from the family's own
         config = with_policy(config, temperature=float(config.scenario.truth.get("temperature", 1.0)))
+    start_config = config
     sim, inputs = simulation.build(config, relaxed=True, soft_window="window" in space)
     level = float(np.mean(config.policy.schedule("human_fraction", num)))
     params = {}
@@ -150,4 +152,4 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
     if "window" in space:  # the exact semantic takes whole batches: the nearest integer length
         changes["window"] = int(np.clip(np.round(float(final.window[0])), 1, num + 1))
     return GradientResult(with_policy(config, **changes), losses, steps * seeds, np.asarray(fractions),
-                          np.asarray(weights))
+                          np.asarray(weights), start_config)
