@@ -96,14 +96,20 @@ def test_full_fit_exact_sampler_lambda_gradient_in_expectation():
     """The lambda columns of the default path (full fit, exact sampler): the chi-square degrees of
     freedom move with lambda (implicit reparameterisation), so grad and a central difference
     (h = 0.01, wide enough that the rejection sampler's jumps average out) agree in expectation:
-    |z| < 4 for the paired per-seed differences over 4000 seeds, and a gradient 20% off is rejected."""
-    from test_conformance import assert_paired_agreement
+    |z| < 4 for the paired per-seed differences over 4000 seeds. Every column is held to that; the
+    power check (a gradient 20% off rejected) runs on the fourth generation's lambda, where the
+    gradient is large against its noise (measured: z = 13.8 for 0.8 x grad; the other columns'
+    gradients are 3-10x smaller and a 20% error there gives z = 0.4-2.4)."""
+    from test_conformance import assert_paired_agreement, paired_z
 
     objective, keys = per_seed_objective("accumulate", "exact", "full", "kl", 4000)
     grad_fn = jax.jit(jax.vmap(jax.grad(objective), in_axes=(None, None, 0)))
     value_fn = jax.jit(jax.vmap(objective, in_axes=(None, None, 0)))
     grads = np.asarray(grad_fn(FRACTION, WEIGHT, keys))
-    for which in (0, T - 1):
+    for which in range(T):
         step = 0.01 * (np.arange(T) == which)
         diffs = np.asarray(value_fn(FRACTION + step, WEIGHT, keys) - value_fn(FRACTION - step, WEIGHT, keys)) / 0.02
-        assert_paired_agreement(grads[:, which], diffs)
+        if which == 3:
+            assert_paired_agreement(grads[:, which], diffs)
+        else:
+            assert abs(paired_z(grads[:, which], diffs)) < 4, which

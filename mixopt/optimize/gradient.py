@@ -28,7 +28,7 @@ class GradientResult(NamedTuple):
     evaluations: int  # simulator evaluations (seed-trajectories) used
     fraction_history: np.ndarray  # (steps, T) lambda schedule after each step
     weight_history: np.ndarray  # (steps, T) human weight after each step
-    start: Config  # the policy the optimiser started from (the config's, with defaults for missing keys)
+    start: Config  # the policy the optimiser started from (its initial parameters, written back as a policy)
 
 
 def _logit(value):
@@ -63,7 +63,6 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
         config = with_policy(config, curation_fraction=0.9)  # a curated simulator to differentiate
     if "temperature" in space and config.policy.temperature is None:  # start from the family's own
         config = with_policy(config, temperature=float(config.scenario.truth.get("temperature", 1.0)))
-    start_config = config
     sim, inputs = simulation.build(config, relaxed=True, soft_window="window" in space)
     level = float(np.mean(config.policy.schedule("human_fraction", num)))
     params = {}
@@ -108,6 +107,23 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
             changes["window"] = jnp.broadcast_to(1.0 + num * jax.nn.sigmoid(p["window"]), (num,)).astype(fraction.dtype)
         return inputs._replace(**changes)
 
+    def write_back(final):
+        """The policy keys of ``space`` from the simulator inputs ``final`` (rounded for a config)."""
+        changes = {}
+        if "human_fraction" in space:
+            changes["human_fraction"] = round(float(final.human_fraction[0]), 6)
+        if "human_fraction_schedule" in space or schedule_key:
+            changes["human_fraction"] = [round(float(v), 6) for v in final.human_fraction]
+        if "human_weight" in space:
+            changes["human_weight"] = round(float(final.human_weight[0]), 6)
+        if "curation_fraction" in space:
+            changes["curation_fraction"] = round(max(float(final.curation_fraction[0]), EDGE), 6)
+        if "temperature" in space:
+            changes["temperature"] = round(float(final.temperature[0]), 6)
+        if "window" in space:  # the exact semantic takes whole batches: the nearest integer length
+            changes["window"] = int(np.clip(np.round(float(final.window[0])), 1, num + 1))
+        return changes
+
     def loss_fn(p, key):
         info = jax.vmap(sim.simulate, in_axes=(0, None))(jax.random.split(key, seeds), to_inputs(p))
         return jnp.mean(objective.loss(info.metrics))
@@ -132,24 +148,12 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
         (p, _), history = jax.lax.scan(train_step, (p, opt.init(p)), jax.random.split(key, steps))
         return p, history
 
+    start = params
     params, (losses, fractions, weights) = train(params, jax.random.key(seed))
     losses = np.asarray(losses)
     if not np.all(np.isfinite(losses)):
         raise ConfigError(f"gradient optimisation diverged (non-finite objective at step "
                           f"{int(np.argmin(np.isfinite(losses)))}); lower --learning-rate")
-    final = to_inputs(params)
-    changes = {}
-    if "human_fraction" in space:
-        changes["human_fraction"] = round(float(final.human_fraction[0]), 6)
-    if "human_fraction_schedule" in space or schedule_key:
-        changes["human_fraction"] = [round(float(v), 6) for v in final.human_fraction]
-    if "human_weight" in space:
-        changes["human_weight"] = round(float(final.human_weight[0]), 6)
-    if "curation_fraction" in space:
-        changes["curation_fraction"] = round(max(float(final.curation_fraction[0]), EDGE), 6)
-    if "temperature" in space:
-        changes["temperature"] = round(float(final.temperature[0]), 6)
-    if "window" in space:  # the exact semantic takes whole batches: the nearest integer length
-        changes["window"] = int(np.clip(np.round(float(final.window[0])), 1, num + 1))
-    return GradientResult(with_policy(config, **changes), losses, steps * seeds, np.asarray(fractions),
-                          np.asarray(weights), start_config)
+    return GradientResult(with_policy(config, **write_back(to_inputs(params))), losses, steps * seeds,
+                          np.asarray(fractions), np.asarray(weights),
+                          with_policy(config, **write_back(to_inputs(start))))

@@ -12,7 +12,10 @@ TEMPERATURE_RANGE = (0.5, 2.0)  # the synthesis temperatures a search considers 
 STRUCTURAL = ("retention", "window", "human_source", "provenance_filter")
 SPACE_KEYS = CONTINUOUS + STRUCTURAL
 
-# The strategies every optimised policy is compared with (DESIGN.md section 4, issue 4).
+# The strategies every optimised policy is compared with (DESIGN.md section 4, issue 4). None of them
+# curates or filters (``_PLAIN``): they are what a practitioner does without those tools, and
+# subsample retention could not combine with either.
+_PLAIN = dict(curation_fraction=1.0, provenance_filter=False)
 BASELINES = {
     "replace": dict(retention="replace", human_fraction=0.0, human_source="fresh", human_weight=None, temperature=None),
     "accumulate": dict(retention="accumulate", human_fraction=0.0, human_source="fresh", human_weight=None,
@@ -62,5 +65,5 @@ def baseline_configs(config: Config) -> dict[str, Config]:
     for name, changes in BASELINES.items():
         if name == "all-human" and scenario.human_budget < scenario.samples * (scenario.generations + 1):
             continue
-        out[name] = with_policy(config, **changes)
+        out[name] = with_policy(config, **changes, **_PLAIN)
     return out
