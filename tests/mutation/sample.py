@@ -13,7 +13,11 @@ from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
 
 def keep_sample(path: str, num: int, seed: int = 0) -> None:
     with use_db(path, WorkDB.Mode.open) as db:
-        pending = sorted(item.job_id for item in db.pending_work_items)
+        # ordered by what the mutant is (module, operator, occurrence), not by its random job id, so
+        # the same source gives the same sample in another session (before/after a test change)
+        items = sorted(db.pending_work_items, key=lambda item: [(str(m.module_path), m.operator_name, m.occurrence)
+                                                                 for m in item.mutations])
+        pending = [item.job_id for item in items]
         keep = set(random.Random(seed).sample(pending, min(num, len(pending))))
         skipped = [job for job in pending if job not in keep]
         db.set_multiple_results(skipped, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
