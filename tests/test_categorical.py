@@ -220,3 +220,43 @@ def test_bad_family_parameters_are_one_line_errors(flags, message):
                            *flags], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+
+
+# Survivors of the mutation run (tests/mutation/README.md), kept as tests.
+
+def test_weighted_counts_give_the_human_side_its_share():
+    """Human counts (2, 0) and synthetic (0, 6) with human weight 0.75: the total 8 is split 6 : 2
+    (by hand); an empty side gives its share to the other; no weight is plain pooling."""
+    from mixopt.families.categorical import weighted_counts
+
+    human, synth = jnp.array([2.0, 0.0]), jnp.array([0.0, 6.0])
+    np.testing.assert_allclose(weighted_counts(human, synth, 0.75), [6.0, 2.0], rtol=1e-12)
+    np.testing.assert_allclose(weighted_counts(human, synth, None), [2.0, 6.0], rtol=1e-12)
+    np.testing.assert_allclose(weighted_counts(human, 0 * synth, 0.75), [2.0, 0.0], rtol=1e-12)
+    np.testing.assert_allclose(weighted_counts(0 * human, synth, 0.75), [0.0, 6.0], rtol=1e-12)
+
+
+def test_relaxed_counts_moments_and_an_empty_draw():
+    """n Dirichlet(n q): mean n q and variance n q (1 - q) n / (n + 1), |z| < 4 over 20000 keys
+    (the multinomial's variance n q (1 - q) is rejected for the rarest category at n = 3); a count of
+    0 gives zeros, not NaN (the 1e-12 floor on the Gamma shapes)."""
+    from mixopt.families.categorical import relaxed_counts
+
+    q = jnp.array([0.6, 0.3, 0.1, 0.0])
+    n = 3.0
+    keys = jax.random.split(jax.random.key(5), 20000)
+    draws = np.asarray(jax.vmap(lambda k: relaxed_counts(k, n, q))(keys))
+    assert_matches(draws[:, :3], n * np.asarray(q[:3]))
+    assert np.all(draws[:, 3] == 0)
+    centred = (draws[:, :3] - n * np.asarray(q[:3])) ** 2
+    variance = n * np.asarray(q[:3]) * (1 - np.asarray(q[:3]))
+    assert_matches(centred, variance * n / (n + 1), wrong=variance)
+    empty = np.asarray(relaxed_counts(keys[0], 0.0, q))
+    assert np.all(np.isfinite(empty)) and np.all(empty == 0)
+
+
+def test_default_minority_group_is_a_tenth_of_the_vocabulary():
+    family = categorical(vocab=50, minority=0.2)
+    probs = np.asarray(family.truth.probs)
+    assert abs(probs[-5:].sum() - 0.2) < 1e-9 and abs(probs[:-5].sum() - 0.8) < 1e-9
+    assert np.all(np.diff(probs[-5:]) < 0)  # Zipf within the group, with the family's exponent
