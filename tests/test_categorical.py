@@ -260,3 +260,12 @@ def test_default_minority_group_is_a_tenth_of_the_vocabulary():
     probs = np.asarray(family.truth.probs)
     assert abs(probs[-5:].sum() - 0.2) < 1e-9 and abs(probs[:-5].sum() - 0.8) < 1e-9
     assert np.all(np.diff(probs[-5:]) < 0)  # Zipf within the group, with the family's exponent
+
+
+def test_top_p_of_one_keeps_a_category_after_the_rounded_full_mass():
+    """top_p >= 1 keeps everything, even a category whose preceding mass rounds to 1 (a mutant that
+    dropped it survived the earlier tests)."""
+    p = jnp.array([0.5, 0.5, 1e-18])
+    one = jnp.ones(())
+    assert float(sampling_probs(CategoricalParams(p, one, one))[2]) > 0
+    assert float(sampling_probs(CategoricalParams(p, one, 0.999 * one))[2]) == 0  # below 1 it is cut
