@@ -10,7 +10,8 @@ they must differ (the power check: at lambda M = 5.5 the relaxed path is not the
 Where the relaxed path is a different law, it cannot be equal path by path, and is checked elsewhere
 in expectation: the count families' exact samplers (multinomial counts vs n Dirichlet(n q),
 tests/test_categorical.py and tests/test_conformance.py) and the provenance filter's binomial drops
-(replaced by their means). Here those families run with the naive sampler, which is shared.
+(replaced by their means; with a perfect detector the drops are deterministic, and that case is
+held equal here). Here the count families run with the naive sampler, which is shared.
 """
 import jax
 import numpy as np
@@ -32,8 +33,13 @@ POLICIES = {
     "subsample": dict(retention="subsample", human_fraction=0.4),
     # 0.8 * 15 = 12 synthetic kept each generation (an unlimited budget keeps n_h = 5 throughout)
     "replace-curated": dict(retention="replace", human_fraction=0.25, curation_fraction=0.8, budget="inf"),
+    # a perfect detector (tpr 1, fpr 0) makes the filter's binomial drops deterministic, so the relaxed
+    # path's expected counts are the exact ones: 10 slots bought, 5 contaminated, all 5 dropped
+    "accumulate-perfect-filter": dict(retention="accumulate", human_fraction=0.5, provenance_filter=True,
+                                      scenario=dict(contamination=0.5, detector_tpr=1.0, detector_fpr=0.0)),
 }
-FAMILY_POLICIES = {"gaussian": ["accumulate-weighted-budget-tempered", "window-pool", "subsample", "replace-curated"],
+FAMILY_POLICIES = {"gaussian": ["accumulate-weighted-budget-tempered", "window-pool", "subsample", "replace-curated",
+                                "accumulate-perfect-filter"],
                    "regression": ["accumulate-weighted-budget", "replace-curated"],
                    "categorical": ["accumulate-weighted-budget-tempered", "replace-curated"],
                    "gmm": ["accumulate-weighted-budget"], "neural": ["window-pool"]}
@@ -48,7 +54,7 @@ def both(family, policy, sampler):
     budget = policy.pop("budget", M + 12)
     config = config_mod.from_dict({
         "scenario": {"family": family, "generations": T, "samples": M, "human_budget": budget,
-                     "truth": SMALL_TRUTH[family]},
+                     "truth": SMALL_TRUTH[family], **policy.pop("scenario", {})},
         "policy": policy, "run": {"sampler": sampler}})
     keys = simulation.seed_keys(1, 3)
     out = []
