@@ -76,7 +76,7 @@ def _strategy_table(payload: dict, name: str) -> pd.DataFrame:
     objective = payload["objective"]
     rows = [{"name": name, "mean": objective["mean"], "ci_low": objective.get("ci_low"),
              "ci_high": objective.get("ci_high"), "human_used": payload["human_used"]}]
-    start = [{**payload["start"], "name": "start (config's policy)"}] if "start" in payload else []
+    start = [{**payload["start"], "name": "start (where the optimiser began)"}] if "start" in payload else []
     rows += [{k: v for k, v in row.items() if k not in ("trajectory", "variants", "policy")}
              for row in start + payload["baselines"]]
     return pd.DataFrame(rows)
