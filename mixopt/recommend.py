@@ -57,9 +57,9 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
     if start is not None:
         others["start"] = start
     estimate, baselines = compare(config, objective, others, seeds=eval_seeds, seed=seed)
-    started = [row for row in baselines if row["name"] == "start" and start is not None]
-    baselines = [row for row in baselines if not (row["name"] == "start" and start is not None)]
-    extra = {"start": {**started[0], "policy": policy_dict(start.policy)}} if started else {}
+    extra = {}
+    if start is not None:  # compare() keeps the order of ``others``: the start is its last row
+        extra = {"start": {**baselines.pop(), "policy": policy_dict(start.policy)}}
     return {**extra, "scenario": config.to_dict()["scenario"], "policy": policy_dict(config.policy),
             "description": describe(config), "objective": {
                 "metric": objective.name, "direction": objective.direction, "mean": estimate.mean,

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from _utils import run, two_sample_z, z_score
+from _utils import assert_paired_agreement, run, two_sample_z, z_score
 from mixopt.families.categorical import CategoricalParams, categorical, sampling_probs, tail_set, zipf_probs
 
 SEEDS, V, A, M, T = 20000, 20, 1.0, 30, 6
@@ -202,8 +202,6 @@ def test_relaxed_gradient_matches_finite_difference_in_expectation():
     value = jax.jit(jax.vmap(objective, in_axes=(None, 0)))
     diffs = (np.asarray(value(0.32, keys)) - np.asarray(value(0.28, keys))) / 0.04
     assert np.all(np.isfinite(grads)) and grads.mean() < 0  # more human data, smaller KL
-    from test_conformance import assert_paired_agreement  # paired SE (common random numbers), power check
-
     assert_paired_agreement(grads, diffs)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from scipy.stats import ks_2samp
 
-from _utils import run
+from _utils import assert_paired_agreement, run
 from mixopt import config as config_mod
 from mixopt import simulation
 from mixopt.families import REGISTRY, make_family
@@ -107,21 +107,6 @@ def test_gradient_in_lambda_matches_finite_difference_in_expectation(family):
     # the gmm's EM on a histogram is noisier per seed (paired SE 7% of its gradient, 2% elsewhere):
     # its power check is at 35% off (a 20% error gave z = 2.9)
     assert_paired_agreement(grads, diffs, off=0.35 if family == "gmm" else 0.2)
-
-
-def paired_z(grads, diffs):
-    """Mean of the per-seed differences over its standard error: the two share their keys (common
-    random numbers, correlation 0.97-0.99), so the SE of the difference is that of the paired
-    differences, 6-10x narrower than if they were independent."""
-    gap = grads - diffs
-    return gap.mean() / (gap.std(ddof=1) / np.sqrt(len(gap)))
-
-
-def assert_paired_agreement(grads, diffs, off=0.2):
-    z = paired_z(grads, diffs)
-    assert abs(z) < 4, (grads.mean(), diffs.mean(), z)
-    # power: a gradient ``off`` too small is rejected on the same draws
-    assert abs(paired_z((1 - off) * grads, diffs)) > 4, paired_z((1 - off) * grads, diffs)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

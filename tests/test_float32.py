@@ -13,6 +13,8 @@ import sys
 import numpy as np
 import pytest
 
+from mixopt.families.categorical import zipf_probs
+
 SEEDS, T = 20000, 6
 GENS = np.arange(T + 1)
 
@@ -32,18 +34,13 @@ def z_of(trajectory, metric, predicted):
     return (mean - predicted) / se
 
 
-def zipf(vocab, exponent):
-    weights = np.arange(1, vocab + 1, dtype=np.float64) ** -exponent
-    return weights / weights.sum()
-
-
 M, V, D, SIGMA = 30, 20, 4, 0.7
 CHECKS = {  # name: (flags, metric, closed form, wrong formula)
     "gaussian-variance": (["--samples", str(M)], "variance_ratio",
                           ((M - 1) / M) ** (GENS + 1), ((M - 1) / M) ** GENS),
     "categorical-collision": (["--family", "categorical", "--vocab", str(V), "--zipf", "1.0", "--samples", str(M)],
-                              "collision", 1 - (1 - 1 / M) ** (GENS + 1) * (1 - np.sum(zipf(V, 1.0) ** 2)),
-                              1 - (1 - 1 / M) ** GENS * (1 - np.sum(zipf(V, 1.0) ** 2))),
+                              "collision", 1 - (1 - 1 / M) ** (GENS + 1) * (1 - np.sum(zipf_probs(V, 1.0) ** 2)),
+                              1 - (1 - 1 / M) ** GENS * (1 - np.sum(zipf_probs(V, 1.0) ** 2))),
     "regression-replace": (["--family", "regression", "--dim", str(D), "--noise", str(SIGMA), "--samples", str(M)],
                            "test_error", (GENS + 1) * SIGMA**2 * D / (M - D - 1), GENS * SIGMA**2 * D / (M - D - 1)),
 }

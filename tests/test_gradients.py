@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from scipy.special import polygamma
 
+from _utils import assert_paired_agreement, paired_z
 from mixopt import config as config_mod
 from mixopt import simulation
 from mixopt.families.gaussian import standard_wishart
@@ -100,8 +101,6 @@ def test_full_fit_exact_sampler_lambda_gradient_in_expectation():
     power check (a gradient 20% off rejected) runs on the fourth generation's lambda, where the
     gradient is large against its noise (measured: z = 13.8 for 0.8 x grad; the other columns'
     gradients are 3-10x smaller and a 20% error there gives z = 0.4-2.4)."""
-    from test_conformance import assert_paired_agreement, paired_z
-
     objective, keys = per_seed_objective("accumulate", "exact", "full", "kl", 4000)
     grad_fn = jax.jit(jax.vmap(jax.grad(objective), in_axes=(None, None, 0)))
     value_fn = jax.jit(jax.vmap(objective, in_axes=(None, None, 0)))
