@@ -128,3 +128,12 @@ def test_too_many_grid_cells_are_refused():
 
     with pytest.raises(ConfigError, match="bins\\^dim must be <="):
         gmm(dim=3, bins=64)
+
+
+def test_the_smallest_grid_fits():
+    """bins = 16 (the minimum): the initialisation's 17-bin smoothing kernel once lengthened the
+    histogram to 17 cells and the fit failed on a shape error; now the kernel fits in the grid."""
+    family = gmm(components=2, em_steps=5, bins=16, limit=6.0)
+    stats = family.sample_stats(jax.random.key(0), family.truth, 1e4)
+    out = family.metrics(family.fit(None, stats, family.empty_stats(), None))
+    assert np.isfinite(out["kl"]) and out["kl"] < 1.0

@@ -139,7 +139,8 @@ def gmm(*, components: int = 3, em_steps: int = 50, dim: int = 1, weights=None, 
     grid = jnp.stack(jnp.meshgrid(*[axis_centres] * dim, indexing="ij"), axis=-1).reshape(-1, dim)  # (B^d, d)
     truth = MixtureParams(*(jnp.asarray(v, dtype) for v in (w, m, s)), jnp.ones((), dtype))
     variance_floor = width**2  # a component narrower than a bin is below the data's resolution
-    offsets = jnp.arange(-8, 9, dtype=dtype)
+    half = min(8, (bins - 1) // 2)  # a kernel longer than the grid would lengthen "same" convolutions
+    offsets = jnp.arange(-half, half + 1, dtype=dtype)
     smoothing_kernel = jnp.exp(-0.5 * (offsets / 3.0) ** 2)  # sd 3 bins, for the initialisation only
 
     def cell_probs(params):
