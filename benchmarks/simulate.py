@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from mixopt import config as config_mod
-from mixopt import simulation
+from mixopt import montecarlo
 
 FRACTION = 0.1
 
@@ -41,10 +41,10 @@ def engine(M, T, seeds, retention, sampler, repeats, family="gaussian", truth=No
     cfg = config_mod.from_dict({"scenario": {"family": family, "generations": T, "samples": M, "truth": truth or {}},
                                 "policy": {"human_fraction": FRACTION, "retention": retention},
                                 "run": {"sampler": sampler, "seeds": seeds}})
-    sim, inputs = simulation.build(cfg)
-    keys = simulation.seed_keys(0, seeds)
+    sim, inputs = montecarlo.build(cfg)
+    keys = montecarlo.seed_keys(0, seeds)
     start = time.perf_counter()
-    run = simulation.batched(sim, seeds_per_chunk=simulation.seeds_per_chunk(cfg))
+    run = montecarlo.batched(sim, seeds_per_chunk=montecarlo.seeds_per_chunk(cfg))
     compiled = run.lower(keys, inputs).compile()
     compile_s = time.perf_counter() - start
     times = []
@@ -95,9 +95,9 @@ def memory(T, M, seeds, sampler):
     cfg = config_mod.from_dict({"scenario": {"generations": T, "samples": M},
                                 "policy": {"human_fraction": FRACTION, "retention": "accumulate"},
                                 "run": {"sampler": sampler, "seeds": seeds}})
-    sim, inputs = simulation.build(cfg)
-    run = simulation.batched(sim, seeds_per_chunk=simulation.seeds_per_chunk(cfg))
-    compiled = run.lower(simulation.seed_keys(0, seeds), inputs).compile()
+    sim, inputs = montecarlo.build(cfg)
+    run = montecarlo.batched(sim, seeds_per_chunk=montecarlo.seeds_per_chunk(cfg))
+    compiled = run.lower(montecarlo.seed_keys(0, seeds), inputs).compile()
     analysis = compiled.memory_analysis()
     total = sum(getattr(analysis, f) for f in ("argument_size_in_bytes", "output_size_in_bytes",
                                                "temp_size_in_bytes"))

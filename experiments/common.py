@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from mixopt import config as config_mod
-from mixopt import simulation
+from mixopt import montecarlo
 
 
 def parse_args(here: Path, description: str) -> argparse.Namespace:
@@ -39,7 +39,7 @@ def run_policies(base: dict, policies: dict[str, dict], seeds: int | None = None
         truth = {**base["scenario"].get("truth", {}), **changes.pop("truth", {})}
         data = {"scenario": {**base["scenario"], "truth": truth}, "policy": {**base.get("policy", {}), **changes},
                 "run": {**base.get("run", {}), **({"seeds": seeds} if seeds else {})}}
-        out[name] = simulation.simulate(config_mod.from_dict(data)).per_seed
+        out[name] = montecarlo.simulate(config_mod.from_dict(data)).per_seed
     return out
 
 

@@ -81,11 +81,11 @@ def _with(config, changes):
 
 
 def _records(config, objective_text: str, scenario: str, strategy: str) -> pd.DataFrame:
-    from mixopt import simulation
+    from mixopt import montecarlo
     from mixopt.errors import SimulationError
 
     try:
-        result = simulation.simulate(config)
+        result = montecarlo.simulate(config)
     except SimulationError as err:  # a degenerate strategy is a result too: recorded, not fatal
         return pd.DataFrame([{"scenario": scenario, "strategy": strategy, "error": str(err)}])
     table = result.trajectory.copy()

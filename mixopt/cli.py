@@ -221,9 +221,9 @@ def _simulate(args) -> None:
     from mixopt import report
 
     config = _load_config(args)
-    from mixopt import simulation
+    from mixopt import montecarlo
 
-    result = simulation.simulate(config)
+    result = montecarlo.simulate(config)
     _emit(report.format_result(result, args.format), args.out)
 
 

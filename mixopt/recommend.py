@@ -26,6 +26,7 @@ from mixopt.config import Config
 from mixopt.errors import ConfigError
 from mixopt.names import TRUTH_DEFAULTS
 from mixopt.objectives import Objective, parse
+from mixopt.policies import supply
 
 REPORT_ATTR = "report:"  # study user attribute holding the report of an objective: "report:final:kl"
 RECOMMEND_SPACE = ("human_fraction_decay", "retention", "window")
@@ -75,22 +76,13 @@ def store_report(study, objective: Objective, report: dict) -> None:
 
 
 def effective_human(config: Config) -> list[int]:
-    """Real human samples in each generation 1..T's batch: round(lambda_t M) slots, less the
-    contaminated ones, capped by what is left of the fresh budget (the simulation's semantic)."""
+    """Real human samples in each generation 1..T's batch: the simulation's own supply rule
+    (``policies.supply``): round(lambda_t M) slots, less the contaminated ones, capped by what is
+    left of the fresh budget."""
     policy, scenario = config.policy, config.scenario
-    num, samples = scenario.generations, scenario.samples
-    contamination = scenario.schedule("contamination")
-    left = scenario.human_budget - samples
-    out = []
-    for fraction, c in zip(policy.schedule("human_fraction", num), contamination):
-        wanted = round(fraction * samples)
-        if policy.human_source == "pool":
-            out.append(wanted)
-            continue
-        real = min(wanted - round(c * wanted), max(left, 0))
-        left -= real
-        out.append(int(real))
-    return out
+    return supply.per_generation(policy.schedule("human_fraction", scenario.generations),
+                                 scenario.schedule("contamination"), human_budget=scenario.human_budget,
+                                 num_samples=scenario.samples, pool=policy.human_source == "pool")
 
 
 def describe(config: Config) -> str:

@@ -68,8 +68,8 @@ GRADIENT_CASES = {
 
 def run_case(data: dict) -> dict:
     """Metric name -> (seeds, T + 1) list of floats."""
-    from mixopt import config as config_mod, simulation
-    result = simulation.simulate(config_mod.from_dict(data))
+    from mixopt import config as config_mod, montecarlo
+    result = montecarlo.simulate(config_mod.from_dict(data))
     return {name: np.asarray(values).tolist() for name, values in result.per_seed.items()}
 
 

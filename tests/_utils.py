@@ -7,7 +7,7 @@ import jax
 import numpy as np
 
 from mixopt import config as config_mod
-from mixopt import simulation
+from mixopt import montecarlo
 
 
 def tree_allclose(a, b, **tol) -> bool:
@@ -61,8 +61,8 @@ def run(seeds: int = 1000, seed: int = 0, sampler=None, **keys):
         else:  # a family parameter: [scenario.truth]
             tables["scenario"].setdefault("truth", {})[key] = value
     config = config_mod.from_dict(tables)
-    sim, inputs = simulation.build(config)
-    info = simulation.batched(sim)(simulation.seed_keys(seed, seeds), inputs)
+    sim, inputs = montecarlo.build(config)
+    info = montecarlo.batched(sim)(montecarlo.seed_keys(seed, seeds), inputs)
     return {name: np.asarray(value) for name, value in info.metrics.items()}
 
 

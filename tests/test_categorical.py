@@ -185,18 +185,18 @@ def test_relaxed_gradient_matches_finite_difference_in_expectation():
     4000 seeds against a central difference of the mean (h = 0.02, common random numbers), within 4
     standard errors of their paired difference; a gradient 20% off is rejected."""
     from mixopt import config as config_mod
-    from mixopt import simulation
-    from mixopt.generation import PolicyInputs
+    from mixopt import montecarlo
+    from mixopt.generation import SimInputs
 
     config = config_mod.from_dict({"scenario": {"family": "categorical", "generations": 3, "samples": 50,
                                                 "truth": {"vocab": V, "smoothing": 0.1}},
                                    "policy": {"human_fraction": 0.3}})
-    sim, inputs = simulation.build(config, relaxed=True)
-    keys = simulation.seed_keys(0, 4000)
+    sim, inputs = montecarlo.build(config, relaxed=True)
+    keys = montecarlo.seed_keys(0, 4000)
 
     def objective(level, key):
         fraction = jnp.full(3, level)
-        return sim.simulate(key, PolicyInputs(fraction, inputs.human_weight, inputs.human_budget)).metrics["kl"][-1]
+        return sim.rollout(key, SimInputs(fraction, inputs.human_weight, inputs.human_budget)).metrics["kl"][-1]
 
     grads = np.asarray(jax.jit(jax.vmap(jax.grad(objective), in_axes=(None, 0)))(0.3, keys))
     value = jax.jit(jax.vmap(objective, in_axes=(None, 0)))

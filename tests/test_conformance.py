@@ -18,9 +18,9 @@ from scipy.stats import ks_2samp
 
 from _utils import assert_paired_agreement, run
 from mixopt import config as config_mod
-from mixopt import simulation
+from mixopt import montecarlo
 from mixopt.families import REGISTRY, make_family
-from mixopt.generation import PolicyInputs
+from mixopt.generation import SimInputs
 
 # family -> (truth parameters, a distance metric that is 0 at the truth, a smooth metric for gradients)
 FAMILIES = {
@@ -50,7 +50,7 @@ def _config(family, truth, **policy):
 def test_shapes_and_names(family):
     truth, _, _ = FAMILIES[family]
     config = _config(family, truth, retention="window", window=2)
-    result = simulation.simulate(config)
+    result = montecarlo.simulate(config)
     fam = make_family(family, truth, num_samples=M)
     assert set(result.per_seed) == set(fam.metric_names) | {"human_used"}
     assert all(v.shape == (8, T + 1) for v in result.per_seed.values())
@@ -66,11 +66,11 @@ def test_jit_and_no_jit_agree(family, sampler):
                          "categorical": {"vocab": 10}}.get(family, {})}
     config = _config(family, truth, retention="accumulate")
     config = config_mod.from_dict({**config.to_dict(), "run": {"seeds": 2, "sampler": sampler}})
-    sim, inputs = simulation.build(config)
-    key = simulation.seed_keys(0, 1)[0]
+    sim, inputs = montecarlo.build(config)
+    key = montecarlo.seed_keys(0, 1)[0]
     with jax.disable_jit():
-        eager = sim.simulate(key, inputs)
-    compiled = jax.jit(sim.simulate)(key, inputs)
+        eager = sim.rollout(key, inputs)
+    compiled = jax.jit(sim.rollout)(key, inputs)
     for name in eager.metrics:
         np.testing.assert_allclose(np.asarray(eager.metrics[name]), np.asarray(compiled.metrics[name]),
                                    rtol=1e-4, atol=1e-6, err_msg=name)
@@ -90,12 +90,12 @@ def test_fit_recovers_the_truth_from_many_samples(family):
 def test_gradient_in_lambda_matches_finite_difference_in_expectation(family):
     truth, _, metric = FAMILIES[family]
     config = _config(family, truth, retention="accumulate")
-    sim, inputs = simulation.build(config, relaxed=True)
-    keys = simulation.seed_keys(0, 2000)
+    sim, inputs = montecarlo.build(config, relaxed=True)
+    keys = montecarlo.seed_keys(0, 2000)
 
     def objective(level, key):
-        policy = PolicyInputs(jnp.full(T, level), inputs.human_weight, inputs.human_budget)
-        return sim.simulate(key, policy).metrics[metric][-1]
+        policy = SimInputs(jnp.full(T, level), inputs.human_weight, inputs.human_budget)
+        return sim.rollout(key, policy).metrics[metric][-1]
 
     # seeds in chunks of 250 (lax.map): reverse mode through a trained family's inner loop keeps
     # residuals per seed, and 2000 at once would not fit in memory

@@ -19,7 +19,7 @@ from scipy.stats import norm
 
 from _utils import run, two_sample_z, z_score
 from mixopt import config as config_mod
-from mixopt import simulation
+from mixopt import montecarlo
 
 Q, M, T = 0.9, 20000, 3
 
@@ -61,10 +61,10 @@ def test_the_batch_keeps_round_q_times_the_synthetic_samples():
     config = config_mod.from_dict({"scenario": {"generations": 1, "samples": 40},
                                    "policy": {"retention": "accumulate", "human_fraction": 0.25,
                                               "curation_fraction": 0.3}, "run": {"sampler": "naive"}})
-    sim, inputs = simulation.build(config)
+    sim, inputs = montecarlo.build(config)
     state, _ = sim.init(jax.random.key(0), inputs)
-    state, _ = sim.step(state, (jax.random.key(1), inputs.human_fraction[0], inputs.human_weight[0],
-                                0.0, 1.0, 0.0, inputs.curation_fraction[0], 0.0))
+    first = jax.tree.map(lambda x: x[0], inputs.per_generation(1))  # the named inputs of generation 1
+    state, _ = sim.step(state, (jax.random.key(1), first))
     assert float(state.buffer.human.count) == 40 + 10  # generation 0 and 10 fresh human samples
     assert float(state.buffer.synth.count) == round(0.3 * 30)
 
@@ -83,12 +83,12 @@ def test_curation_compiles_once_for_other_shares():
 
     config = config_mod.from_dict({"scenario": {"generations": 3, "samples": 30},
                                    "policy": {"curation_fraction": 0.8}, "run": {"sampler": "naive"}})
-    run_fn = simulation.runner(config)
-    keys = simulation.seed_keys(0, 4)
-    run_fn(keys, simulation.policy_inputs(config))
+    run_fn = montecarlo.runner(config)
+    keys = montecarlo.seed_keys(0, 4)
+    run_fn(keys, montecarlo.sim_inputs(config))
     other = config_mod.from_dict({**config.to_dict(), "policy": {"curation_fraction": [0.5, 0.6, 0.7]}})
     with count_compilations() as counter:
-        jax.block_until_ready(run_fn(keys, simulation.policy_inputs(other)))
+        jax.block_until_ready(run_fn(keys, montecarlo.sim_inputs(other)))
     assert counter.count == 0
 
 

@@ -10,7 +10,7 @@ from _utils import z_score
 from mixopt import metrics as dist
 from mixopt.families import gaussian
 from mixopt.families.gaussian import standard_wishart
-from mixopt.simulation import seed_keys
+from mixopt.montecarlo import seed_keys
 
 
 @settings(max_examples=40, deadline=None)

@@ -16,9 +16,9 @@ from scipy.special import polygamma
 
 from _utils import assert_paired_agreement, paired_z
 from mixopt import config as config_mod
-from mixopt import simulation
+from mixopt import montecarlo
 from mixopt.families.gaussian import standard_wishart
-from mixopt.generation import PolicyInputs
+from mixopt.generation import SimInputs
 
 T, M = 5, 20
 FRACTION = jnp.array([0.33, 0.47, 0.21, 0.58, 0.36])  # lambda M = 6.6, 9.4, ...: away from integers
@@ -31,11 +31,11 @@ def per_seed_objective(retention, sampler, fit, metric, seeds):
         "scenario": {"generations": T, "samples": M, "truth": {"fit": fit}},
         "policy": {"retention": retention, "human_fraction": 0.5, "human_weight": 0.5},
         "run": {"sampler": sampler}})
-    sim, inputs = simulation.build(config, relaxed=True)
-    keys = simulation.seed_keys(0, seeds)
+    sim, inputs = montecarlo.build(config, relaxed=True)
+    keys = montecarlo.seed_keys(0, seeds)
 
     def objective(fraction, weight, key):
-        info = sim.simulate(key, PolicyInputs(fraction, weight, inputs.human_budget))
+        info = sim.rollout(key, SimInputs(fraction, weight, inputs.human_budget))
         return info.metrics[metric][-1]
 
     return objective, keys
@@ -82,7 +82,7 @@ def test_chi_square_degrees_of_freedom_gradient_matches_closed_form():
     same-key finite difference of the rejection sampler does not reproduce path by path. Checked in
     expectation instead: d/dk E[log chi2_k] = psi'(k/2)/2, with |z| < 4 over 20000 draws (SE from the
     sample std of the per-draw gradients); psi'(k/2)/2 at k + 1 is rejected on the same draws."""
-    keys = simulation.seed_keys(0, 20000)
+    keys = montecarlo.seed_keys(0, 20000)
     for df in (3.0, 40.0):
         def log_chi2(k, key):
             return jnp.log(standard_wishart(key, k, 1)[0, 0])

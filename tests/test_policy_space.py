@@ -15,7 +15,7 @@ from mixopt import objectives
 from mixopt.errors import ConfigError
 from mixopt.optimize import optimize_gradient, optimize_search, parse_space
 from mixopt.optimize.policy_space import with_policy
-from mixopt.optimize.schedules import schedule_values
+from mixopt.policies.schedules import schedule_values
 from mixopt.optimize.search import Evaluator
 
 KL = objectives.parse("final:kl", ("kl",))

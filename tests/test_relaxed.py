@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from mixopt import config as config_mod
-from mixopt import simulation
+from mixopt import montecarlo
 
 T, M = 4, 20
 SMALL_TRUTH = {"gmm": {"em_steps": 5, "bins": 32}, "neural": {"train_steps": 10, "vocab": 4, "length": 2},
@@ -56,11 +56,11 @@ def both(family, policy, sampler):
         "scenario": {"family": family, "generations": T, "samples": M, "human_budget": budget,
                      "truth": SMALL_TRUTH[family], **policy.pop("scenario", {})},
         "policy": policy, "run": {"sampler": sampler}})
-    keys = simulation.seed_keys(1, 3)
+    keys = montecarlo.seed_keys(1, 3)
     out = []
     for relaxed in (False, True):
-        sim, inputs = simulation.build(config, relaxed=relaxed)
-        out.append(jax.jit(jax.vmap(sim.simulate, in_axes=(0, None)))(keys, inputs).metrics)
+        sim, inputs = montecarlo.build(config, relaxed=relaxed)
+        out.append(jax.jit(jax.vmap(sim.rollout, in_axes=(0, None)))(keys, inputs).metrics)
     return out
 
 

@@ -12,12 +12,12 @@ from scipy.stats import ks_2samp
 
 from _utils import run
 from mixopt import config as config_mod
-from mixopt import simulation
+from mixopt import montecarlo
 from mixopt.errors import ConfigError
 from mixopt.families import gaussian
 from mixopt.families.gaussian import GaussianStats, standard_wishart
 from mixopt.generation import simulator
-from mixopt.policies import replace
+from mixopt.policies.retention import replace
 
 SEEDS, T, M = 4000, 6, 10
 METRICS = ("variance_ratio", "mean_shift", "kl")
@@ -51,11 +51,11 @@ def test_power_a_wrong_statistic_sampler_is_rejected():
         scatter = params.cov * standard_wishart(jax.random.fold_in(key, 1), count, 1)
         return GaussianStats(right.count, right.mean, scatter)
 
-    inputs = simulation.PolicyInputs(np.zeros(T), np.zeros(T), np.asarray(np.inf))
+    inputs = montecarlo.SimInputs(np.zeros(T), np.zeros(T), np.asarray(np.inf))
     outputs = []
     for fam, sampler, seed in [(family._replace(sample_stats=off_by_one), "exact", 1), (family, "naive", 2)]:
         sim = simulator(fam, replace(), num_generations=T, num_samples=M, sampler=sampler)
-        info = simulation.batched(sim)(simulation.seed_keys(seed, SEEDS), inputs)
+        info = montecarlo.batched(sim)(montecarlo.seed_keys(seed, SEEDS), inputs)
         outputs.append({k: np.asarray(v) for k, v in info.metrics.items()})
     assert min_p_value(*outputs) < 1e-4
 
@@ -65,4 +65,4 @@ def test_subsample_has_no_exact_sampler_and_defaults_to_naive():
     assert config.sampler == "naive"
     forced = config_mod.from_dict({"policy": {"retention": "subsample"}, "run": {"sampler": "exact"}})
     with pytest.raises(ConfigError, match="sampler = exact does not apply"):
-        simulation.build(forced)
+        montecarlo.build(forced)

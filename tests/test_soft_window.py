@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from mixopt import config as config_mod
-from mixopt import objectives, policies, simulation
+from mixopt import montecarlo, objectives
+from mixopt.generation import StepInputs
+from mixopt.policies import retention as policies
 from mixopt.errors import ConfigError
 from mixopt.families import make_family
 from mixopt.families.base import scale_stats
@@ -28,10 +30,10 @@ def _config(family="gaussian", window=3, fraction=0.0, **truth):
 
 
 def _metrics(config, soft, length=None):
-    sim, inputs = simulation.build(config, soft_window=soft)
+    sim, inputs = montecarlo.build(config, soft_window=soft)
     if length is not None:
         inputs = inputs._replace(window=jnp.asarray(length, inputs.human_fraction.dtype))
-    info = jax.jit(jax.vmap(sim.simulate, in_axes=(0, None)))(simulation.seed_keys(0, 32), inputs)
+    info = jax.jit(jax.vmap(sim.rollout, in_axes=(0, None)))(montecarlo.seed_keys(0, 32), inputs)
     return {k: np.asarray(v) for k, v in info.metrics.items()}
 
 
@@ -54,7 +56,7 @@ def test_training_set_weights_are_clip_of_length_minus_age():
     one_hot = jnp.eye(8)
     buffer, _ = rule.init(Batch(one_hot[0], family.empty_stats()))
     for t in range(1, 6):
-        buffer, train = rule.update(None, buffer, Batch(one_hot[t], one_hot[t] * 2.0), 2.5)
+        buffer, train = rule.update(None, buffer, Batch(one_hot[t], one_hot[t] * 2.0), StepInputs(*[None] * 8, window=2.5))
     # batches 5 and 4 weigh 1, batch 3 (age 2) weighs 0.5, older ones 0
     np.testing.assert_allclose(train.human, [0, 0, 0, 0.5, 1, 1, 0, 0])
     np.testing.assert_allclose(train.synth, 2 * np.array([0, 0, 0, 0.5, 1, 1, 0, 0]))
@@ -75,8 +77,8 @@ def test_gaussian_scale_keeps_the_mean_and_scales_count_and_scatter():
 def test_a_new_length_does_not_recompile():
     from _utils import count_compilations
 
-    sim, inputs = simulation.build(_config("gaussian", 3, 0.1), soft_window=True)
-    run, keys = simulation.batched(sim), simulation.seed_keys(0, 8)
+    sim, inputs = montecarlo.build(_config("gaussian", 3, 0.1), soft_window=True)
+    run, keys = montecarlo.batched(sim), montecarlo.seed_keys(0, 8)
     first = jax.block_until_ready(run(keys, inputs))
     longer = inputs._replace(window=jnp.asarray(4.5, inputs.window.dtype))
     with count_compilations() as compiles:
@@ -87,11 +89,11 @@ def test_a_new_length_does_not_recompile():
 
 def test_gradient_in_the_length_matches_finite_difference():
     config = _config("gaussian", 3, 0.2, fit="mean")
-    sim, inputs = simulation.build(config, relaxed=True, soft_window=True)
-    keys = simulation.seed_keys(0, 16)
+    sim, inputs = montecarlo.build(config, relaxed=True, soft_window=True)
+    keys = montecarlo.seed_keys(0, 16)
 
     def final_kl(length, key):
-        return sim.simulate(key, inputs._replace(window=length)).metrics["kl"][-1]
+        return sim.rollout(key, inputs._replace(window=length)).metrics["kl"][-1]
 
     length, h = 2.6, 1e-5
     grads = np.asarray(jax.jit(jax.vmap(jax.grad(final_kl), in_axes=(None, 0)))(length, keys))

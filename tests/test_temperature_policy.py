@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mixopt import config as config_mod
-from mixopt import objectives, simulation
+from mixopt import objectives, montecarlo
 from mixopt.errors import ConfigError
 from mixopt.optimize import evaluate, optimize_gradient, optimize_search
 from mixopt.optimize.policy_space import with_policy
@@ -49,11 +49,11 @@ def test_temperature_gradient_matches_finite_difference():
     """d final KL / d tau_t through the relaxed exact simulation, path by path (float64, h = 1e-5)."""
     config = config_mod.from_dict({"scenario": {"generations": T, "samples": M},
                                    "policy": {"temperature": 1.0, "human_fraction": 0.2}})
-    sim, inputs = simulation.build(config, relaxed=True)
-    keys = simulation.seed_keys(0, 16)
+    sim, inputs = montecarlo.build(config, relaxed=True)
+    keys = montecarlo.seed_keys(0, 16)
 
     def objective(tau, key):
-        return sim.simulate(key, inputs._replace(temperature=tau)).metrics["kl"][-1]
+        return sim.rollout(key, inputs._replace(temperature=tau)).metrics["kl"][-1]
 
     tau = jnp.asarray(TAU)
     grads = np.asarray(jax.jit(jax.vmap(jax.grad(objective), in_axes=(None, 0)))(tau, keys))

@@ -3,7 +3,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mixopt import simulation
+from mixopt import montecarlo
 from mixopt.config import Config
 from mixopt.errors import SimulationError
 from mixopt.objectives import Objective
@@ -32,7 +32,7 @@ def trajectory(values: np.ndarray) -> list[dict]:
 def evaluate(config: Config, objective: Objective, *, seeds: int, seed: int, stream: int = 1) -> Estimate:
     """Objective over ``seeds`` fresh Monte-Carlo seeds (key stream ``stream``, not the one the
     optimiser searched on); 95% normal CI (1.96 standard errors)."""
-    metrics = simulation.per_seed_metrics(config, simulation.seed_keys(seed, seeds, stream=stream))
+    metrics = montecarlo.per_seed_metrics(config, montecarlo.seed_keys(seed, seeds, stream=stream))
     values = np.asarray(objective.value(metrics))
     half = 1.96 * values.std(ddof=1) / np.sqrt(seeds)
     return Estimate(float(values.mean()), float(values.mean() - half), float(values.mean() + half),

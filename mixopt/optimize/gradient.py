@@ -11,12 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from mixopt import simulation
+from mixopt import montecarlo
 from mixopt.config import Config
 from mixopt.errors import ConfigError
 from mixopt.objectives import Objective
 from mixopt.optimize.policy_space import CONTINUOUS, with_policy
-from mixopt.optimize.schedules import SCHEDULES
+from mixopt.policies.schedules import SCHEDULES
 
 OPTIMISERS = {"adam": optax.adam, "sgd": optax.sgd, "adamw": optax.adamw, "rmsprop": optax.rmsprop}
 EDGE = 1e-3  # start values are clipped into [EDGE, 1 - EDGE] so their logits are finite
@@ -63,7 +63,7 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
         config = with_policy(config, curation_fraction=0.9)  # a curated simulator to differentiate
     if "temperature" in space and config.policy.temperature is None:  # start from the family's own
         config = with_policy(config, temperature=float(config.scenario.truth.get("temperature", 1.0)))
-    sim, inputs = simulation.build(config, relaxed=True, soft_window="window" in space)
+    sim, inputs = montecarlo.build(config, relaxed=True, soft_window="window" in space)
     level = float(np.mean(config.policy.schedule("human_fraction", num)))
     params = {}
     if "human_fraction" in space:
@@ -125,7 +125,7 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
         return changes
 
     def loss_fn(p, key):
-        info = jax.vmap(sim.simulate, in_axes=(0, None))(jax.random.split(key, seeds), to_inputs(p))
+        info = jax.vmap(sim.rollout, in_axes=(0, None))(jax.random.split(key, seeds), to_inputs(p))
         return jnp.mean(objective.loss(info.metrics))
 
     # Cosine-decayed steps: the last iterates of a stochastic gradient settle instead of jittering.

@@ -4,7 +4,7 @@ import dataclasses
 from mixopt.config import Config, Policy
 from mixopt.errors import ConfigError
 
-from mixopt.optimize.schedules import SCHEDULES
+from mixopt.policies.schedules import SCHEDULES
 
 FRACTION_KEYS = ("human_fraction", "human_fraction_schedule", *SCHEDULES)  # at most one: they set lambda_t
 CONTINUOUS = (*FRACTION_KEYS, "human_weight", "curation_fraction", "temperature")

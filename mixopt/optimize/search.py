@@ -14,12 +14,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mixopt import interrupts, simulation
+from mixopt import interrupts, montecarlo
 from mixopt.config import Config
 from mixopt.errors import ConfigError, SimulationError
 from mixopt.objectives import Objective
 from mixopt.optimize.policy_space import BASELINES, TEMPERATURE_RANGE, policy_dict, with_policy
-from mixopt.optimize.schedules import SCHEDULES, schedule_values
+from mixopt.policies.schedules import SCHEDULES, schedule_values
 from mixopt.store import get_storage
 
 SAMPLERS = ("tpe", "cmaes", "gp", "random", "nsga")
@@ -110,7 +110,7 @@ class Evaluator:
 
     @staticmethod
     def structure(config: Config) -> tuple:
-        """What fixes the compiled program: configs that share it differ only in ``policy_inputs``."""
+        """What fixes the compiled program: configs that share it differ only in ``sim_inputs``."""
         p = config.policy
         return (p.retention, p.window if p.retention == "window" else 0, p.human_source,
                 p.human_weight is not None, p.curated, p.provenance_filter, p.temperature is not None,
@@ -119,9 +119,9 @@ class Evaluator:
     def __call__(self, config: Config) -> tuple[list[float], dict]:
         structure = self.structure(config)
         if structure not in self.compiled:
-            self.compiled[structure] = simulation.runner(config)
+            self.compiled[structure] = montecarlo.runner(config)
         self.evaluations += self.seeds
-        metrics = simulation.per_seed_metrics(config, simulation.seed_keys(self.seed, self.seeds),
+        metrics = montecarlo.per_seed_metrics(config, montecarlo.seed_keys(self.seed, self.seeds),
                                               self.compiled[structure])
         return self._summarise(metrics)
 
@@ -139,19 +139,19 @@ class Evaluator:
         groups: dict = {}
         for i, config in enumerate(configs):
             groups.setdefault(self.structure(config), []).append(i)
-        keys = simulation.seed_keys(self.seed, self.seeds)
+        keys = montecarlo.seed_keys(self.seed, self.seeds)
         for structure, members in groups.items():
             key = ("many", structure)
             if key not in self.compiled:
-                self.compiled[key] = jax.jit(jax.vmap(simulation.runner(configs[members[0]]), in_axes=(None, 0)))
+                self.compiled[key] = jax.jit(jax.vmap(montecarlo.runner(configs[members[0]]), in_axes=(None, 0)))
             stacked = jax.tree.map(lambda *xs: jax.numpy.stack(xs),
-                                   *[simulation.policy_inputs(configs[i]) for i in members])
+                                   *[montecarlo.sim_inputs(configs[i]) for i in members])
             info = self.compiled[key](keys, stacked)
             self.evaluations += self.seeds * len(members)
             for j, i in enumerate(members):
                 metrics = {name: np.asarray(v[j], np.float64) for name, v in info.metrics.items()}
                 try:
-                    simulation.check_finite(metrics)
+                    montecarlo.check_finite(metrics)
                     out[i] = self._summarise(metrics)
                 except SimulationError as err:
                     out[i] = err
@@ -174,9 +174,9 @@ class RobustEvaluator(Evaluator):
             trial_config = dataclasses.replace(config, scenario=variant.scenario)
             structure = (i, self.structure(trial_config))
             if structure not in self.compiled:
-                self.compiled[structure] = simulation.runner(trial_config)
+                self.compiled[structure] = montecarlo.runner(trial_config)
             self.evaluations += self.seeds
-            metrics = simulation.per_seed_metrics(trial_config, simulation.seed_keys(self.seed, self.seeds),
+            metrics = montecarlo.per_seed_metrics(trial_config, montecarlo.seed_keys(self.seed, self.seeds),
                                                   self.compiled[structure])
             per_variant.append([float(np.mean(o.value(metrics))) for o in self.objectives])
         values = np.mean(per_variant, axis=0).tolist()

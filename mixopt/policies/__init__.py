@@ -1,6 +1,7 @@
-"""Policies: retention rules (and, later, schedules, curation and provenance filters)."""
-from mixopt.policies.retention import (RETENTIONS, Batch, Retention, SampleBatch, accumulate,
-                                       combine_batches, replace, soft_window, subsample, window)
+"""The pieces the generation loop composes, one module each: ``retention`` (which batches the next
+model trains on; a registry), ``supply`` (human counts: fresh or pool, budget cap, contamination),
+``filters`` (curation and provenance), ``schedules`` (parametric lambda schedules).
 
-__all__ = ["RETENTIONS", "Batch", "Retention", "SampleBatch", "accumulate", "combine_batches",
-           "replace", "soft_window", "subsample", "window"]
+``supply`` and ``schedules`` import no JAX (the plain-words description and the CLI's start use
+them), so nothing is imported here: import the module you need.
+"""

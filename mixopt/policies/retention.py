@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from mixopt.errors import ConfigError
+from mixopt.families.base import scale_stats
 from mixopt.names import RETENTIONS  # noqa: F401 (re-exported)
 
 
@@ -28,18 +29,17 @@ class SampleBatch(NamedTuple):
 
 
 class Retention(NamedTuple):
-    """``init(batch0) -> (buffer, train)``; ``update(key, buffer, batch) -> (buffer, train)``.
+    """``init(batch0) -> (buffer, train)``; ``update(key, buffer, batch, inputs_t) -> (buffer, train)``.
 
     ``train`` is always a ``Batch`` of stats: what the model of this generation is fitted on.
-    ``needs_samples`` says whether batches are ``SampleBatch`` (sample level) instead of ``Batch``.
-    ``takes_length``: ``update(key, buffer, batch, length)`` also takes the window length of this
-    generation, a dynamic input (``soft_window``).
+    ``inputs_t`` is the generation's ``StepInputs`` (``soft_window`` reads its ``window`` length; the
+    other rules ignore it). ``needs_samples`` says whether batches are ``SampleBatch`` (sample level)
+    instead of ``Batch``.
     """
 
     init: Callable
     update: Callable
     needs_samples: bool
-    takes_length: bool = False
 
 
 def combine_batches(combine_fn):
@@ -49,15 +49,15 @@ def combine_batches(combine_fn):
 
 def replace() -> Retention:
     """Train on the newest batch only (Shumailov et al. 2024)."""
-    return Retention(lambda batch0: ((), batch0), lambda key, buffer, batch: ((), batch), False)
+    return Retention(lambda batch0: ((), batch0), lambda key, buffer, batch, inputs_t: ((), batch), False)
 
 
 def accumulate(combine_fn) -> Retention:
     """Train on all batches 0..t (Gerstgrasser et al. 2024): a running merge of the stats."""
     merge = combine_batches(combine_fn)
 
-    def update(key, buffer, batch):
-        del key
+    def update(key, buffer, batch, inputs_t):
+        del key, inputs_t
         merged = merge(buffer, batch)
         return merged, merged
 
@@ -90,8 +90,8 @@ def window(size: int, combine_fn, empty_fn) -> Retention:
     def init(batch0):
         return WindowBuffer(_stacked_slots(batch0, empty_fn, size), jnp.asarray(1 % size)), batch0
 
-    def update(key, buffer, batch):
-        del key
+    def update(key, buffer, batch, inputs_t):
+        del key, inputs_t
         slots = jax.tree.map(lambda all_, new: all_.at[buffer.next_slot].set(new), buffer.slots, batch)
         return WindowBuffer(slots, (buffer.next_slot + 1) % size), _merged(slots, merge, empty_fn)
 
@@ -109,7 +109,7 @@ def soft_window(num_generations: int, combine_fn, scale_fn, empty_fn) -> Retenti
     Batch t - a (age a) enters the training set with weight clip(L - a, 0, 1): at an integer L
     the last L batches weigh 1 and the rest 0, exactly ``window(L)``; between integers the oldest
     batch of the window weighs the fractional part, so the fit is continuous (piecewise linear
-    weights) in L, which ``update`` takes as a dynamic input. Memory O(T) stats.
+    weights) in L, which ``update`` reads from ``inputs_t.window`` (a dynamic input). Memory O(T) stats.
     """
     merge = combine_batches(combine_fn)
     scale_batch = jax.vmap(lambda slot, factor: Batch(scale_fn(slot.human, factor), scale_fn(slot.synth, factor)))
@@ -117,15 +117,16 @@ def soft_window(num_generations: int, combine_fn, scale_fn, empty_fn) -> Retenti
     def init(batch0):
         return SoftWindowBuffer(_stacked_slots(batch0, empty_fn, num_generations + 1), jnp.asarray(1)), batch0
 
-    def update(key, buffer, batch, length):
+    def update(key, buffer, batch, inputs_t):
         del key
+        length = inputs_t.window
         slots = jax.tree.map(lambda all_, new: all_.at[buffer.num_batches].set(new), buffer.slots, batch)
         ages = buffer.num_batches - jnp.arange(num_generations + 1)  # negative: slots not yet filled
         factors = jnp.where(ages >= 0, jnp.clip(length - ages, 0.0, 1.0), 0.0)
         train = _merged(scale_batch(slots, factors), merge, empty_fn)
         return SoftWindowBuffer(slots, buffer.num_batches + 1), train
 
-    return Retention(init, update, False, True)
+    return Retention(init, update, False)
 
 
 class SubsampleBuffer(NamedTuple):
@@ -148,7 +149,8 @@ def subsample(num_generations: int, num_samples: int, data_stats_fn) -> Retentio
         human = jnp.zeros((num_generations + 1, num_samples), batch0.human.dtype).at[0].set(batch0.human)
         return SubsampleBuffer(x, human, jnp.asarray(1)), stats_of(batch0.x, batch0.human)
 
-    def update(key, buffer, batch):
+    def update(key, buffer, batch, inputs_t):
+        del inputs_t
         x = buffer.x.at[buffer.num_batches].set(batch.x)
         human = buffer.human.at[buffer.num_batches].set(batch.human)
         # A uniform M-subset of the valid slots: the M smallest of iid uniforms, invalid slots at +inf.
@@ -160,3 +162,21 @@ def subsample(num_generations: int, num_samples: int, data_stats_fn) -> Retentio
         return SubsampleBuffer(x, human, buffer.num_batches + 1), train
 
     return Retention(init, update, True)
+
+
+def make(name: str, family, *, num_generations: int, num_samples: int, window_size: int = 3,
+         soft: bool = False) -> Retention:
+    """The registry: rule ``name`` (``RETENTIONS``) for ``family``'s statistics.
+
+    ``soft``: a ``window`` takes its length from ``inputs_t.window`` as a continuous value
+    (``soft_window``: at integer lengths the same as the window), for the gradient path.
+    """
+    if soft and name == "window":
+        return soft_window(num_generations, family.combine, scale_stats(family), family.empty_stats)
+    rules = {"replace": lambda: replace(),
+             "accumulate": lambda: accumulate(family.combine),
+             "window": lambda: window(window_size, family.combine, family.empty_stats),
+             "subsample": lambda: subsample(num_generations, num_samples, family.data_stats)}
+    if name not in rules:
+        raise ConfigError(f"policy.retention must be one of {', '.join(RETENTIONS)}, got {name!r}")
+    return rules[name]()

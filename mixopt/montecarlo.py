@@ -10,28 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from mixopt import policies
+from mixopt.policies import retention as retention_rules
 from mixopt.config import Config
 from mixopt.errors import SimulationError
 from mixopt.families import Family, make_family
-from mixopt.families.base import scale_stats
-from mixopt.generation import PolicyInputs, Simulator, simulator
+from mixopt.generation import SimInputs, Simulator, simulator
 
 
-def build_retention(config: Config, family: Family, *, soft_window: bool = False) -> policies.Retention:
-    policy, scenario = config.policy, config.scenario
-    if soft_window and policy.retention == "window":  # the window length becomes a dynamic input
-        return policies.soft_window(scenario.generations, family.combine, scale_stats(family), family.empty_stats)
-    if policy.retention == "replace":
-        return policies.replace()
-    if policy.retention == "accumulate":
-        return policies.accumulate(family.combine)
-    if policy.retention == "window":
-        return policies.window(policy.window, family.combine, family.empty_stats)
-    return policies.subsample(scenario.generations, scenario.samples, family.data_stats)
-
-
-def build(config: Config, *, relaxed: bool = False, soft_window: bool = False) -> tuple[Simulator, PolicyInputs]:
+def build(config: Config, *, relaxed: bool = False, soft_window: bool = False) -> tuple[Simulator, SimInputs]:
     """The one-seed simulator of ``config`` and its dynamic inputs.
 
     ``soft_window``: a ``window`` retention takes its length from ``inputs.window`` as a continuous
@@ -40,30 +26,31 @@ def build(config: Config, *, relaxed: bool = False, soft_window: bool = False) -
     """
     scenario, policy = config.scenario, config.policy
     family = make_family(scenario.family, scenario.truth, num_samples=scenario.samples)
-    sim = simulator(family, build_retention(config, family, soft_window=soft_window), num_generations=scenario.generations,
+    retention = retention_rules.make(policy.retention, family, num_generations=scenario.generations,
+                                     num_samples=scenario.samples, window_size=policy.window, soft=soft_window)
+    sim = simulator(family, retention, num_generations=scenario.generations,
                     num_samples=scenario.samples, sampler=config.sampler,
                     human_source=policy.human_source, weighted=policy.human_weight is not None,
                     relaxed=relaxed, contaminated=any(c > 0 for c in scenario.schedule("contamination")),
                     provenance_filter=policy.provenance_filter, curated=policy.curated,
                     tempered=policy.temperature is not None)
-    return sim, policy_inputs(config)
+    return sim, sim_inputs(config)
 
 
-def policy_inputs(config: Config) -> PolicyInputs:
+def sim_inputs(config: Config) -> SimInputs:
     """The arrays a compiled simulation takes: new values of these never recompile."""
     num, policy = config.scenario.generations, config.policy
     weight = policy.schedule("human_weight", num) if policy.human_weight is not None else [0.0] * num
     dtype = jnp.result_type(float)  # float32, or float64 under jax_enable_x64
     scenario = config.scenario
-    return PolicyInputs(jnp.asarray(policy.schedule("human_fraction", num), dtype),
-                        jnp.asarray(weight, dtype), jnp.asarray(scenario.human_budget, dtype),
-                        jnp.asarray(scenario.schedule("contamination"), dtype),
-                        jnp.asarray(scenario.detector_tpr, dtype), jnp.asarray(scenario.detector_fpr, dtype),
-                        jnp.asarray(policy.schedule("curation_fraction", num), dtype),
-                        jnp.asarray(scenario.verifier_noise, dtype),
-                        jnp.asarray(policy.schedule("temperature", num) if policy.temperature is not None
-                                    else 1.0, dtype),
-                        jnp.asarray(float(policy.window), dtype))
+    values = dict(
+        human_fraction=policy.schedule("human_fraction", num), human_weight=weight,
+        human_budget=scenario.human_budget, contamination=scenario.schedule("contamination"),
+        detector_tpr=scenario.detector_tpr, detector_fpr=scenario.detector_fpr,
+        curation_fraction=policy.schedule("curation_fraction", num), verifier_noise=scenario.verifier_noise,
+        temperature=policy.schedule("temperature", num) if policy.temperature is not None else 1.0,
+        window=float(policy.window))
+    return SimInputs(**{name: jnp.asarray(value, dtype) for name, value in values.items()})
 
 
 def seed_keys(seed: int, num_seeds: int, *, stream: int = 0) -> jax.Array:
@@ -87,10 +74,10 @@ def batched(sim: Simulator, *, seeds_per_chunk: int | None = None):
     seeds x M samples at once (measured 1.8x faster at M = 10^4, see benchmarks/simulate.py).
     """
     if seeds_per_chunk is None:
-        return jax.jit(jax.vmap(sim.simulate, in_axes=(0, None)))
+        return jax.jit(jax.vmap(sim.rollout, in_axes=(0, None)))
 
     def chunked(keys, inputs):
-        return jax.lax.map(lambda key: sim.simulate(key, inputs), keys, batch_size=seeds_per_chunk)
+        return jax.lax.map(lambda key: sim.rollout(key, inputs), keys, batch_size=seeds_per_chunk)
 
     return jax.jit(chunked)
 
@@ -127,7 +114,7 @@ def runner(config: Config):
     """The compiled all-seeds simulation of ``config``'s structure: ``(keys, inputs) -> GenInfo``.
 
     Reusable for any config with the same structure (family, sizes, retention, window, source,
-    sampler, weighted or not): only ``policy_inputs`` change between them.
+    sampler, weighted or not): only ``sim_inputs`` change between them.
     """
     sim, _ = build(config)
     return batched(sim, seeds_per_chunk=seeds_per_chunk(config))
@@ -138,7 +125,7 @@ def per_seed_metrics(config: Config, keys: jax.Array, run=None) -> dict:
 
     ``run`` is a ``runner`` of the same structure to reuse; a new one is compiled without it.
     """
-    info = (run or runner(config))(keys, policy_inputs(config))
+    info = (run or runner(config))(keys, sim_inputs(config))
     metrics = {name: np.asarray(value, np.float64) for name, value in info.metrics.items()}
     check_finite(metrics)
     return metrics

@@ -1,0 +1,56 @@
+"""The human-data supply: how many real human samples each generation's batch holds (DESIGN.md §2).
+
+Of a batch of M samples, round(lambda_t M) slots are bought as human. With ``fresh`` data they are new
+draws from the truth, capped by what is left of the budget; under contamination c_t, round(c_t n_h)
+of them are in fact the current model's samples (the polluted web), and only the real ones consume
+the budget. With the ``pool`` source they are drawn again from generation 0's human samples and
+consume nothing. The rule is written once, over an array namespace ``xp``: ``jax.numpy`` in the
+generation loop, ``numpy`` in ``per_generation`` (what the plain-words description reports), so
+the words and the simulated ``human_used`` cannot disagree.
+"""
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+
+def rounder(relaxed: bool, xp=np) -> Callable:
+    """Whole counts (round half to even), or the identity on the relaxed (differentiable) path."""
+    return (lambda x: x) if relaxed else xp.round
+
+
+class Supply(NamedTuple):
+    """``counts(fraction, contamination, human_left) -> (num_real, num_contam)``: the real human
+    samples and the contaminated ones among the slots bought as human; ``consumed(num_real)``: the
+    fresh human samples that spends (0 from the pool)."""
+
+    counts: Callable
+    consumed: Callable
+
+
+def supply(num_samples: int, *, pool: bool, contaminated: bool, relaxed: bool = False, xp=np) -> Supply:
+    """The supply rule for batches of ``num_samples``; ``contaminated`` False ignores contamination."""
+    rounded = rounder(relaxed, xp)
+
+    def counts(fraction, contamination, human_left):
+        wanted = rounded(fraction * num_samples)
+        if pool:
+            return wanted, 0.0 * wanted
+        num_contam = rounded(contamination * wanted) if contaminated else 0.0 * wanted
+        return xp.minimum(wanted - num_contam, xp.maximum(human_left, 0.0)), num_contam
+
+    def consumed(num_real):
+        return 0.0 * num_real if pool else num_real
+
+    return Supply(counts, consumed)
+
+
+def per_generation(fractions, contamination, *, human_budget: float, num_samples: int, pool: bool) -> list[int]:
+    """Real human samples in each generation 1..T's batch (generation 0 spends ``num_samples``)."""
+    rule = supply(num_samples, pool=pool, contaminated=True)
+    left = human_budget - num_samples
+    out = []
+    for fraction, c in zip(fractions, contamination):
+        num_real, _ = rule.counts(np.float64(fraction), np.float64(c), np.float64(left))
+        left -= rule.consumed(num_real)
+        out.append(int(num_real))
+    return out
