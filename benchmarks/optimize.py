@@ -28,7 +28,7 @@ import pandas as pd
 from mixopt import config as config_mod
 from mixopt import objectives
 from mixopt.optimize import evaluate, optimize_gradient, optimize_search
-from mixopt.optimize.policy_space import with_policy
+from mixopt.optimize.space import with_policy
 
 
 def scenario(T):

@@ -75,7 +75,7 @@ def _tasks(suite: dict, seeds: int) -> list[tuple[str, str, object, str]]:
 
 
 def _with(config, changes):
-    from mixopt.optimize.policy_space import with_policy
+    from mixopt.optimize.space import with_policy
 
     return with_policy(config, **changes)
 

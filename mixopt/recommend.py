@@ -351,7 +351,7 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
 
     from mixopt.families import make_family
     from mixopt.optimize import baseline_configs, compare, optimize_search, policy_dict
-    from mixopt.optimize.policy_space import with_policy
+    from mixopt.optimize.space import with_policy
     from mixopt.optimize.search import RobustEvaluator
     from mixopt.optimizing import default_study_name
 

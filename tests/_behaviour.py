@@ -77,7 +77,7 @@ def run_gradient_case(case: dict) -> dict:
     """The written-back policy and the per-step losses of a short gradient run."""
     from mixopt import config as config_mod, objectives
     from mixopt.optimize.gradient import optimize_gradient
-    from mixopt.optimize.policy_space import policy_dict
+    from mixopt.optimize.space import policy_dict
     config = config_mod.from_dict(case["config"])
     result = optimize_gradient(config, objectives.parse(case["objective"], None)[0], case["space"],
                                steps=6, learning_rate=0.1, seeds=8, seed=1)

@@ -6,15 +6,18 @@ rounding: 1e-9 relative in float64).
 """
 import math
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import optuna
 import pytest
 
 from mixopt import config as config_mod
-from mixopt import objectives
+from mixopt import montecarlo, objectives
+from mixopt.optimize import space
 from mixopt.errors import ConfigError
 from mixopt.optimize import optimize_gradient, optimize_search, parse_space
-from mixopt.optimize.policy_space import with_policy
+from mixopt.optimize.space import with_policy
 from mixopt.policies.schedules import schedule_values
 from mixopt.optimize.search import Evaluator
 
@@ -103,3 +106,29 @@ def test_ask_tell_batches_land_every_trial_once(tmp_path):
     again = optimize_search(scenario(), KL, ("human_fraction_schedule",), trials=13, storage=str(tmp_path / "s.log"),
                             study_name="batch", seeds=64, seed=0, batch=4)
     assert len(again.study.trials) == 13  # nothing more to do: resumed, not re-run
+
+
+@pytest.mark.parametrize("name", [k for k, row in space.KEYS.items() if row.differentiable])
+def test_every_gradient_row_writes_back_its_start(name):
+    """A row of the key table: prepare -> init -> forward -> write_back returns the config's own
+    value (rounded as a config stores it), so the gradient path starts where the config is."""
+    policy = {"human_fraction": 0.3, "human_weight": 0.7, "curation_fraction": 0.8, "temperature": 1.3,
+              "retention": "window", "window": 2}
+    config = config_mod.from_dict({"scenario": {"generations": 4, "samples": 20, "human_budget": 60,
+                                                "family": "categorical", "truth": {"vocab": 10}},
+                                   "policy": policy, "run": {"sampler": "naive"}})
+    row = space.KEYS[name]
+    config = row.prepare(config)
+    _, inputs = montecarlo.build(config, relaxed=True)
+    inputs = inputs._replace(**{k: jnp.asarray(v, inputs.human_fraction.dtype)
+                                for k, v in row.forward(jax.tree.map(jnp.asarray, row.init(config)), config).items()})
+    back = row.write_back(inputs, config)
+    assert back
+    written = config_mod.from_dict({**config.to_dict(), "policy": {**space.policy_dict(config.policy), **back}})
+    for key in back:
+        if key == "window":
+            assert written.policy.window == config.policy.window
+        elif name != "human_fraction_budget":  # budget: an even spread of what is left, not the config's 0.3
+            np.testing.assert_allclose(written.policy.schedule(key, 4), config.policy.schedule(key, 4), atol=1e-6)
+    if name == "human_fraction_budget":  # (60 - 20) / 4 = 10 per generation: 0.5 of each batch
+        np.testing.assert_allclose(back["human_fraction"], 0.5, atol=1e-6)

@@ -16,7 +16,7 @@ from mixopt import config as config_mod
 from mixopt import objectives, montecarlo
 from mixopt.errors import ConfigError
 from mixopt.optimize import evaluate, optimize_gradient, optimize_search
-from mixopt.optimize.policy_space import with_policy
+from mixopt.optimize.space import with_policy
 
 from _utils import run, z_score
 

@@ -18,8 +18,7 @@ from mixopt import interrupts, montecarlo
 from mixopt.config import Config
 from mixopt.errors import ConfigError, SimulationError
 from mixopt.objectives import Objective
-from mixopt.optimize.policy_space import BASELINES, TEMPERATURE_RANGE, policy_dict, with_policy
-from mixopt.policies.schedules import SCHEDULES, schedule_values
+from mixopt.optimize.space import KEYS, baseline_params, policy_dict, suggest, with_policy
 from mixopt.store import get_storage
 
 SAMPLERS = ("tpe", "cmaes", "gp", "random", "nsga")
@@ -43,61 +42,6 @@ def _sampler(name: str, seed: int, multi: bool):
             "gp": lambda: optuna.samplers.GPSampler(seed=seed),
             "random": lambda: optuna.samplers.RandomSampler(seed=seed),
             "nsga": lambda: optuna.samplers.NSGAIISampler(seed=seed)}[name]()
-
-
-def suggest(trial, config: Config, space: tuple[str, ...]) -> Config:
-    """The trial's policy: the config's policy with the ``space`` keys suggested."""
-    num = config.scenario.generations
-    changes = {}
-    if "retention" in space:
-        changes["retention"] = trial.suggest_categorical("retention", ["replace", "accumulate", "window", "subsample"])
-    if "window" in space:
-        changes["window"] = trial.suggest_int("window", 1, num)
-    if "human_source" in space:
-        changes["human_source"] = trial.suggest_categorical("human_source", ["fresh", "pool"])
-    if "human_fraction" in space:
-        changes["human_fraction"] = trial.suggest_float("human_fraction", 0.0, 1.0)
-    if "human_fraction_schedule" in space:
-        changes["human_fraction"] = [trial.suggest_float(f"human_fraction_{t}", 0.0, 1.0) for t in range(1, num + 1)]
-    for key, schedule in SCHEDULES.items():
-        if key in space:
-            params = {name: trial.suggest_float(f"{key}.{name}", *schedule.bounds[name]) for name in schedule.params}
-            changes["human_fraction"] = schedule_values(key, params, config)
-    if "human_weight" in space:
-        changes["human_weight"] = trial.suggest_float("human_weight", 0.0, 1.0)
-    if "temperature" in space:
-        changes["temperature"] = trial.suggest_float("temperature", *TEMPERATURE_RANGE, log=True)
-    # curation and the provenance filter need batch statistics: conditional on a non-subsample retention
-    subsample = changes.get("retention", config.policy.retention) == "subsample"
-    if subsample:
-        changes.update(curation_fraction=1.0, provenance_filter=False)
-    if "curation_fraction" in space and not subsample:
-        changes["curation_fraction"] = trial.suggest_float("curation_fraction", 0.05, 1.0)
-    if "provenance_filter" in space and not subsample:
-        changes["provenance_filter"] = trial.suggest_categorical("provenance_filter", [False, True])
-    return with_policy(config, **changes)
-
-
-def baseline_params(config: Config, space: tuple[str, ...]) -> list[dict]:
-    """Baselines expressed in the search space's parameters (those the space can express at all)."""
-    out = []
-    for changes in BASELINES.values():
-        params = {}
-        for key, value in changes.items():
-            if key in space and value is not None:
-                params[key] = value
-        if "human_fraction_schedule" in space:
-            params.update({f"human_fraction_{t}": changes["human_fraction"]
-                           for t in range(1, config.scenario.generations + 1)})
-        # a constant fraction, spelled in the parametric schedules that can express it
-        if "human_fraction_linear" in space:
-            params.update({"human_fraction_linear.start": changes["human_fraction"],
-                           "human_fraction_linear.end": changes["human_fraction"]})
-        if "human_fraction_decay" in space:
-            params.update({"human_fraction_decay.start": changes["human_fraction"], "human_fraction_decay.rate": 0.0})
-        if params and params not in out:
-            out.append(params)
-    return out
 
 
 class Evaluator:
@@ -228,9 +172,7 @@ def fail_stale_trials(study, *, older_than_s: float) -> int:
 def _refine(trial_config, objective, space, *, steps, learning_rate, seeds, seed):
     """Hybrid: a short gradient refinement of the trial's continuous keys, from its suggested values."""
     from mixopt.optimize.gradient import optimize_gradient
-    from mixopt.optimize.policy_space import CONTINUOUS
-
-    continuous = tuple(k for k in space if k in CONTINUOUS)
+    continuous = tuple(k for k in space if KEYS[k].differentiable and k != "window")
     if "window" in space and trial_config.policy.retention == "window":  # its length relaxes (soft_window)
         continuous += ("window",)
     if not continuous or trial_config.policy.retention == "subsample":  # subsample's selection has no gradient
