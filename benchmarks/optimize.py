@@ -27,8 +27,10 @@ import pandas as pd
 
 from mixopt import config as config_mod
 from mixopt import objectives
-from mixopt.optimize import evaluate, optimize_gradient, optimize_search
-from mixopt.optimize.space import with_policy
+from mixopt.optimizers.evaluate import evaluate
+from mixopt.optimizers.gradient import optimize_gradient
+from mixopt.optimizers.search import optimize_search
+from mixopt.optimizers.space import with_policy
 
 
 def scenario(T):

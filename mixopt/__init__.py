@@ -9,8 +9,10 @@ _EXPORTS = {
     "ConfigError": "mixopt.errors", "MixoptError": "mixopt.errors", "SimulationError": "mixopt.errors",
     "Config": "mixopt.config", "Scenario": "mixopt.config", "Policy": "mixopt.config",
     "RunConfig": "mixopt.config", "from_dict": "mixopt.config", "load": "mixopt.config",
-    "simulate": "mixopt.montecarlo", "build": "mixopt.montecarlo", "Result": "mixopt.montecarlo",
+    "simulate": "mixopt.api", "optimize": "mixopt.api", "recommend": "mixopt.api", "benchmark": "mixopt.api",
+    "build": "mixopt.montecarlo", "Result": "mixopt.montecarlo",
     "GenInfo": "mixopt.generation", "GenState": "mixopt.generation", "SimInputs": "mixopt.generation",
+    "StepInputs": "mixopt.generation",
     "simulator": "mixopt.generation", "Family": "mixopt.families", "gaussian": "mixopt.families",
     "make_family": "mixopt.families",
 }

@@ -13,7 +13,7 @@ import pandas as pd
 from mixopt.policies import retention as retention_rules
 from mixopt.config import Config
 from mixopt.errors import SimulationError
-from mixopt.families import Family, make_family
+from mixopt.families import make_family
 from mixopt.generation import SimInputs, Simulator, simulator
 
 

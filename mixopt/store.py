@@ -1,14 +1,22 @@
-"""Study storage (DESIGN.md section 6): one function turns a URL (or nothing) into an Optuna storage.
+"""Study storage (DESIGN.md section 6): URLs, study identity, open/resume, stale trials, stored reports.
+
+One function turns a URL (or nothing) into an Optuna storage.
 
 Default: an Optuna journal file ``mixopt-studies.log`` in the working directory (safe for several
 worker processes on one machine); ``--storage`` or ``$MIXOPT_STORAGE`` override it with a journal
 file path, ``sqlite:///...`` (one process) or ``postgresql://...`` (many workers, many machines).
 """
+import hashlib
+import json
 import os
+from pathlib import Path
 
+from mixopt.config import Config
 from mixopt.errors import ConfigError
+from mixopt.objectives import Objective
 
 DEFAULT_JOURNAL = "mixopt-studies.log"
+REPORT_ATTR = "report:"  # study user attribute holding the report of an objective: "report:final:kl"
 
 
 def resolve_url(url: str | None) -> str:
@@ -28,7 +36,7 @@ def get_storage(url: str | None):
         try:
             import psycopg  # noqa: F401 (SQLAlchemy 2.1 maps postgresql:// to psycopg 3)
         except ImportError:
-            raise ConfigError(f"--storage {url}: the PostgreSQL driver is missing; "
+            raise ConfigError(f"storage {url}: the PostgreSQL driver is missing; "
                               "install it with: pip install 'mixopt[postgres]'") from None
     try:
         if "://" not in url:
@@ -42,5 +50,80 @@ def get_storage(url: str | None):
                                       max_retry=1))
     except Exception as err:  # noqa: BLE001 - any driver error becomes one line
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"--storage {url}: cannot open the study storage: {first}") from None
-    raise ConfigError(f"--storage {url}: expected a journal file path, sqlite:///PATH or postgresql://...")
+        raise ConfigError(f"storage {url}: cannot open the study storage: {first}") from None
+    raise ConfigError(f"storage {url}: expected a journal file path, sqlite:///PATH or postgresql://...")
+
+
+def scenario_key(config: Config) -> str:
+    """The canonical JSON of a scenario: what a stored study must match."""
+    return json.dumps(config.to_dict()["scenario"], sort_keys=True)
+
+
+def default_study_name(config: Config, objective_text: str, space: tuple[str, ...]) -> str:
+    scenario = json.dumps(config.to_dict()["scenario"], sort_keys=True)
+    digest = hashlib.sha1(f"{scenario}|{objective_text}|{','.join(space)}".encode()).hexdigest()[:10]
+    return f"mixopt-{config.scenario.family}-{digest}"
+
+
+def open_study(config: Config, objectives: list[Objective], *, storage: str | None, study_name: str, sampler):
+    """Creates or resumes study ``study_name`` (``sampler``: an Optuna sampler); a study of that name
+    made for another scenario or objective is a ConfigError, never overwritten."""
+    import optuna
+
+    scenario = scenario_key(config)
+    names = [o.name for o in objectives]
+    study = optuna.create_study(study_name=study_name, storage=get_storage(storage), load_if_exists=True,
+                                directions=[o.direction for o in objectives],
+                                sampler=sampler)
+    stored = study.user_attrs
+    if stored.get("scenario", scenario) != scenario or stored.get("objectives", names) != names:
+        raise ConfigError(f"study {study_name!r} exists with a different scenario or objective; "
+                          "choose another study name")
+    study.set_user_attr("scenario", scenario)
+    study.set_user_attr("objectives", names)
+    return study
+
+
+def fail_stale_trials(study, *, older_than_s: float) -> int:
+    """Marks RUNNING trials started more than ``older_than_s`` ago as FAILED (a killed worker's
+    leftovers; PostgreSQL/SQLite storages also retry them by heartbeat). Returns how many."""
+    import datetime
+
+    import optuna
+
+    now = datetime.datetime.now()
+    stale = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+             if t.datetime_start and (now - t.datetime_start).total_seconds() > older_than_s]
+    for trial in stale:
+        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+    return len(stale)
+
+
+def store_report(study, objective: Objective, report: dict) -> None:
+    import optuna
+
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    study.set_user_attr(REPORT_ATTR + objective.name, {**report, "trials": len(complete)})
+
+
+def from_storage(config: Config, objective: Objective, storage: str | None) -> dict | None:
+    """The stored report for this scenario and objective, or None. Nothing is simulated."""
+    import optuna
+
+    from mixopt.describe import describe_report
+
+    url = resolve_url(storage)
+    if "://" not in url and not Path(url).exists():
+        return None  # no journal yet: nothing stored (and nothing created by asking)
+    key = scenario_key(config)
+    found = []
+    for summary in optuna.get_all_study_summaries(get_storage(url), include_best_trial=False):
+        attrs = summary.user_attrs
+        report = attrs.get(REPORT_ATTR + objective.name)
+        if report is not None and attrs.get("scenario") == key:
+            found.append({**report, "description": describe_report(report), "source": "study",
+                          "study": summary.study_name})
+    if not found:
+        return None
+    sign = 1.0 if objective.direction == "minimize" else -1.0  # several studies: the best report wins
+    return min(found, key=lambda report: sign * report["objective"]["mean"])

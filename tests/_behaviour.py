@@ -76,8 +76,8 @@ def run_case(data: dict) -> dict:
 def run_gradient_case(case: dict) -> dict:
     """The written-back policy and the per-step losses of a short gradient run."""
     from mixopt import config as config_mod, objectives
-    from mixopt.optimize.gradient import optimize_gradient
-    from mixopt.optimize.space import policy_dict
+    from mixopt.optimizers.gradient import optimize_gradient
+    from mixopt.optimizers.space import policy_dict
     config = config_mod.from_dict(case["config"])
     result = optimize_gradient(config, objectives.parse(case["objective"], None)[0], case["space"],
                                steps=6, learning_rate=0.1, seeds=8, seed=1)

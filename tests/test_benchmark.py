@@ -6,7 +6,8 @@ import sys
 import pandas as pd
 import pytest
 
-from mixopt import benchmark
+from mixopt.serve import benchmark
+from mixopt.serve import report as report_mod
 
 
 def _mixopt(*args, cwd):
@@ -42,7 +43,7 @@ def test_outputs_exist_and_figures_open(smoke):
     results = pd.read_csv(out / "results.csv")
     assert {"gaussian-T4"} == set(results["scenario"])
     grid = results[results["strategy"].str.startswith("grid:")]["strategy"].unique()
-    assert len(grid) == len(benchmark.HEATMAP_RETENTIONS) * len(benchmark.SUITES["smoke"]["heatmap"])
+    assert len(grid) == len(report_mod.HEATMAP_RETENTIONS) * len(benchmark.SUITES["smoke"]["heatmap"])
     # the summary's numbers are the results' final generation
     kl = results[(results["strategy"] == "replace") & (results["metric"] == "kl")]
     assert summary.set_index("strategy").loc["replace", "final"] == pytest.approx(kl["mean"].iloc[-1])

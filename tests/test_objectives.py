@@ -16,7 +16,7 @@ from _utils import run
 from mixopt import config as config_mod
 from mixopt import objectives
 from mixopt.objectives import MAXIMISE, MINIMISE
-from mixopt.optimize import optimize_search
+from mixopt.optimizers.search import optimize_search
 
 TRACE = {"kl": np.array([[9.0, 1.0, 2.0, 6.0]]), "variance_ratio": np.array([[1.0, 0.8, 0.6, 0.1]])}
 

@@ -22,8 +22,9 @@ import pytest
 from mixopt import config as config_mod
 from mixopt import objectives
 from mixopt.errors import ConfigError
-from mixopt.optimize import optimize_gradient, optimize_search
-from mixopt.optimize.evaluate import evaluate
+from mixopt.optimizers.gradient import optimize_gradient
+from mixopt.optimizers.search import optimize_search
+from mixopt.optimizers.evaluate import evaluate
 
 GOLDEN = (math.sqrt(5) - 1) / 2
 TOL = 0.03
@@ -122,7 +123,7 @@ SMALL = ["--generations", "4", "--samples", "20", "--seeds", "16", "--trials", "
     (["--method", "gradient", "--space", "retention"], "method gradient optimises"),
     (["--storage", "postgresql://nobody@127.0.0.1:1/none"], "cannot open the study storage"),
     (["--storage", "ftp://somewhere/x"], "expected a journal file path"),
-    (["--search", "annealing"], "--sampler must be one of"),
+    (["--search", "annealing"], "--search must be one of"),
     (["--trials", "0"], "--trials"),
 ], ids=lambda v: v if isinstance(v, str) else " ".join(v))
 def test_bad_optimize_input(tmp_path, args, key):
@@ -190,7 +191,7 @@ def test_stale_running_trial_is_failed(tmp_path):
     study = optuna.create_study(study_name="stale", storage=optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(storage)))
     study.ask()  # a worker that died mid-trial
-    from mixopt.optimize.search import fail_stale_trials
+    from mixopt.store import fail_stale_trials
 
     assert fail_stale_trials(study, older_than_s=1e6) == 0
     assert fail_stale_trials(study, older_than_s=-1) == 1
@@ -201,7 +202,8 @@ def test_budget_allocation_policy_beats_every_baseline(tmp_path):
     """100 fresh human samples to spend over 10 generations of 50: the searched schedule and
     retention must beat each affordable baseline by more than the paired 95% CI of the margin,
     re-evaluated on 2000 fresh seeds."""
-    from mixopt.optimize import baseline_configs, compare
+    from mixopt.optimizers.evaluate import compare
+    from mixopt.optimizers.space import baseline_configs
 
     config = config_mod.from_dict({"scenario": {"generations": 10, "samples": 50, "human_budget": 150}})
     objective = objectives.parse("final:kl", ("kl",))
@@ -272,7 +274,7 @@ def test_interrupted_run_keeps_finished_trials_and_resumes(tmp_path, batch):
 def test_a_recorded_interrupt_stops_one_search_only(tmp_path):
     # a Ctrl-C swallowed before the search began stops it; it is consumed, so the next search in
     # the same process (a notebook, say) runs
-    from mixopt import interrupts
+    from mixopt import runtime as interrupts
 
     kwargs = dict(storage=str(tmp_path / "s.log"), study_name="once", seeds=32, seed=0)
     interrupts.mark()

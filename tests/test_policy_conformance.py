@@ -25,7 +25,7 @@ from mixopt.generation import StepInputs
 from mixopt.names import RETENTIONS
 from mixopt.policies import filters, retention, supply
 from mixopt.policies.retention import Batch, SampleBatch
-from mixopt.recommend import effective_human
+from mixopt.describe import effective_human
 
 T, M, V = 4, 6, 5
 FAMILY = make_family("categorical", {"vocab": V, "smoothing": 0.1}, num_samples=M)
@@ -162,7 +162,7 @@ DESCRIBED = {
 
 @pytest.mark.parametrize("name", DESCRIBED)
 def test_the_description_counts_what_the_loop_spends(name):
-    """recommend.effective_human (what ``describe`` says in words) against the simulated human_used."""
+    """describe.effective_human (what ``describe`` says in words) against the simulated human_used."""
     case = DESCRIBED[name]
     config = config_mod.from_dict({"scenario": {"generations": T, "samples": 20, **case["scenario"]},
                                    "policy": case["policy"], "run": {"seeds": 2}})

@@ -14,12 +14,14 @@ import pytest
 
 from mixopt import config as config_mod
 from mixopt import montecarlo, objectives
-from mixopt.optimize import space
+from mixopt.optimizers import space
 from mixopt.errors import ConfigError
-from mixopt.optimize import optimize_gradient, optimize_search, parse_space
-from mixopt.optimize.space import with_policy
+from mixopt.optimizers.gradient import optimize_gradient
+from mixopt.optimizers.search import optimize_search
+from mixopt.optimizers.space import parse_space
+from mixopt.optimizers.space import with_policy
 from mixopt.policies.schedules import schedule_values
-from mixopt.optimize.search import Evaluator
+from mixopt.optimizers.evaluators import Evaluator
 
 KL = objectives.parse("final:kl", ("kl",))
 

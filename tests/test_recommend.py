@@ -19,9 +19,12 @@ import sys
 import numpy as np
 import pytest
 
-from mixopt import atlas, config as config_mod, recommend
+from mixopt import config as config_mod, describe
+import mixopt.optimizers.evaluate as evaluate_mod
+from mixopt.optimizers.space import RECOMMEND_FIRST
+from mixopt.serve import atlas, recommend, uncertain
 from mixopt.objectives import parse
-from mixopt.optimize import evaluate
+from mixopt.optimizers.evaluate import evaluate
 
 SCENARIO = {"family": "gaussian", "generations": 3, "samples": 20, "human_budget": 40}
 KL = parse("final:kl", None)[0]
@@ -68,11 +71,11 @@ def test_optimised_answer_is_stored_and_read_back_without_jax(tmp_path):
 
     study = optuna.load_study(study_name=first["study"], storage=optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(storage)))
-    assert {k: study.trials[0].params[k] for k in recommend.RECOMMEND_FIRST[0]} == recommend.RECOMMEND_FIRST[0]
+    assert {k: study.trials[0].params[k] for k in RECOMMEND_FIRST[0]} == RECOMMEND_FIRST[0]
     inside, wrong = _inside_own_ci(first)
     assert inside and not wrong
     # The second query: from the study, in a fresh process that never imports JAX (so nothing is simulated).
-    code = ("import sys, json; from mixopt import config, recommend; "
+    code = ("import sys, json; from mixopt import config; from mixopt.serve import recommend; "
             f"c = config.from_dict({{'scenario': {SCENARIO!r}, 'run': {{'seeds': 32}}}}); "
             f"r = recommend.recommend(c, 'final:kl', storage={storage!r}, use_atlas=False); "
             "print(json.dumps({'source': r['source'], 'policy': r['policy'], 'jax': 'jax' in sys.modules}))")
@@ -103,13 +106,13 @@ def tiny_atlas(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("atlas")
     atlas.GRIDS["tiny"] = {"generations": (3,), "human_per_generation": (0.0, 0.2), "contamination": (0.0,)}
     calls = []
-    original = recommend.build_report
+    original = evaluate_mod.build_report
 
     def counting(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    recommend.build_report = counting
+    evaluate_mod.build_report = counting
     try:
         kwargs = dict(families="gaussian", grid="tiny", trials=4, seeds=32, eval_seeds=300,
                       storage=str(tmp / "studies.log"), out=str(tmp / "atlas.json"))
@@ -117,7 +120,7 @@ def tiny_atlas(tmp_path_factory):
         first_calls = len(calls)
         rebuilt = atlas.build(**kwargs)  # resumes: every entry's study already holds its report
     finally:
-        recommend.build_report = original
+        evaluate_mod.build_report = original
         del atlas.GRIDS["tiny"]
     return {"path": tmp / "atlas.json", "built": built, "rebuilt": rebuilt, "calls": (first_calls, len(calls))}
 
@@ -129,19 +132,19 @@ def test_atlas_build_is_resumable(tiny_atlas):
 
 
 def test_atlas_answer_names_its_source_and_distance(tiny_atlas):
-    loaded = recommend.load_atlas(tiny_atlas["path"])
+    loaded = atlas.load_atlas(tiny_atlas["path"])
     # budget share 0.15 lies between the entries (0 and 0.2): the 0.2 entry is nearest
-    inside = recommend.from_atlas(_config(human_budget=100 * (1 + 0.15 * 3)), KL, loaded)
+    inside = atlas.from_atlas(_config(human_budget=100 * (1 + 0.15 * 3)), KL, loaded)
     assert inside is None  # the atlas is for M = 100 (the family grid), not M = 20: no entry speaks for it
     query = config_mod.from_dict({"scenario": {"family": "gaussian", "generations": 3, "samples": 100,
                                                "human_budget": 100 * (1 + 0.15 * 3)}})
-    found = recommend.from_atlas(query, KL, loaded)
+    found = atlas.from_atlas(query, KL, loaded)
     assert found["source"] == "atlas" and not found["atlas"]["exact"]
     assert found["atlas"]["entry_scenario"]["human_budget"] == pytest.approx(160.0)
     assert found["atlas"]["distance"] == pytest.approx(0.25)
     outside = config_mod.from_dict({"scenario": {"family": "gaussian", "generations": 9, "samples": 100,
                                                  "human_budget": 100}})
-    assert recommend.from_atlas(outside, KL, loaded) is None  # T = 9 is outside the grid (T = 3 only)
+    assert atlas.from_atlas(outside, KL, loaded) is None  # T = 9 is outside the grid (T = 3 only)
 
 
 def test_atlas_entries_match_the_simulator(tiny_atlas):
@@ -151,7 +154,7 @@ def test_atlas_entries_match_the_simulator(tiny_atlas):
 
 
 def _shipped_sample(per_family: int = 3) -> list[int]:
-    entries = recommend.load_atlas()["entries"]
+    entries = atlas.load_atlas()["entries"]
     rng = np.random.default_rng(2026)
     picked = []
     for family in ("gaussian", "categorical"):
@@ -162,20 +165,20 @@ def _shipped_sample(per_family: int = 3) -> list[int]:
 
 @pytest.mark.parametrize("index", _shipped_sample())
 def test_shipped_atlas_entries_match_the_simulator(index):
-    entry = recommend.load_atlas()["entries"][index]
+    entry = atlas.load_atlas()["entries"][index]
     seeds = 4000 if entry["scenario"]["family"] == "gaussian" else 1000  # count sampler: V binomials a draw
     inside, wrong = _inside_own_ci(entry["report"], seeds=seeds)
     assert inside and not wrong
 
 
 def test_shipped_atlas_answers_at_once():
-    shipped = recommend.load_atlas()
+    shipped = atlas.load_atlas()
     families = {e["scenario"]["family"] for e in shipped["entries"]}
     assert {"gaussian", "categorical"} <= families
     entry = next(e for e in shipped["entries"] if e["scenario"]["family"] == "gaussian"
                  and e["scenario"]["generations"] == 10 and e["scenario"]["contamination"] == 0)
     scenario = {k: entry["scenario"][k] for k in ("family", "generations", "samples", "human_budget")}
-    code = ("import sys, json; from mixopt import config, recommend; "
+    code = ("import sys, json; from mixopt import config; from mixopt.serve import recommend; "
             f"c = config.from_dict({{'scenario': {scenario!r}}}); "
             "r = recommend.recommend(c, 'final:kl', storage='nothing-here.log'); "
             "print(json.dumps({'source': r['source'], 'exact': r['atlas']['exact'], 'jax': 'jax' in sys.modules}))")
@@ -185,18 +188,18 @@ def test_shipped_atlas_answers_at_once():
 
 
 def test_atlas_matches_a_truth_that_leaves_its_defaults_unsaid():
-    shipped = recommend.load_atlas()  # its categorical entries spell out zipf = 1.1, the default
+    shipped = atlas.load_atlas()  # its categorical entries spell out zipf = 1.1, the default
     tv = parse("final:tv", None)[0]
     scenario = {"family": "categorical", "generations": 10, "samples": 500, "human_budget": 1500}
-    found = recommend.from_atlas(config_mod.from_dict({"scenario": {**scenario, "truth": {"vocab": 100}}}), tv,
+    found = atlas.from_atlas(config_mod.from_dict({"scenario": {**scenario, "truth": {"vocab": 100}}}), tv,
                                  shipped)
     assert found is not None and found["atlas"]["exact"]
     other_world = config_mod.from_dict({"scenario": {**scenario, "truth": {"vocab": 100, "zipf": 1.3}}})
-    assert recommend.from_atlas(other_world, tv, shipped) is None
+    assert atlas.from_atlas(other_world, tv, shipped) is None
 
 
 def test_uncertain_contamination_reports_every_variant(tmp_path):
-    payload = recommend.recommend_uncertain(_config(human_budget=60), "final:kl", ["contamination=0:0.5"],
+    payload = uncertain.recommend_uncertain(_config(human_budget=60), "final:kl", ["contamination=0:0.5"],
                                             storage=str(tmp_path / "s.log"), time_budget=4, eval_seeds=200)
     assert [v["scenario"] for v in payload["variants"]] == [{"contamination": 0.0}, {"contamination": 0.25},
                                                             {"contamination": 0.5}]
@@ -209,15 +212,15 @@ def test_policy_in_words():
     config = config_mod.from_dict({"scenario": {"generations": 10, "samples": 100, "human_budget": "inf"},
                                    "policy": {"human_fraction": [0.18] * 3 + [0.08] * 7, "retention": "window",
                                               "window": 4, "curation_fraction": 0.7}})
-    assert recommend.describe(config) == ("keep 18% (generations 1-3) fresh human data, then 8% (generations 4-10) "
+    assert describe.describe(config) == ("keep 18% (generations 1-3) fresh human data, then 8% (generations 4-10) "
                                           "(110 fresh human samples in all); "
                                           "accumulate the data of the last 4 generations; "
                                           "curate: keep the top 70% of the synthetic samples")
     # the words give what the budget leaves of the schedule: 150 fresh samples after generation 0
     capped = config_mod.from_dict({"scenario": {"generations": 4, "samples": 100, "human_budget": 250},
                                    "policy": {"human_fraction": 0.9, "retention": "accumulate"}})
-    assert recommend.effective_human(capped) == [90, 60, 0, 0]
-    assert recommend.describe(capped) == ("keep 90% (generation 1) fresh human data, then 60% (generation 2), "
+    assert describe.effective_human(capped) == [90, 60, 0, 0]
+    assert describe.describe(capped) == ("keep 90% (generation 1) fresh human data, then 60% (generation 2), "
                                           "then 0% (generations 3-4) (150 fresh human samples in all); "
                                           "accumulate: train on every batch so far")
 

@@ -18,7 +18,8 @@ from mixopt.policies import retention as policies
 from mixopt.errors import ConfigError
 from mixopt.families import make_family
 from mixopt.families.base import scale_stats
-from mixopt.optimize import evaluate, optimize_gradient
+from mixopt.optimizers.evaluate import evaluate
+from mixopt.optimizers.gradient import optimize_gradient
 from mixopt.policies.retention import Batch
 
 T = 6
@@ -121,5 +122,5 @@ def test_gradient_lengthens_the_window_without_fresh_data():
 def test_gradient_window_needs_the_window_retention():
     objective = objectives.parse("final:kl", ("kl",))[0]
     config = config_mod.from_dict({"scenario": {"generations": T, "samples": 40}, "policy": {"retention": "replace"}})
-    with pytest.raises(ConfigError, match="add --retention window"):
+    with pytest.raises(ConfigError, match="set policy.retention = window"):
         optimize_gradient(config, objective, ("window",), steps=2)

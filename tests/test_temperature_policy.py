@@ -15,8 +15,10 @@ import pytest
 from mixopt import config as config_mod
 from mixopt import objectives, montecarlo
 from mixopt.errors import ConfigError
-from mixopt.optimize import evaluate, optimize_gradient, optimize_search
-from mixopt.optimize.space import with_policy
+from mixopt.optimizers.evaluate import evaluate
+from mixopt.optimizers.gradient import optimize_gradient
+from mixopt.optimizers.search import optimize_search
+from mixopt.optimizers.space import with_policy
 
 from _utils import run, z_score
 

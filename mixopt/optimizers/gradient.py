@@ -15,7 +15,7 @@ from mixopt import montecarlo
 from mixopt.config import Config
 from mixopt.errors import ConfigError, SimulationError
 from mixopt.objectives import Objective
-from mixopt.optimize.space import KEYS, with_policy
+from mixopt.optimizers.space import KEYS, with_policy
 
 OPTIMISERS = {"adam": optax.adam, "sgd": optax.sgd, "adamw": optax.adamw, "rmsprop": optax.rmsprop}
 

@@ -1,13 +1,17 @@
-"""Ctrl-C that is never lost: a request is recorded before it is raised.
+"""The process's runtime settings: Ctrl-C that is never lost, and the persistent compilation cache.
+
+Ctrl-C: a request is recorded before it is raised.
 
 Python runs a SIGINT handler between bytecodes; when that happens inside a callback that C++ calls
 (JAX's garbage-collection callback, say), the KeyboardInterrupt is swallowed and printed as
 "Exception ignored ... Traceback", and the program goes on as if nothing was asked. Recording the
 request first lets long jobs (the Optuna search) see it at their next checkpoint and stop cleanly.
 """
+import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 _requested = False
 
@@ -48,3 +52,13 @@ def install() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _handler)
         sys.unraisablehook = unraisable_hook
+
+
+def enable_compilation_cache() -> None:
+    """JAX's persistent compilation cache in ``$MIXOPT_CACHE_DIR`` (default ``~/.cache/mixopt/jax``):
+    a second run of the same structure, in any process, loads its programs instead of compiling."""
+    import jax
+
+    cache = os.environ.get("MIXOPT_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mixopt" / "jax"
+    jax.config.update("jax_compilation_cache_dir", str(cache))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)

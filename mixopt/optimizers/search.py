@@ -5,21 +5,20 @@ compared on the same randomness; compiled simulators are cached per structure, s
 values never recompile. The full policy, the scenario and the metrics are stored as user attributes.
 """
 import contextlib
-import json
 import math
 import signal
 import sys
 import threading
 from typing import NamedTuple
 
-import numpy as np
-
-from mixopt import interrupts, montecarlo
+from mixopt import runtime
 from mixopt.config import Config
 from mixopt.errors import ConfigError, SimulationError
 from mixopt.objectives import Objective
-from mixopt.optimize.space import KEYS, baseline_params, policy_dict, suggest, with_policy
-from mixopt.store import get_storage
+from mixopt.optimizers.space import baseline_params, policy_changes, policy_dict, suggest, with_policy
+from mixopt.optimizers.evaluators import Evaluator
+from mixopt.optimizers.hybrid import refine
+from mixopt.store import fail_stale_trials, open_study
 
 SAMPLERS = ("tpe", "cmaes", "gp", "random", "nsga")
 
@@ -34,151 +33,14 @@ def _sampler(name: str, seed: int, multi: bool):
     import optuna
 
     if name not in SAMPLERS:
-        raise ConfigError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {name!r}")
+        raise ConfigError(f"sampler must be one of {', '.join(SAMPLERS)}, got {name!r}")
     if multi and name not in ("nsga", "tpe", "random"):
-        raise ConfigError(f"--sampler {name} is single-objective; use nsga, tpe or random for several objectives")
+        raise ConfigError(f"sampler {name} is single-objective; use nsga, tpe or random for several objectives")
     return {"tpe": lambda: optuna.samplers.TPESampler(seed=seed),
             "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
             "gp": lambda: optuna.samplers.GPSampler(seed=seed),
             "random": lambda: optuna.samplers.RandomSampler(seed=seed),
             "nsga": lambda: optuna.samplers.NSGAIISampler(seed=seed)}[name]()
-
-
-class Evaluator:
-    """Objective values of a config on fixed seeds; one compiled program per policy structure."""
-
-    def __init__(self, objectives: list[Objective], *, seeds: int, seed: int):
-        self.objectives, self.seeds, self.seed = objectives, seeds, seed
-        self.compiled: dict = {}
-        self.evaluations = 0
-
-    @staticmethod
-    def structure(config: Config) -> tuple:
-        """What fixes the compiled program: configs that share it differ only in ``sim_inputs``."""
-        p = config.policy
-        return (p.retention, p.window if p.retention == "window" else 0, p.human_source,
-                p.human_weight is not None, p.curated, p.provenance_filter, p.temperature is not None,
-                config.sampler)
-
-    def __call__(self, config: Config) -> tuple[list[float], dict]:
-        structure = self.structure(config)
-        if structure not in self.compiled:
-            self.compiled[structure] = montecarlo.runner(config)
-        self.evaluations += self.seeds
-        metrics = montecarlo.per_seed_metrics(config, montecarlo.seed_keys(self.seed, self.seeds),
-                                              self.compiled[structure])
-        return self._summarise(metrics)
-
-    def _summarise(self, metrics: dict) -> tuple[list[float], dict]:
-        """The objective values and the trial's user attributes."""
-        values = [float(np.mean(o.value(metrics))) for o in self.objectives]
-        return values, {"metrics_final": {name: float(v[:, -1].mean()) for name, v in metrics.items()}}
-
-    def many(self, configs: list[Config]) -> list:
-        """Each config's ``(values, summary)``, or its SimulationError. Configs of one structure run
-        as one program, ``vmap`` over their policy inputs (the batch of an ask/tell round)."""
-        import jax
-
-        out: list = [None] * len(configs)
-        groups: dict = {}
-        for i, config in enumerate(configs):
-            groups.setdefault(self.structure(config), []).append(i)
-        keys = montecarlo.seed_keys(self.seed, self.seeds)
-        for structure, members in groups.items():
-            key = ("many", structure)
-            if key not in self.compiled:
-                self.compiled[key] = jax.jit(jax.vmap(montecarlo.runner(configs[members[0]]), in_axes=(None, 0)))
-            stacked = jax.tree.map(lambda *xs: jax.numpy.stack(xs),
-                                   *[montecarlo.sim_inputs(configs[i]) for i in members])
-            info = self.compiled[key](keys, stacked)
-            self.evaluations += self.seeds * len(members)
-            for j, i in enumerate(members):
-                metrics = {name: np.asarray(v[j], np.float64) for name, v in info.metrics.items()}
-                try:
-                    montecarlo.check_finite(metrics)
-                    out[i] = self._summarise(metrics)
-                except SimulationError as err:
-                    out[i] = err
-        return out
-
-
-class RobustEvaluator(Evaluator):
-    """The objective averaged over scenario variants (``--uncertain``): each policy is simulated in
-    every variant on the same seeds; the trial records each variant's value (``variant_values``)."""
-
-    def __init__(self, objectives: list[Objective], variants: list[Config], *, seeds: int, seed: int):
-        super().__init__(objectives, seeds=seeds, seed=seed)
-        self.variants = variants
-
-    def __call__(self, config: Config) -> tuple[list[float], dict]:
-        import dataclasses
-
-        per_variant = []
-        for i, variant in enumerate(self.variants):
-            trial_config = dataclasses.replace(config, scenario=variant.scenario)
-            structure = (i, self.structure(trial_config))
-            if structure not in self.compiled:
-                self.compiled[structure] = montecarlo.runner(trial_config)
-            self.evaluations += self.seeds
-            metrics = montecarlo.per_seed_metrics(trial_config, montecarlo.seed_keys(self.seed, self.seeds),
-                                                  self.compiled[structure])
-            per_variant.append([float(np.mean(o.value(metrics))) for o in self.objectives])
-        values = np.mean(per_variant, axis=0).tolist()
-        return values, {"variant_values": [v[0] for v in per_variant]}
-
-    def many(self, configs: list[Config]) -> list:
-        out = []
-        for config in configs:
-            try:
-                out.append(self(config))
-            except SimulationError as err:
-                out.append(err)
-        return out
-
-
-def open_study(config: Config, objectives: list[Objective], *, storage: str | None, study_name: str, seed: int,
-               sampler: str):
-    import optuna
-
-    scenario = json.dumps(config.to_dict()["scenario"], sort_keys=True)
-    names = [o.name for o in objectives]
-    study = optuna.create_study(study_name=study_name, storage=get_storage(storage), load_if_exists=True,
-                                directions=[o.direction for o in objectives],
-                                sampler=_sampler(sampler, seed, len(objectives) > 1))
-    stored = study.user_attrs
-    if stored.get("scenario", scenario) != scenario or stored.get("objectives", names) != names:
-        raise ConfigError(f"study {study_name!r} exists with a different scenario or objective; "
-                          "choose another --study name")
-    study.set_user_attr("scenario", scenario)
-    study.set_user_attr("objectives", names)
-    return study
-
-
-def fail_stale_trials(study, *, older_than_s: float) -> int:
-    """Marks RUNNING trials started more than ``older_than_s`` ago as FAILED (a killed worker's
-    leftovers; PostgreSQL/SQLite storages also retry them by heartbeat). Returns how many."""
-    import datetime
-
-    import optuna
-
-    now = datetime.datetime.now()
-    stale = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-             if t.datetime_start and (now - t.datetime_start).total_seconds() > older_than_s]
-    for trial in stale:
-        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-    return len(stale)
-
-
-def _refine(trial_config, objective, space, *, steps, learning_rate, seeds, seed):
-    """Hybrid: a short gradient refinement of the trial's continuous keys, from its suggested values."""
-    from mixopt.optimize.gradient import optimize_gradient
-    continuous = tuple(k for k in space if KEYS[k].differentiable and k != "window")
-    if "window" in space and trial_config.policy.retention == "window":  # its length relaxes (soft_window)
-        continuous += ("window",)
-    if not continuous or trial_config.policy.retention == "subsample":  # subsample's selection has no gradient
-        return trial_config
-    return optimize_gradient(trial_config, objective, continuous, steps=steps, learning_rate=learning_rate,
-                             seeds=min(seeds, 128), seed=seed).config
 
 
 class _DeferredInterrupt:
@@ -197,10 +59,10 @@ class _DeferredInterrupt:
 
     @property
     def pending(self) -> bool:
-        return interrupts.requested()
+        return runtime.requested()
 
     def __call__(self, signum, frame):
-        interrupts.mark()
+        runtime.mark()
         if self.in_objective:
             self.in_objective = False
             raise KeyboardInterrupt
@@ -212,16 +74,16 @@ class _DeferredInterrupt:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        if interrupts.consume():  # pressed before the search began, and swallowed
+        if runtime.consume():  # pressed before the search began, and swallowed
             raise KeyboardInterrupt
         previous = signal.signal(signal.SIGINT, self)
-        previous_hook, sys.unraisablehook = sys.unraisablehook, interrupts.unraisable_hook
+        previous_hook, sys.unraisablehook = sys.unraisablehook, runtime.unraisable_hook
         try:
             yield
         finally:
             signal.signal(signal.SIGINT, previous)
             sys.unraisablehook = previous_hook
-        if interrupts.consume():
+        if runtime.consume():
             raise KeyboardInterrupt
 
     @contextlib.contextmanager
@@ -236,14 +98,14 @@ class _DeferredInterrupt:
             # into a runtime error of its own, which Optuna would store as FAIL and re-raise.
             if not (isinstance(err, KeyboardInterrupt) or self.pending):
                 raise
-            interrupts.mark()
+            runtime.mark()
             trial.set_user_attr("interrupted", True)
             with contextlib.suppress(RuntimeError):
                 self.study.stop()
             raise optuna.TrialPruned("interrupted") from None
         finally:
             self.in_objective = False
-        if self.pending:  # the interrupt was swallowed on its way (mixopt.interrupts): stop here
+        if self.pending:  # the interrupt was swallowed on its way (mixopt.runtime): stop here
             with contextlib.suppress(RuntimeError):
                 self.study.stop()
 
@@ -276,7 +138,7 @@ def _ask_tell(study, evaluate, config, objectives, space, *, trials, batch, time
         except BaseException as err:
             if not (isinstance(err, KeyboardInterrupt) or interrupt.pending):
                 raise
-            interrupts.mark()
+            runtime.mark()
             for trial in asked:
                 trial.set_user_attr("interrupted", True)
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -333,7 +195,7 @@ def _run_trials(study, config, objectives, space, *, trials, seeds, seed, timeou
         if refine_steps:
             trial.set_user_attr("suggested_policy", policy_dict(trial_config.policy))
             with interrupt.objective(trial):
-                trial_config = _refine(trial_config, objectives[0], space, steps=refine_steps,
+                trial_config = refine(trial_config, objectives[0], space, steps=refine_steps,
                                        learning_rate=refine_lr, seeds=seeds, seed=seed + trial.number)
         trial.set_user_attr("policy", policy_dict(trial_config.policy))
         try:
@@ -373,7 +235,7 @@ def _worker(config_dict, objective_names, space, trials, storage, study_name, se
     config = config_mod.from_dict(config_dict)
     family = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples)
     objectives = parse(",".join(objective_names), family.metric_names + ("human_used",))
-    study = open_study(config, objectives, storage=storage, study_name=study_name, seed=seed + worker, sampler=sampler)
+    study = open_study(config, objectives, storage=storage, study_name=study_name, sampler=_sampler(sampler, seed + worker, len(objectives) > 1))
     _run_trials(study, config, objectives, space, trials=trials, seeds=seeds, seed=seed, timeout=timeout,
                 progress=False, worker=worker, refine_steps=refine_steps, refine_lr=refine_lr, batch=batch)
 
@@ -400,13 +262,13 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
     if evaluator is not None and workers > 1:
         raise ConfigError("a custom evaluator runs in one worker process")
     if refine_steps and len(objectives) > 1:
-        raise ConfigError("--method hybrid takes one objective (its refinement is a gradient descent)")
+        raise ConfigError("method hybrid takes one objective (its refinement is a gradient descent)")
     import multiprocessing
 
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(config, objectives, storage=storage, study_name=study_name, seed=seed, sampler=sampler)
+    study = open_study(config, objectives, storage=storage, study_name=study_name, sampler=_sampler(sampler, seed, len(objectives) > 1))
     fail_stale_trials(study, older_than_s=stale_after_s)
     if not study.trials:
         for params in [*(first_candidates or []), *baseline_params(config, space)]:
@@ -434,11 +296,4 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
     if not complete:
         raise SimulationError(f"study {study_name!r} has no completed trial (every policy degenerated)")
     best = study.best_trials[0] if len(objectives) > 1 else study.best_trial
-    return SearchResult(with_policy(config, **_policy_changes(best.user_attrs["policy"])), study, evaluations)
-
-
-def _policy_changes(policy: dict) -> dict:
-    changes = dict(policy)
-    changes.setdefault("human_weight", None)
-    changes.setdefault("temperature", None)
-    return changes
+    return SearchResult(with_policy(config, **policy_changes(best.user_attrs["policy"])), study, evaluations)

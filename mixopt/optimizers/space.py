@@ -15,6 +15,15 @@ CONTINUOUS = (*FRACTION_KEYS, "human_weight", "curation_fraction", "temperature"
 STRUCTURAL = ("retention", "window", "human_source", "provenance_filter")
 SPACE_KEYS = CONTINUOUS + STRUCTURAL
 
+# The space recommend, the atlas and the benchmark search
+RECOMMEND_SPACE = ("human_fraction_decay", "retention", "window")
+# Tried first, before the baselines: spend the fresh human data as early as the budget allows and
+# accumulate (what the atlas's searches found best across its grid). A time-bounded search on a slow
+# family may evaluate little more than the first few trials: the baselines alone only spend nothing
+# or everything.
+RECOMMEND_FIRST = [{"retention": "accumulate", "human_fraction_decay.start": 1.0, "human_fraction_decay.rate": 0.0}]
+
+
 # The strategies every optimised policy is compared with (DESIGN.md section 4, issue 4). None of them
 # curates or filters (``_PLAIN``): they are what a practitioner does without those tools, and
 # subsample retention could not combine with either.
@@ -36,13 +45,13 @@ def parse_space(text: str | list) -> tuple[str, ...]:
     keys = [k.strip() for k in (text.split(",") if isinstance(text, str) else text) if k.strip()]
     for key in keys:
         if key not in SPACE_KEYS:
-            raise ConfigError(f"--space key {key!r} is unknown; allowed: {', '.join(SPACE_KEYS)}")
+            raise ConfigError(f"space key {key!r} is unknown; allowed: {', '.join(SPACE_KEYS)}")
     fraction_keys = [k for k in keys if k in FRACTION_KEYS]
     if len(fraction_keys) > 1:
-        raise ConfigError(f"--space takes one of {', '.join(FRACTION_KEYS)} (each sets the human fraction), "
+        raise ConfigError(f"space takes one of {', '.join(FRACTION_KEYS)} (each sets the human fraction), "
                           f"got {', '.join(fraction_keys)}")
     if not keys:
-        raise ConfigError("--space must name at least one policy key")
+        raise ConfigError("space must name at least one policy key")
     return tuple(keys)
 
 
@@ -59,6 +68,14 @@ def policy_dict(policy: Policy) -> dict:
     """A ``[policy]`` table (lists for schedules), as ``mixopt simulate --policy`` reads it."""
     out = dataclasses.asdict(policy)
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items() if v is not None}
+
+
+def policy_changes(policy: dict) -> dict:
+    """``with_policy`` arguments from a stored policy table (absent optional keys: the defaults)."""
+    changes = dict(policy)
+    changes.setdefault("human_weight", None)
+    changes.setdefault("temperature", None)
+    return changes
 
 
 def baseline_configs(config: Config) -> dict[str, Config]:

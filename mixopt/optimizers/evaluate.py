@@ -6,7 +6,9 @@ import numpy as np
 from mixopt import montecarlo
 from mixopt.config import Config
 from mixopt.errors import SimulationError
+from mixopt.describe import describe
 from mixopt.objectives import Objective
+from mixopt.optimizers.space import baseline_configs, policy_dict
 
 
 class Estimate(NamedTuple):
@@ -61,3 +63,24 @@ def compare(config: Config, objective: Objective, baselines: dict, *, seeds: int
                      "margin_ci_low": float(diff.mean() - half), "margin_ci_high": float(diff.mean() + half),
                      "trajectory": theirs.trajectory})
     return mine, rows
+
+
+def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed: int,
+                 start: Config | None = None) -> dict:
+    """The policy of ``config`` and every baseline on the same fresh seeds (imports JAX).
+
+    ``start``: the policy an optimiser started from, compared on the same seeds like a baseline and
+    reported apart as ``start`` (with the paired margin: how much the optimiser improved on it).
+    """
+    others = baseline_configs(config)
+    if start is not None:
+        others["start"] = start
+    estimate, baselines = compare(config, objective, others, seeds=eval_seeds, seed=seed)
+    extra = {}
+    if start is not None:  # compare() keeps the order of ``others``: the start is its last row
+        extra = {"start": {**baselines.pop(), "policy": policy_dict(start.policy)}}
+    return {**extra, "scenario": config.to_dict()["scenario"], "policy": policy_dict(config.policy),
+            "description": describe(config), "objective": {
+                "metric": objective.name, "direction": objective.direction, "mean": estimate.mean,
+                "ci_low": estimate.ci_low, "ci_high": estimate.ci_high, "eval_seeds": eval_seeds},
+            "human_used": estimate.human_used, "trajectory": estimate.trajectory, "baselines": baselines}

@@ -1,7 +1,10 @@
-"""Tables and machine-readable output of results (the benchmark's figures: mixopt/benchmark.py)."""
+"""What the command line prints: tables (pandas) and machine-readable output (CSV, JSON) of results;
+the benchmark's figures are ``serve/report.py``."""
 import json
 
 import pandas as pd
+
+from mixopt.serve.report import markdown_table
 
 MAX_TABLE_ROWS = 26
 
@@ -140,3 +143,11 @@ def format_atlas(atlas: dict, fmt: str) -> str:
     if fmt == "csv":
         return table.to_csv(index=False)
     return table.to_string(index=False, float_format=lambda v: f"{v:.4g}") + "\n"
+
+
+def main_table(summary: pd.DataFrame, fmt: str) -> str:
+    if fmt == "json":
+        return summary.to_json(orient="records", indent=1) + "\n"
+    if fmt == "csv":
+        return summary.to_csv(index=False)
+    return markdown_table(summary)

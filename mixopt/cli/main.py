@@ -1,0 +1,156 @@
+"""The ``mixopt`` command line (DESIGN.md section 4): parse, call the API, format.
+
+Bad input exits 2 with one line ``mixopt: error: ...``; a simulation that degenerates (NaN or
+infinity) exits 1 with one line naming the metric and the generation. No tracebacks for either.
+"""
+import os
+import re
+import sys
+from pathlib import Path
+
+from mixopt.cli.parser import FORMATS, make_parser, overrides
+from mixopt.errors import ConfigError, MixoptError
+from mixopt.runtime import enable_compilation_cache
+
+def _emit(text: str, out: str | None) -> None:
+    if out:
+        try:
+            Path(out).write_text(text)
+        except OSError as err:
+            raise ConfigError(f"--out {out}: cannot write: {err.strerror}") from None
+    else:
+        sys.stdout.write(text)
+
+
+def _load_config(args, *, compile_cache: bool = True):
+    from mixopt import config as config_mod
+
+    _check_format(args)
+    config = config_mod.load(args.config, policy_file=args.policy, overrides=overrides(args))
+    if compile_cache:
+        enable_compilation_cache()
+    return config
+
+
+def _check_format(args):
+    if args.format not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {args.format!r}")
+
+
+def _simulate(args) -> None:
+    import mixopt.cli.format as fmt
+
+    config = _load_config(args)
+    from mixopt import montecarlo
+
+    result = montecarlo.simulate(config)
+    _emit(fmt.format_result(result, args.format), args.out)
+
+
+def _optimize(args) -> None:
+    import mixopt.cli.format as fmt
+    from mixopt.serve.optimize import optimize
+
+    config = _load_config(args)
+    options = {name: getattr(args, name) for name in (
+        "objective", "method", "space", "trials", "steps", "learning_rate", "optimizer", "refine_steps", "search",
+        "timeout", "storage", "study", "workers", "batch", "eval_seeds")}
+    payload = optimize(config, **options, progress=sys.stderr.isatty() and not args.quiet)
+    _emit(fmt.format_optimization(payload, args.format), args.out)
+
+
+def _recommend(args) -> None:
+    import mixopt.cli.format as fmt
+    from mixopt.serve import recommend, uncertain
+
+    config = _load_config(args, compile_cache=False)  # JAX only if an optimisation is needed
+    progress = sys.stderr.isatty() and not args.quiet
+    if args.uncertain:
+        enable_compilation_cache()
+        payload = uncertain.recommend_uncertain(config, args.objective, args.uncertain, storage=args.storage,
+                                                time_budget=args.time_budget, eval_seeds=args.eval_seeds,
+                                                progress=progress)
+    else:
+        payload = recommend.recommend(config, args.objective, storage=args.storage, atlas_path=args.atlas,
+                                      use_atlas=not args.no_atlas, time_budget=args.time_budget,
+                                      eval_seeds=args.eval_seeds, progress=progress,
+                                      on_compute=enable_compilation_cache)
+    _emit(fmt.format_recommendation(payload, args.format), args.out)
+
+
+def _atlas(args) -> None:
+    import mixopt.cli.format as fmt
+    from mixopt.serve import atlas
+
+    _check_format(args)
+    enable_compilation_cache()
+    payload = atlas.build(families=args.families, grid=args.grid, trials=args.trials, seeds=args.seeds,
+                          eval_seeds=args.eval_seeds, workers=args.workers, storage=args.storage,
+                          out=args.out, progress=sys.stderr.isatty() and not args.quiet)
+    sys.stdout.write(fmt.format_atlas(payload, args.format))
+
+
+def _benchmark(args) -> None:
+    import mixopt.cli.format as fmt
+    from mixopt.serve import benchmark
+
+    _check_format(args)
+    enable_compilation_cache()
+    out = args.out or f"mixopt-benchmark-{args.suite}"
+    summary = benchmark.run(args.suite, out, seeds=args.seeds, trials=args.trials,
+                            progress=sys.stderr.isatty() and not args.quiet)
+    sys.stdout.write(fmt.main_table(summary, args.format))
+    print(f"wrote {out}/report.md, results.csv, summary.md and the figures", file=sys.stderr)
+
+
+def _in_flags(message: str, argv) -> str:
+    """A library error names its argument (``time_budget must be > 0``); the command line says the
+    flag (``--time-budget must be > 0``)."""
+    word = re.match(r"[a-z_]+(?=[ :])", message)
+    if word is None:
+        return message
+    flag = "--" + word.group(0).replace("_", "-")
+    command = next((a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("-")), None)
+    known = set()
+    for action in make_parser()._subparsers._group_actions[0].choices.get(command, make_parser())._actions:
+        known.update(action.option_strings)
+    return flag + message[word.end():] if flag in known else message
+
+
+def main(argv=None) -> int:
+    # XLA's C++ logs (e.g. notes on loading cached CPU executables) would break the one-line contract.
+    # Forced, not defaulted: a parent that imported JAX has already set it to 1 in the environment.
+    if not os.environ.get("MIXOPT_XLA_LOGS"):
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    from mixopt import runtime
+
+    runtime.install()
+    args = None
+    try:
+        args = make_parser().parse_args(argv)
+        if args.command == "simulate":
+            _simulate(args)
+        elif args.command == "optimize":
+            _optimize(args)
+        elif args.command == "recommend":
+            _recommend(args)
+        elif args.command == "atlas":
+            _atlas(args)
+        elif args.command == "benchmark":
+            _benchmark(args)
+        return 0
+    except ConfigError as err:
+        print(f"mixopt: error: {_in_flags(str(err), argv)}", file=sys.stderr)
+        return 2
+    except MixoptError as err:
+        print(f"mixopt: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        resumable = getattr(args, "command", None) in ("optimize", "atlas", "benchmark", "recommend")
+        print("mixopt: interrupted" + ("; finished trials are stored, the same command resumes" if resumable else ""),
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

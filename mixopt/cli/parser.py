@@ -1,0 +1,195 @@
+"""The command line's flags (DESIGN.md section 4): one parser per command, flags in groups, and the
+map from flags to config keys. The only place that knows argparse, with ``cli.main``."""
+import argparse
+
+from mixopt.errors import ConfigError
+
+FORMATS = ("table", "csv", "json")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints usage + message; the contract is one line
+        raise ConfigError(message)
+
+
+def _fraction_list(text: str):
+    """``0.1`` or ``0.1,0.2,...`` (one value per generation)."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or a comma-separated list of numbers, got {text!r}")
+    return values[0] if len(values) == 1 else values
+
+
+def _budget(text: str):
+    if text.strip().lower() in ("inf", "infinite", "infinity"):
+        return "inf"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'inf', got {text!r}")
+
+
+# flag dest -> (table, key); "truth" keys go to [scenario.truth]
+_FLAG_KEYS = {
+    "family": ("scenario", "family"), "generations": ("scenario", "generations"),
+    "samples": ("scenario", "samples"), "human_budget": ("scenario", "human_budget"),
+    "dim": ("truth", "dim"), "estimator": ("truth", "estimator"), "fit": ("truth", "fit"),
+    "vocab": ("truth", "vocab"), "zipf": ("truth", "zipf"), "source": ("truth", "source"),
+    "capacity": ("truth", "capacity"), "smoothing": ("truth", "smoothing"),
+    "temperature": ("truth", "temperature"), "top_p": ("truth", "top_p"), "minority": ("truth", "minority"),
+    "minority_size": ("truth", "minority_size"), "noise": ("truth", "noise"), "design": ("truth", "design"),
+    "ridge": ("truth", "ridge"), "components": ("truth", "components"), "em_steps": ("truth", "em_steps"),
+    "length": ("truth", "length"), "width": ("truth", "width"), "train_steps": ("truth", "train_steps"),
+    "train_lr": ("truth", "train_lr"),
+    "train_optimizer": ("truth", "train_optimizer"), "verifier_noise": ("scenario", "verifier_noise"),
+    "curation_fraction": ("policy", "curation_fraction"),
+    "contamination": ("scenario", "contamination"),
+    "detector_tpr": ("scenario", "detector_tpr"), "detector_fpr": ("scenario", "detector_fpr"),
+    "provenance_filter": ("policy", "provenance_filter"),
+    "human_fraction": ("policy", "human_fraction"), "human_weight": ("policy", "human_weight"),
+    "human_source": ("policy", "human_source"), "retention": ("policy", "retention"),
+    "window": ("policy", "window"), "seeds": ("run", "seeds"), "seed": ("run", "seed"),
+    "sampler": ("run", "sampler"),
+}
+
+
+def _common(parser):
+    group = parser.add_argument_group("output")
+    group.add_argument("--format", default="table", help="table (default), csv or json")
+    group.add_argument("--out", help="write the output to this file instead of standard output")
+    group.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _scenario_flags(sub):
+    """The config flags, in groups: scenario, the families' parameters, policy, run, output."""
+    sub.add_argument("config", nargs="?", help="a TOML config ([scenario], [policy], [run] tables)")
+    sub.add_argument("--policy", help="a JSON or TOML policy file (as optimize prints)")
+    group = sub.add_argument_group("scenario (the world)")
+    group.add_argument("--family", help="model family: gaussian, categorical, gmm, neural or regression")
+    group.add_argument("--generations", type=int, help="T: generations after generation 0")
+    group.add_argument("--samples", type=int, help="M: samples per batch")
+    group.add_argument("--human-budget", type=_budget, help="fresh human samples that exist in total, or inf")
+    group.add_argument("--contamination", type=_fraction_list,
+                       help="share of each fresh human batch that is unlabelled synthetic data, or one per generation")
+    group.add_argument("--detector-tpr", type=float, help="provenance detector: P(flag | synthetic)")
+    group.add_argument("--detector-fpr", type=float, help="provenance detector: P(flag | human)")
+    group.add_argument("--verifier-noise", type=float, help="curation: noise sd on the verifier's score")
+    _family_flags(sub)
+    group = sub.add_argument_group("policy (the decisions for generations 1..T)")
+    group.add_argument("--human-fraction", type=_fraction_list, help="lambda: human share of each batch, or one per generation")
+    group.add_argument("--human-weight", type=_fraction_list, help="share of the loss weight on human samples")
+    group.add_argument("--human-source", help="fresh or pool")
+    group.add_argument("--retention", help="replace, accumulate, window or subsample")
+    group.add_argument("--window", type=int, help="W for retention window")
+    group.add_argument("--curation-fraction", type=_fraction_list,
+                       help="share of each batch's synthetic samples the verifier keeps (1 = no curation)")
+    group.add_argument("--provenance-filter", action="store_const", const=True,
+                       help="drop the human-labelled samples the detector flags")
+    group = sub.add_argument_group("run (Monte Carlo)")
+    group.add_argument("--seeds", type=int, help="Monte-Carlo repetitions")
+    group.add_argument("--seed", type=int, help="integer seed of the run")
+    group.add_argument("--sampler", help="exact (default where it applies) or naive")
+    _common(sub)
+
+
+def _family_flags(sub):
+    """[scenario.truth] keys, one group per family (a flag several families share: its own group)."""
+    group = sub.add_argument_group("family parameters shared by several families")
+    group.add_argument("--dim", type=int, help="gaussian, regression: dimension; gmm: 1, 2 or 3")
+    group.add_argument("--vocab", type=int, help="categorical, neural: number of categories (tokens) V")
+    group.add_argument("--zipf", type=float, help="categorical, neural: Zipf exponent a (p_i ~ i^-a)")
+    group.add_argument("--temperature", type=float,
+                       help="gaussian, categorical, gmm, neural: sampling temperature at synthesis")
+    group.add_argument("--top-p", type=float, help="categorical, neural: nucleus (top-p) truncation at synthesis")
+    group = sub.add_argument_group("family gaussian")
+    group.add_argument("--estimator", help="mle or unbiased")
+    group.add_argument("--fit", help="full, or mean (variance known)")
+    group = sub.add_argument_group("family categorical")
+    group.add_argument("--source", help="zipf, or english (real word frequencies; the words extra)")
+    group.add_argument("--capacity", type=int, help="the model keeps only the K most frequent categories")
+    group.add_argument("--smoothing", type=float, help="add-alpha smoothing")
+    group.add_argument("--minority", type=float, help="true mass share of a minority group")
+    group.add_argument("--minority-size", type=int, help="categories in the minority group")
+    group = sub.add_argument_group("family gmm")
+    group.add_argument("--components", type=int, help="the model's mixture components K")
+    group.add_argument("--em-steps", type=int, help="EM iterations per fit")
+    group = sub.add_argument_group("family neural")
+    group.add_argument("--length", type=int, help="tokens a sequence (vocab^length <= 4096)")
+    group.add_argument("--width", type=int, help="hidden units of the MLP")
+    group.add_argument("--train-steps", type=int, help="training steps per generation")
+    group.add_argument("--train-lr", type=float, help="the trainer's learning rate")
+    group.add_argument("--train-optimizer", help="adam (default) or sgd (smoother gradients for optimize)")
+    group = sub.add_argument_group("family regression")
+    group.add_argument("--noise", type=float, help="label noise sigma")
+    group.add_argument("--design", help="fresh inputs each generation, or fixed (generation 0's)")
+    group.add_argument("--ridge", type=float, help="ridge penalty (0 = ordinary least squares)")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mixopt", description="Data-mixing strategy optimiser against model collapse.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _scenario_flags(commands.add_parser("simulate", help="simulate generations of training on mixed data"))
+    opt = commands.add_parser("optimize", help="find the mixing policy that best resists collapse")
+    _scenario_flags(opt)
+    opt.add_argument("--method", default="optuna", help="gradient, optuna (default) or hybrid")
+    opt.add_argument("--objective", default="final:kl", help="final:METRIC or mean:METRIC, comma-separated for several")
+    opt.add_argument("--space", default="human_fraction", help="policy keys to optimise, comma-separated")
+    opt.add_argument("--trials", type=int, default=50, help="optuna: finished trials the study should hold")
+    opt.add_argument("--steps", type=int, default=200, help="gradient: optimiser steps")
+    opt.add_argument("--learning-rate", type=float, default=0.05, help="gradient: learning rate")
+    opt.add_argument("--optimizer", default="adam", help="gradient: adam, sgd, adamw or rmsprop")
+    opt.add_argument("--refine-steps", type=int, default=30, help="hybrid: gradient steps inside each trial")
+    opt.add_argument("--search", default="tpe", help="optuna sampler: tpe, cmaes, gp, random or nsga")
+    opt.add_argument("--timeout", type=float, help="optuna: stop after this many seconds")
+    opt.add_argument("--storage", help="journal file, sqlite:///PATH or postgresql://... (default mixopt-studies.log)")
+    opt.add_argument("--study", help="study name (default: derived from the scenario and objective)")
+    opt.add_argument("--workers", type=int, default=1, help="worker processes on one study")
+    opt.add_argument("--batch", type=int, default=1,
+                     help="optuna: trials asked at a time and simulated together (vmap over their policies)")
+    opt.add_argument("--eval-seeds", type=int, default=2000, help="fresh seeds to re-evaluate the result and baselines")
+    rec = commands.add_parser("recommend", help="the best known policy for a scenario, with its evidence")
+    _scenario_flags(rec)
+    rec.add_argument("--objective", default="final:kl", help="final:METRIC or mean:METRIC")
+    rec.add_argument("--storage", help="where studies are stored (as for optimize)")
+    rec.add_argument("--atlas", help="a policy atlas JSON (default: the one shipped with mixopt)")
+    rec.add_argument("--no-atlas", action="store_true", help="do not answer from an atlas")
+    rec.add_argument("--time-budget", type=float, default=20.0,
+                     help="seconds for an optimisation when neither a study nor the atlas answers")
+    rec.add_argument("--eval-seeds", type=int, default=1000, help="fresh seeds to evaluate an optimised answer")
+    rec.add_argument("--uncertain", action="append", default=[], metavar="KEY=LO:HI",
+                     help="optimise the expected objective over a range of a scenario key (contamination, "
+                          "human_budget, detector_tpr, detector_fpr, verifier_noise or a truth key)")
+    atlas = commands.add_parser("atlas", help="the policy atlas: recommendations precomputed over a grid")
+    atlas_commands = atlas.add_subparsers(dest="atlas_command", required=True, parser_class=_Parser)
+    build = atlas_commands.add_parser("build", help="optimise every grid scenario (resumable) and write the atlas")
+    build.add_argument("--families", default="gaussian,categorical", help="comma-separated families of the grid")
+    build.add_argument("--grid", default="default", help="default (small) or full")
+    build.add_argument("--trials", type=int, default=40, help="optuna trials per grid scenario")
+    build.add_argument("--seeds", type=int, default=128, help="seeds per trial")
+    build.add_argument("--eval-seeds", type=int, default=1000, help="fresh seeds of each entry's report")
+    build.add_argument("--workers", type=int, default=1, help="worker processes (grid scenarios in parallel)")
+    build.add_argument("--storage", help="where the grid's studies are stored (as for optimize)")
+    _common(build)
+    bench = commands.add_parser("benchmark", help="scenarios x strategies against the baselines: tables, figures, report")
+    bench.add_argument("--suite", default="default", help="smoke, default (a few minutes) or full")
+    bench.add_argument("--seeds", type=int, help="Monte-Carlo seeds per strategy (default: the suite's)")
+    bench.add_argument("--trials", type=int, help="trials of the optimised strategy's search (default: the suite's)")
+    bench.add_argument("--format", default="table", help="the summary on standard output: table (markdown), csv, json")
+    bench.add_argument("--out", help="folder for every table, figure and report.md (default mixopt-benchmark-SUITE)")
+    bench.add_argument("--quiet", action="store_true", help="no progress output")
+    return parser
+
+
+def overrides(args) -> dict:
+    data: dict = {"scenario": {}, "policy": {}, "run": {}}
+    for dest, (table, key) in _FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if table == "truth":
+            data["scenario"].setdefault("truth", {})[key] = value
+        else:
+            data[table][key] = value
+    return data

@@ -1,0 +1,222 @@
+"""``mixopt atlas build``: recommendations precomputed over a grid of scenarios.
+
+Each grid scenario is optimised as its own study in the usual storage (so the build is resumable:
+a scenario whose study already holds a report from enough trials is skipped, an interrupted one
+resumes its trials) and its report is collected into one JSON file that ``mixopt recommend`` reads
+without importing JAX. Grid scenarios run in parallel worker processes (``workers``).
+
+Grid axes (``ATLAS_AXES``): the horizon T, the fresh human samples there are per
+generation after generation 0 (as a share of a batch: budget = M + share * T * M) and the
+contamination of fresh human data; family, truth and batch size are fixed per family.
+
+Lookup (``from_atlas``): the nearest entry of an atlas for the same family, truth, batch size and
+objective, when the scenario lies inside the atlas's grid.
+"""
+import itertools
+import json
+import math
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+from mixopt import config as config_mod
+from mixopt.config import Config
+from mixopt.describe import describe_report
+from mixopt.errors import ConfigError
+from mixopt.names import TRUTH_DEFAULTS
+from mixopt.objectives import Objective
+
+ATLAS_AXES = ("generations", "human_per_generation", "contamination")  # the grid an atlas spans
+
+
+# family -> (fixed scenario keys, objective); the axes below vary
+FAMILY_GRIDS = {
+    "gaussian": ({"family": "gaussian", "samples": 100, "truth": {}}, "final:kl"),
+    "categorical": ({"family": "categorical", "samples": 500, "truth": {"vocab": 100, "zipf": 1.1}}, "final:tv"),
+}
+
+GRIDS = {
+    "default": {"generations": (5, 10, 20), "human_per_generation": (0.0, 0.05, 0.2), "contamination": (0.0, 0.3)},
+    "full": {"generations": (3, 5, 10, 20, 40), "human_per_generation": (0.0, 0.02, 0.05, 0.1, 0.2, 0.5),
+             "contamination": (0.0, 0.1, 0.3, 0.5)},
+}
+
+
+def default_atlas_path():
+    return resources.files("mixopt") / "data" / "atlas.json"
+
+
+def load_atlas(path=None) -> dict:
+    try:
+        text = (Path(path) if path else default_atlas_path()).read_text()
+        atlas = json.loads(text)
+        entries = atlas["entries"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"atlas {path or 'default'}: cannot read the atlas: {err}") from None
+    if not isinstance(entries, list):
+        raise ConfigError(f"atlas {path or 'default'}: 'entries' must be a list")
+    return atlas
+
+
+def atlas_coordinates(scenario: dict) -> dict:
+    """Where a scenario sits on the atlas grid: horizon, fresh human samples per generation after
+    generation 0 as a share of a batch (budget), and contamination."""
+    budget = scenario["human_budget"]
+    budget = math.inf if budget == "inf" else float(budget)
+    contamination = scenario.get("contamination", 0.0)
+    if isinstance(contamination, list):
+        contamination = sum(contamination) / len(contamination)
+    per_generation = (budget - scenario["samples"]) / (scenario["generations"] * scenario["samples"])
+    return {"generations": float(scenario["generations"]), "human_per_generation": per_generation,
+            "contamination": float(contamination)}
+
+
+def _fixed(scenario: dict) -> str:
+    """What an atlas entry must share with the query exactly (family, truth, batch size, detectors)."""
+    drop = {"generations", "human_budget", "contamination"}
+    fixed = {k: v for k, v in scenario.items() if k not in drop}
+    fixed["truth"] = {**TRUTH_DEFAULTS.get(scenario["family"], {}), **scenario.get("truth", {})}  # defaults spelt out
+    return json.dumps(fixed, sort_keys=True)
+
+
+def from_atlas(config: Config, objective: Objective, atlas: dict) -> dict | None:
+    """The nearest atlas entry's report when the scenario lies inside the atlas grid, else None.
+
+    Distance: the sum over the grid axes of |difference| / the axis's span among the candidate
+    entries (log scale for the horizon); an infinite budget matches only infinite budgets.
+    """
+    query = config.to_dict()["scenario"]
+    candidates = [e for e in atlas["entries"]
+                  if e.get("objective") == objective.name and _fixed(e["scenario"]) == _fixed(query)]
+    if not candidates:
+        return None
+    here = atlas_coordinates(query)
+    points = [atlas_coordinates(e["scenario"]) for e in candidates]
+    finite = math.isfinite(here["human_per_generation"])
+    keep = [i for i, p in enumerate(points) if math.isfinite(p["human_per_generation"]) == finite]
+    if not keep:
+        return None
+    scale = {}
+    for axis in ATLAS_AXES:
+        values = [_axis_value(axis, points[i][axis]) for i in keep if math.isfinite(points[i][axis])]
+        value = _axis_value(axis, here[axis])
+        if values and math.isfinite(value) and not min(values) - 1e-9 <= value <= max(values) + 1e-9:
+            return None  # outside the grid: the atlas does not speak for this scenario
+        scale[axis] = (max(values) - min(values)) or 1.0 if values else 1.0
+
+    def distance(point):
+        return sum(abs(_axis_value(a, point[a]) - _axis_value(a, here[a])) / scale[a]
+                   for a in ATLAS_AXES if math.isfinite(here[a]) and math.isfinite(point[a]))
+
+    best = min(keep, key=lambda i: distance(points[i]))
+    entry = candidates[best]
+    report = dict(entry["report"])
+    return {**report, "description": describe_report(report), "source": "atlas",
+            "atlas": {"distance": round(distance(points[best]), 6), "exact": distance(points[best]) == 0,
+                      "entry_scenario": entry["scenario"], "entries_compared": len(keep),
+                      "note": "the numbers are the atlas entry's, measured in its scenario"}}
+
+
+def _axis_value(axis: str, value: float) -> float:
+    return math.log(value) if axis == "generations" else value
+
+
+def grid_configs(families: str, grid: str, seeds: int) -> list[tuple[config_mod.Config, str]]:
+    """(config, objective) of every grid scenario."""
+    if grid not in GRIDS:
+        raise ConfigError(f"grid must be one of {', '.join(GRIDS)}, got {grid!r}")
+    names = [f.strip() for f in families.split(",") if f.strip()]
+    unknown = [f for f in names if f not in FAMILY_GRIDS]
+    if unknown or not names:
+        raise ConfigError(f"families: the atlas grid covers {', '.join(FAMILY_GRIDS)}, got {families!r}")
+    out = []
+    axes = GRIDS[grid]
+    for name in names:
+        fixed, objective = FAMILY_GRIDS[name]
+        for T, share, contamination in itertools.product(*axes.values()):
+            budget = fixed["samples"] * (1 + share * T)
+            scenario = {**fixed, "generations": T, "human_budget": budget, "contamination": contamination}
+            out.append((config_mod.from_dict({"scenario": scenario, "run": {"seeds": seeds}}), objective))
+    return out
+
+
+def build_point(config_dict: dict, objective_text: str, trials: int, eval_seeds: int, storage: str | None) -> dict:
+    """Optimises one grid scenario (resuming its study) and returns its atlas entry."""
+    import optuna
+
+    from mixopt.families import make_family
+    from mixopt.objectives import parse
+    from mixopt.optimizers.search import optimize_search
+    from mixopt.optimizers.evaluate import build_report
+    from mixopt.optimizers.space import RECOMMEND_SPACE
+    from mixopt.store import REPORT_ATTR, default_study_name, store_report
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    config = config_mod.from_dict(config_dict)
+    family = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples)
+    objective = parse(objective_text, family.metric_names + ("human_used",))[0]
+    name = default_study_name(config, objective.name, RECOMMEND_SPACE)
+    result = optimize_search(config, [objective], RECOMMEND_SPACE, trials=trials, storage=storage,
+                             study_name=name, seeds=config.run.seeds, seed=config.run.seed)
+    stored = result.study.user_attrs.get(REPORT_ATTR + objective.name)
+    if stored is not None and stored["trials"] >= trials and stored["objective"]["eval_seeds"] == eval_seeds:
+        report = stored  # built by an earlier run of this build: not recomputed
+    else:
+        report = build_report(result.config, objective, eval_seeds=eval_seeds, seed=config.run.seed)
+        store_report(result.study, objective, report)
+        report = result.study.user_attrs[REPORT_ATTR + objective.name]
+    return {"scenario": config.to_dict()["scenario"], "objective": objective.name, "study": name, "report": report}
+
+
+def _point_worker(args):
+    from mixopt.runtime import enable_compilation_cache
+
+    enable_compilation_cache()  # a spawned worker does not inherit the parent's JAX settings
+    return build_point(*args)
+
+
+def build(*, families: str = "gaussian,categorical", grid: str = "default", trials: int = 40, seeds: int = 128,
+          eval_seeds: int = 1000, workers: int = 1, storage: str | None = None, out: str | None = None,
+          progress: bool = False) -> dict:
+    """Builds (or resumes) the atlas and writes it to ``out`` (default ``mixopt-atlas.json``)."""
+    for name, value, minimum in (("trials", trials, 1), ("seeds", seeds, 2), ("eval_seeds", eval_seeds, 2),
+                                 ("workers", workers, 1)):
+        if value < minimum:
+            raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    points = grid_configs(families, grid, seeds)
+    jobs = [(c.to_dict(), objective, trials, eval_seeds, storage) for c, objective in points]
+    entries = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc="atlas scenarios")
+    if workers == 1:
+        results = map(_point_worker, jobs)
+    else:
+        import multiprocessing
+
+        pool = multiprocessing.get_context("spawn").Pool(workers)
+        results = pool.imap(_point_worker, jobs)
+    try:
+        for entry in results:
+            entries.append(entry)
+            if bar is not None:
+                bar.update()
+    finally:
+        if workers > 1:
+            pool.terminate()
+        if bar is not None:
+            bar.close()
+    atlas = {"version": 1, "grid": grid, "axes": GRIDS[grid], "families": families, "trials": trials,
+             "seeds": seeds, "eval_seeds": eval_seeds, "entries": entries}
+    path = Path(out or "mixopt-atlas.json")
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    try:  # written whole, then renamed: an interrupted build never leaves half an atlas
+        tmp.write_text(json.dumps(atlas, indent=1) + "\n")
+        os.replace(tmp, path)
+    except OSError as err:
+        raise ConfigError(f"out {path}: cannot write: {err.strerror}") from None
+    print(f"wrote {path} ({len(entries)} entries)", file=sys.stderr)
+    return atlas

@@ -1,0 +1,71 @@
+"""``mixopt optimize``: run a method, re-evaluate its policy on fresh seeds against the baselines.
+
+Produces the JSON object of DESIGN.md section 4: ``policy``, ``objective``, ``human_used``,
+``baselines``, ``source``.
+"""
+import time
+
+from mixopt.config import Config
+from mixopt.errors import ConfigError
+from mixopt.families import make_family
+from mixopt.objectives import parse
+from mixopt.optimizers.gradient import optimize_gradient
+from mixopt.optimizers.search import optimize_search
+from mixopt.optimizers.space import parse_space
+from mixopt.optimizers.evaluate import build_report
+from mixopt.optimizers.search import SAMPLERS as SEARCH_SAMPLERS
+from mixopt.store import default_study_name, store_report
+
+METHODS = ("gradient", "optuna", "hybrid")
+
+
+def optimize(config: Config, *, objective: str = "final:kl", method: str = "optuna", space: str | tuple = "human_fraction",
+             trials: int = 50, steps: int = 200, learning_rate: float = 0.05, optimizer: str = "adam",
+             refine_steps: int = 30, search: str = "tpe", timeout: float | None = None, storage: str | None = None,
+             study: str | None = None, workers: int = 1, batch: int = 1, eval_seeds: int = 2000,
+             progress: bool = False) -> dict:
+    """Optimises ``config``'s policy over the keys of ``space`` and reports it against the baselines.
+
+    ``objective``: ``final:METRIC`` or ``mean:METRIC``, comma-separated for several (the search
+    method's Pareto front). ``method``: ``gradient`` (optax through the relaxed simulator),
+    ``optuna`` (a stored, resumable study; ``search`` names the sampler) or ``hybrid`` (each trial
+    refined by ``refine_steps`` gradient steps). Returns the DESIGN.md section 4 object.
+    """
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    for name, value in (("workers", workers), ("batch", batch), ("trials", trials), ("steps", steps),
+                        ("eval_seeds", eval_seeds)):
+        if value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
+    if method != "gradient" and search not in SEARCH_SAMPLERS:
+        raise ConfigError(f"search must be one of {', '.join(SEARCH_SAMPLERS)}, got {search!r}")
+    family = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples)
+    objectives = parse(objective, family.metric_names + ("human_used",))
+    space = parse_space(space)
+    seeds, seed = config.run.seeds, config.run.seed
+    started = time.perf_counter()
+    pareto = None
+    if method == "gradient":
+        if len(objectives) > 1:
+            raise ConfigError("method gradient takes one objective; use method optuna with search nsga for several")
+        result = optimize_gradient(config, objectives[0], space, steps=steps, learning_rate=learning_rate,
+                                   seeds=seeds, seed=seed, optimizer=optimizer)
+        study_name = None
+    else:
+        study_name = study or default_study_name(config, objective, space)
+        result = optimize_search(config, objectives, space, trials=trials, storage=storage,
+                                 study_name=study_name, seeds=seeds, seed=seed, sampler=search,
+                                 timeout=timeout, progress=progress, workers=workers,
+                                 refine_steps=refine_steps if method == "hybrid" else 0,
+                                 refine_lr=learning_rate, batch=batch)
+        if len(objectives) > 1:  # the Pareto front of the study (quality vs cost or vs diversity)
+            pareto = [{"policy": t.user_attrs["policy"], "values": dict(zip([o.name for o in objectives], t.values))}
+                      for t in result.study.best_trials]
+    elapsed = time.perf_counter() - started
+    report = build_report(result.config, objectives[0], eval_seeds=eval_seeds, seed=seed,
+                          start=result.start if method == "gradient" else None)
+    if study_name is not None:  # what `mixopt recommend` reads back without recomputing
+        store_report(result.study, objectives[0], report)
+    return {**report, "source": "optimised", "method": method, "study": study_name,
+            "simulator_evaluations": result.evaluations, "seconds": elapsed,
+            **({"pareto": pareto} if pareto is not None else {})}

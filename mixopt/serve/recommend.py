@@ -1,0 +1,68 @@
+"""``mixopt recommend``: a scenario in, the best known policy out, with its evidence.
+
+Where the answer comes from, in order (the payload's ``source``):
+
+1. ``study``: a stored study for the same scenario and objective that holds a report (``mixopt
+   optimize``, ``atlas build`` and earlier recommendations write one). Read from the storage; nothing
+   is simulated, and JAX is not imported.
+2. ``atlas``: the nearest entry of a policy atlas (the one shipped with the package, or ``--atlas
+   PATH``) built for the same family, truth, batch size and objective, when the scenario lies inside
+   the atlas's grid of horizons, budgets and contamination levels. The payload says which entry and
+   how near; its numbers are the entry's, measured in the entry's scenario.
+3. ``optimised``: a bounded Optuna search (``time_budget`` seconds) over a decaying human-fraction
+   schedule and the retention rule, re-evaluated on fresh seeds against the baselines, and stored as
+   a study with its report, so the next query for this scenario is answered from storage.
+
+A report is the JSON object of DESIGN.md section 4 (``policy``, ``objective``, ``human_used``,
+``baselines``, ``source``) plus ``description`` (the policy in words), ``trajectory`` (the objective's
+metric per generation with a 95% CI, for the policy and for each baseline) and ``scenario``.
+"""
+from mixopt.config import Config
+from mixopt.errors import ConfigError
+from mixopt.objectives import Objective, parse
+from mixopt.serve.atlas import from_atlas, load_atlas
+from mixopt.optimizers.space import RECOMMEND_FIRST, RECOMMEND_SPACE
+from mixopt.store import default_study_name, from_storage, store_report
+
+
+
+def optimise(config: Config, objective: Objective, *, storage: str | None, time_budget: float, eval_seeds: int,
+             trials: int = 10_000, progress: bool = False, study_name: str | None = None) -> dict:
+    """A time-bounded Optuna search, its best policy re-evaluated and stored as the study's report."""
+    from mixopt.optimizers.search import optimize_search
+    from mixopt.optimizers.evaluate import build_report
+
+    name = study_name or default_study_name(config, objective.name, RECOMMEND_SPACE)
+    result = optimize_search(config, [objective], RECOMMEND_SPACE, trials=trials, storage=storage, study_name=name,
+                             seeds=config.run.seeds, seed=config.run.seed, timeout=time_budget, progress=progress,
+                             first_candidates=RECOMMEND_FIRST)
+    report = build_report(result.config, objective, eval_seeds=eval_seeds, seed=config.run.seed)
+    store_report(result.study, objective, report)
+    return {**report, "source": "optimised", "study": name, "trials": len(result.study.trials)}
+
+
+def recommend(config: Config, objective_text: str, *, storage: str | None = None, atlas_path=None,
+              time_budget: float = 20.0, eval_seeds: int = 1000, use_atlas: bool = True,
+              progress: bool = False, on_compute=None) -> dict:
+    """The recommendation for ``config``'s scenario (its policy is ignored): study, atlas or optimised."""
+    if not time_budget > 0:
+        raise ConfigError(f"time_budget must be > 0 seconds, got {time_budget!r}")
+    if eval_seeds < 2:
+        raise ConfigError(f"eval_seeds must be >= 2, got {eval_seeds}")
+    objectives = parse(objective_text, None)
+    if len(objectives) > 1:
+        raise ConfigError("recommend takes one objective (optimize with search nsga gives a Pareto front)")
+    objective = objectives[0]
+    found = from_storage(config, objective, storage)
+    if found is None and use_atlas:
+        found = from_atlas(config, objective, load_atlas(atlas_path))
+    if found is not None:
+        return found
+    if on_compute is not None:
+        on_compute()  # e.g. the CLI's persistent compilation cache, set up only when JAX is needed
+    from mixopt.families import make_family
+
+    family = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples)
+    objective = parse(objective_text, family.metric_names + ("human_used",))[0]  # the family check
+    return optimise(config, objective, storage=storage, time_budget=time_budget, eval_seeds=eval_seeds,
+                    progress=progress)
