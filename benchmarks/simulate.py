@@ -12,6 +12,12 @@ reported apart. Then the compiled memory of accumulate over T = 1000 generations
 Then (``--part families`` alone) every family's cost per seed-generation at M = 1e3 and 1e5, T = 20,
 exact and naive samplers, written to ``simulate_families.csv``.
 
+Then (``--part counts``) the count families' exact sampler against numpy: categorical, V = 1000, a Zipf
+truth, lambda = 0, replace, T = 99, S = 400, M in {1e3, 1e5}: mixopt's default (``count_sampler``
+chooses inverse-CDF at M <= 10 V, V conditional binomials beyond), mixopt forced to the binomials
+branch (the sampler before issue 10) and numpy's ``Generator.multinomial`` on the (S, V) array once a
+generation; written to ``simulate_counts.csv`` with numpy's time over each engine's.
+
 Run: ``python benchmarks/simulate.py`` (``--quick`` for a smoke run). Prints a table and writes
 ``benchmarks/results/simulate.csv`` and ``simulate_memory.csv`` (with machine and device names).
 """
@@ -127,13 +133,71 @@ def family_costs(quick: bool, out: Path) -> pd.DataFrame:
     return table
 
 
+def count_costs(quick: bool, out: Path) -> pd.DataFrame:
+    """The categorical family's exact count sampler against numpy's multinomial, in this process."""
+    from mixopt.families.categorical import categorical, count_sampler, sampling_probs, zipf_probs
+    from mixopt.generation import SimInputs, simulator
+    from mixopt.policies.retention import replace
+
+    V, T, S = 1000, (9 if quick else 99), (40 if quick else 400)
+    rows = []
+    for M in ((1000,) if quick else (1000, 100_000)):
+        family = categorical(vocab=V, zipf=1.1, num_samples=M)
+        binomials = count_sampler(V, None)
+        variants = {f"engine {count_sampler(V, M).method}": family}
+        if count_sampler(V, M).method != "binomials":  # and the sampler before issue 10, for the ratio
+            variants["engine binomials"] = family._replace(
+                sample_stats=lambda key, params, count: binomials(key, count, sampling_probs(params)))
+        inputs = SimInputs(np.zeros(T), np.zeros(T), np.asarray(np.inf))
+        keys = montecarlo.seed_keys(0, S)
+        for name, fam in variants.items():
+            run = montecarlo.batched(simulator(fam, replace(), num_generations=T, num_samples=M))
+            start = time.perf_counter()
+            compiled = run.lower(keys, inputs).compile()
+            compile_s = time.perf_counter() - start
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                jax.block_until_ready(compiled(keys, inputs))
+                times.append(time.perf_counter() - start)
+                if times[-1] > 10:  # slow enough that one run is a stable measure
+                    break
+            rows.append({"M": M, "method": name, "seeds": S, "T": T, "wall_s": statistics.median(times),
+                         "compile_s": compile_s})
+        rng = np.random.default_rng(0)
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            p = np.tile(zipf_probs(V, 1.1), (S, 1))
+            for _ in range(T + 1):
+                p = rng.multinomial(M, p) / M
+            times.append(time.perf_counter() - start)
+        rows.append({"M": M, "method": "numpy multinomial", "seeds": S, "T": T, "wall_s": statistics.median(times),
+                     "compile_s": float("nan")})
+        for row in rows[-len(variants) - 1:]:
+            print(f"  M={M:>7} {row['method']:<22} {row['wall_s']:8.3f} s", file=sys.stderr)
+    table = pd.DataFrame(rows)
+    ref = table[table.method == "numpy multinomial"].set_index("M")["wall_s"]
+    table["numpy_over_engine"] = [ref[m] / w for m, w in zip(table.M, table.wall_s)]
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    out.mkdir(parents=True, exist_ok=True)
+    table.assign(machine=platform.node(), device=str(jax.devices()[0])).to_csv(out / "simulate_counts.csv",
+                                                                               index=False)
+    return table
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    parser.add_argument("--part", choices=("all", "gaussian", "families"), default="all",
-                        help="gaussian: engine vs numpy peers and memory; families: every family's cost")
+    parser.add_argument("--part", choices=("all", "gaussian", "families", "counts"), default="all",
+                        help="gaussian: engine vs numpy peers and memory; families: every family's cost; "
+                             "counts: the count sampler vs numpy's multinomial")
     args = parser.parse_args(argv)
+    if args.part in ("all", "counts"):
+        count_costs(args.quick, Path(args.out))
+        if args.part == "counts":
+            return
     if args.part in ("all", "families"):
         family_costs(args.quick, Path(args.out))
         if args.part == "families":

@@ -10,7 +10,7 @@ Truths: Zipf over ``vocab`` categories (p_i ∝ i^-zipf), real English word freq
 "english"``, the top ``vocab`` words of the ``wordfreq`` package: the ``words`` extra), optionally
 with a minority group (``minority`` share of the mass on its own ``minority_size`` categories).
 """
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -64,16 +64,20 @@ def tail_set(probs: np.ndarray, share: float = TAIL_SHARE) -> np.ndarray:
     return mask
 
 
-def sampling_probs(params: CategoricalParams) -> jax.Array:
+def sampling_probs(params: CategoricalParams, truncated: bool = True) -> jax.Array:
     """The distribution the model samples from: p^(1/T) renormalised, then top-p truncation.
 
     Top-p keeps the most probable categories until their mass reaches ``top_p`` (the one that
     crosses it included); ``top_p >= 1`` keeps everything. Zero-probability categories stay zero.
+    ``truncated=False`` (static: a family whose top_p is 1) skips the truncation and its sort, the
+    costliest step of a generation at large V (measured 3x the count draw at V = 1000).
     """
     p = params.probs
     positive = p > 0
     logits = jnp.where(positive, jnp.log(jnp.where(positive, p, 1.0)) / params.temperature, -jnp.inf)
     q = jax.nn.softmax(logits)
+    if not truncated:
+        return q
     order = jnp.argsort(-q)
     sorted_q = q[order]
     before = jnp.cumsum(sorted_q) - sorted_q
@@ -84,8 +88,51 @@ def sampling_probs(params: CategoricalParams) -> jax.Array:
 
 
 def multinomial_counts(key, count, q):
-    """Multinomial(round(count), q) counts, as floats: the exact law of the counts of iid samples."""
+    """Multinomial(round(count), q) counts, as floats, by V conditional binomials (any count)."""
     return jax.random.multinomial(key, jnp.round(count), q, dtype=q.dtype)
+
+
+INVERSE_CDF_MAX_RATIO = 10  # M uniforms beat V binomials up to about M = 10 V (benchmarks/simulate.py)
+
+
+class CountSampler(NamedTuple):
+    """``draw(key, count, q) -> (V,)`` Multinomial(round(count), q) counts (floats), exact in law;
+    ``method`` says which branch the static sizes chose."""
+
+    draw: Callable
+    method: str
+
+    def __call__(self, key, count, q):
+        return self.draw(key, count, q)
+
+
+def count_sampler(num_categories: int, max_count: int | None, *, method: str | None = None) -> CountSampler:
+    """The exact count sampler for V = ``num_categories`` and counts up to ``max_count`` (static).
+
+    ``inverse_cdf`` (default where max_count <= 10 V): max_count uniforms mapped to categories by
+    ``searchsorted`` on the cumulative probabilities (a zero-probability category has an empty
+    interval, and a uniform rounded onto the total goes to the last category with mass), the first
+    round(count) of them counted by a scatter-add: O(M log V), every step vectorised. ``binomials``
+    (beyond, or without a static bound): ``jax.random.multinomial``, V conditional binomials in
+    sequence. A count above ``max_count`` is not allowed on the ``inverse_cdf`` branch.
+    """
+    if method is None:
+        method = ("inverse_cdf" if max_count is not None and max_count <= INVERSE_CDF_MAX_RATIO * num_categories
+                  else "binomials")
+    if method == "binomials":
+        return CountSampler(multinomial_counts, method)
+    if method != "inverse_cdf" or max_count is None:
+        raise ValueError(f"count sampler {method!r} needs a static max_count")
+    slots = jnp.arange(max_count)
+
+    def draw(key, count, q):
+        cum = jnp.cumsum(q)
+        last = num_categories - 1 - jnp.argmax(q[::-1] > 0)  # the last category with mass
+        u = jax.random.uniform(key, (max_count,), q.dtype) * cum[-1]
+        index = jnp.minimum(jnp.searchsorted(cum, u, side="right"), last)
+        return jnp.zeros_like(q).at[index].add((slots < jnp.round(count)).astype(q.dtype))
+
+    return CountSampler(draw, method)
 
 
 def relaxed_counts(key, count, q):
@@ -135,7 +182,7 @@ def _check_rate(name: str, value, low_open: bool, high_closed: bool = True):
 
 def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", capacity: int | None = None,
                 smoothing: float = 0.0, temperature: float = 1.0, top_p: float = 1.0, minority: float = 0.0,
-                minority_size: int | None = None) -> Family:
+                minority_size: int | None = None, num_samples: int | None = None) -> Family:
     """Makes the categorical family.
 
     Args:
@@ -156,6 +203,8 @@ def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", c
         exponent; the other categories share 1 - minority by Zipf. ``minority_share`` reports the
         model's mass on the group over its true mass (1 = fairly represented).
       minority_size: categories in the minority group, default max(1, V // 10).
+      num_samples: M, the batch size (set from the scenario by ``make_family``): the largest count the
+        exact sampler draws, which picks its branch (``count_sampler``); None: any count.
 
     Raises:
       ConfigError: a parameter out of range, or ``english`` without the ``words`` extra.
@@ -198,15 +247,18 @@ def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", c
     p_true = jnp.asarray(probs, dtype)
     truth = CategoricalParams(p_true, jnp.ones((), dtype), jnp.ones((), dtype))
     tail_mask = jnp.asarray(tail)
+    counts = count_sampler(vocab, num_samples)
+    truncated = top_p < 1  # static: no sort where nothing is truncated
     group_mask = jnp.asarray(group)
 
     def noise(key, num):
         return jax.random.uniform(key, (num,))
 
     def transform(params, u):
-        cum = jnp.cumsum(sampling_probs(params))
+        q = sampling_probs(params, truncated)
+        cum = jnp.cumsum(q)
         index = jnp.searchsorted(cum, u * cum[-1], side="right")
-        return jnp.minimum(index, vocab - 1)
+        return jnp.minimum(index, vocab - 1 - jnp.argmax(q[::-1] > 0))  # never a category without mass
 
     def sample(key, params, num):
         return transform(params, noise(key, num))
@@ -216,10 +268,10 @@ def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", c
         return jnp.zeros(vocab, dtype).at[x].add(weights)
 
     def sample_stats(key, params, count):
-        return multinomial_counts(key, count, sampling_probs(params))
+        return counts(key, count, sampling_probs(params, truncated))
 
     def relaxed_stats(key, params, count):
-        return relaxed_counts(key, count, sampling_probs(params))
+        return relaxed_counts(key, count, sampling_probs(params, truncated))
 
     def empty_stats():
         return jnp.zeros(vocab, dtype)

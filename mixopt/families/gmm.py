@@ -37,7 +37,7 @@ from jax.scipy.stats import norm
 
 from mixopt.errors import ConfigError
 from mixopt.families.base import Family
-from mixopt.families.categorical import multinomial_counts, relaxed_counts, weighted_counts
+from mixopt.families.categorical import count_sampler, relaxed_counts, weighted_counts
 
 # weights, means (first axis), sds: two broad components, two freckles, a wide component for the far tails
 DEFAULT_TRUTH = ((0.40, 0.40, 0.05, 0.05, 0.10), (-2.0, 2.0, -5.5, 5.5, 0.0), (1.0, 1.0, 0.15, 0.15, 5.0))
@@ -98,7 +98,8 @@ def _truth(dim, weights, means, sds):
 
 
 def gmm(*, components: int = 3, em_steps: int = 50, dim: int = 1, weights=None, means=None, sds=None,
-        bins: int | None = None, limit: float | None = None, temperature: float = 1.0) -> Family:
+        bins: int | None = None, limit: float | None = None, temperature: float = 1.0,
+        num_samples: int | None = None) -> Family:
     """Makes the Gaussian mixture family.
 
     Args:
@@ -134,6 +135,7 @@ def gmm(*, components: int = 3, em_steps: int = 50, dim: int = 1, weights=None, 
     dtype = jnp.result_type(float)
     width = 2.0 * limit / bins
     cell = width**dim
+    counts = count_sampler(bins**dim, num_samples)  # M: set from the scenario by make_family
     edges = jnp.asarray(np.linspace(-limit, limit, bins + 1), dtype)
     axis_centres = (edges[:-1] + edges[1:]) / 2
     grid = jnp.stack(jnp.meshgrid(*[axis_centres] * dim, indexing="ij"), axis=-1).reshape(-1, dim)  # (B^d, d)
@@ -177,7 +179,7 @@ def gmm(*, components: int = 3, em_steps: int = 50, dim: int = 1, weights=None, 
         return jnp.zeros(bins**dim, dtype).at[flat].add(weights)
 
     def sample_stats(key, params, count):
-        return multinomial_counts(key, count, cell_probs(params))
+        return counts(key, count, cell_probs(params))
 
     def relaxed_stats(key, params, count):
         return relaxed_counts(key, count, cell_probs(params))

@@ -31,7 +31,7 @@ import optax
 
 from mixopt.errors import ConfigError
 from mixopt.families.base import Family
-from mixopt.families.categorical import (CategoricalParams, distribution_metrics, multinomial_counts,
+from mixopt.families.categorical import (CategoricalParams, distribution_metrics, count_sampler,
                                          sampling_probs, tail_set, weighted_counts, zipf_probs)
 
 OPTIMIZERS = {"adam": optax.adam, "sgd": optax.sgd}
@@ -101,7 +101,7 @@ def _check_positive(name, value):
 
 def neural(*, vocab: int = 6, length: int = 3, zipf: float = 1.2, width: int = 16, train_steps: int = 100,
            train_lr: float = 0.05, train_optimizer: str = "adam", temperature: float = 1.0,
-           top_p: float = 1.0) -> Family:
+           top_p: float = 1.0, num_samples: int | None = None) -> Family:
     """Makes the neural family.
 
     Args:
@@ -137,6 +137,8 @@ def neural(*, vocab: int = 6, length: int = 3, zipf: float = 1.2, width: int = 1
     p_true = jnp.asarray(probs, dtype)
     truth = CategoricalParams(p_true, jnp.ones((), dtype), jnp.ones((), dtype))
     tail_mask = jnp.asarray(tail_set(probs))
+    counts = count_sampler(num, num_samples)  # M: set from the scenario by make_family
+    truncated = top_p < 1  # static: no sort where nothing is truncated
     true_entropy = float(-(probs * np.log(probs)).sum())
     if train_optimizer not in OPTIMIZERS:
         raise ConfigError(f"scenario.truth.train_optimizer must be one of {', '.join(OPTIMIZERS)}, "
@@ -180,7 +182,7 @@ def neural(*, vocab: int = 6, length: int = 3, zipf: float = 1.2, width: int = 1
         return jax.random.uniform(key, (n,), dtype)
 
     def transform(params, u):
-        cum = jnp.cumsum(sampling_probs(joint(params)))
+        cum = jnp.cumsum(sampling_probs(joint(params), truncated))
         return jnp.minimum(jnp.searchsorted(cum, u * cum[-1], side="right"), num - 1)
 
     def data_stats(x, weights):
@@ -202,12 +204,12 @@ def neural(*, vocab: int = 6, length: int = 3, zipf: float = 1.2, width: int = 1
         noise=noise,
         transform=transform,
         data_stats=data_stats,
-        sample_stats=lambda key, params, count: multinomial_counts(key, count, sampling_probs(joint(params))),
+        sample_stats=lambda key, params, count: counts(key, count, sampling_probs(joint(params), truncated)),
         empty_stats=lambda: jnp.zeros(num, dtype),
         combine=lambda a, b: a + b,
         fit=fit_fn,
         metrics=metrics,
         metric_names=("kl", "tv", "collision", "tail_mass", "entropy_ratio"),
-        relaxed_stats=lambda key, params, count: normal_counts(key, count, sampling_probs(joint(params))),
+        relaxed_stats=lambda key, params, count: normal_counts(key, count, sampling_probs(joint(params), truncated)),
         log_prob=log_prob,
     )

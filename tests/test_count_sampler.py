@@ -1,0 +1,113 @@
+"""The count families' exact sampler (``categorical.count_sampler``): Multinomial(n, q) counts, in law.
+
+Two branches, chosen at build time from the static sizes: ``inverse_cdf`` (M uniforms, searchsorted
+on the cumulative probabilities, counts by scatter-add: O(M log V), no V-long chain) where M <= 10 V,
+and ``binomials`` (``jax.random.multinomial``: V conditional binomials, any count) beyond it.
+
+Checks, on both branches:
+- the moments: mean n q_i and covariance n (diag q - q q^T), each entry within 4.5 Monte-Carlo
+  standard errors (SE of a mean over S draws: sample std / sqrt(S); of a covariance entry: the std
+  of the products of centred counts / sqrt(S)). 4.5, not 4: the test takes the largest |z| of 35
+  entries (7 means, 28 covariances), and Bonferroni at 4.5 keeps its false-alarm rate near
+  35 x 6.8e-6 = 2.4e-4. The same draws against q off by 10% in one category are rejected;
+- the Zipf chain of the issue (V = 1000, a = 1.1, M = 1000, lambda = 0, replace): the support and
+  lost mass at generations 0, 9 and 99 against their exact values. Category i's count is a
+  Wright-Fisher chain c_{t+1} ~ Bin(M, c_t / M) started at Bin(M, p_i), so P(c_t = 0) is the
+  transition matrix's power applied to the start (computed here in numpy): support 0.279693,
+  0.082561, 0.015056. |z| < 4 with the SE of the per-seed values; a chain with M - 100 samples is
+  rejected.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.stats import binom
+
+from _utils import z_score
+from mixopt import montecarlo
+from mixopt.families.categorical import categorical, count_sampler, sampling_probs, zipf_probs
+from mixopt.generation import SimInputs, simulator
+from mixopt.policies.retention import replace
+
+Q = np.array([0.35, 0.25, 0.2, 0.1, 0.07, 0.03, 0.0])  # a zero-probability category is never drawn
+DRAWS = 20000
+
+
+def _moments_z(counts, n, q):
+    centred = counts - n * q
+    mean_z = centred.mean(0) / (centred.std(0, ddof=1) / np.sqrt(len(counts)) + 1e-300)
+    products = centred[:, :, None] * centred[:, None, :]
+    cov = n * (np.diag(q) - np.outer(q, q))
+    se = products.std(0, ddof=1) / np.sqrt(len(counts))
+    cov_z = np.where(se > 0, (products.mean(0) - cov) / np.where(se > 0, se, 1.0), 0.0)
+    return np.abs(mean_z).max(), np.abs(cov_z).max()
+
+
+def _draw(method, n, q, max_count):
+    sampler = count_sampler(len(q), max_count, method=method)
+    keys = jax.random.split(jax.random.key(11), DRAWS)
+    return np.asarray(jax.jit(jax.vmap(lambda k: sampler(k, jnp.asarray(float(n)), jnp.asarray(q))))(keys))
+
+
+@pytest.mark.parametrize("method", ["inverse_cdf", "binomials"])
+@pytest.mark.parametrize("n", [1, 17, 40])
+def test_counts_have_the_multinomial_moments(method, n):
+    counts = _draw(method, n, Q, max_count=40)
+    assert counts.shape == (DRAWS, len(Q))
+    np.testing.assert_array_equal(counts.sum(1), n)
+    assert np.all(counts[:, -1] == 0)  # the zero-probability category
+    mean_z, cov_z = _moments_z(counts, n, Q)
+    assert mean_z < 4.5 and cov_z < 4.5, (mean_z, cov_z)
+    # power: the same draws against a q that is 10% off in its second category
+    wrong = Q.copy()
+    wrong[1] *= 1.1
+    wrong[0] -= Q[1] * 0.1
+    if n > 1:
+        assert max(_moments_z(counts, n, wrong)) > 4.5
+
+
+def test_the_branch_follows_the_sizes():
+    assert count_sampler(100, 1000).method == "inverse_cdf"  # M <= 10 V
+    assert count_sampler(100, 1001).method == "binomials"
+    assert count_sampler(100, None).method == "binomials"  # any count: no static bound to draw M slots
+
+
+def _exact_chain(V, a, M, generations):
+    """(support, lost mass) of the lambda = 0 replace chain at ``generations``, exactly."""
+    p = zipf_probs(V, a)
+    k = np.arange(M + 1)
+    step = binom.pmf(k[None, :], M, k[:, None] / M)
+    dead = (k == 0).astype(float)  # P(c_t = 0 | c_0 = k), t = 0
+    start = binom.pmf(k[None, :], M, p[:, None])
+    out = {}
+    for t in range(max(generations) + 1):
+        if t in generations:
+            gone = start @ dead
+            out[t] = (1 - gone.mean(), float(p @ gone))
+        dead = step @ dead
+    return out
+
+
+def test_the_exact_chain_values_of_the_issue():
+    exact = _exact_chain(1000, 1.1, 1000, (0, 9, 99))
+    np.testing.assert_allclose([exact[t][0] for t in (0, 9, 99)], [0.279693, 0.082561, 0.015056], atol=1e-6)
+
+
+@pytest.mark.parametrize("method,generations,seeds", [("inverse_cdf", 99, 300), ("binomials", 9, 300)])
+def test_the_zipf_chain_matches_its_exact_survival(method, generations, seeds):
+    family = categorical(vocab=1000, zipf=1.1, num_samples=1000)  # M <= 10 V: inverse_cdf
+    if method == "binomials":
+        draw = count_sampler(1000, None)
+        family = family._replace(sample_stats=lambda key, params, count: draw(key, count, sampling_probs(params)))
+    sim = simulator(family, replace(), num_generations=generations, num_samples=1000)
+    inputs = SimInputs(np.zeros(generations), np.zeros(generations), np.asarray(np.inf))
+    info = montecarlo.batched(sim)(montecarlo.seed_keys(0, seeds), inputs)
+    out = {name: np.asarray(value) for name, value in info.metrics.items()}
+    checked = [t for t in (0, 9, 99) if t <= generations]
+    exact = _exact_chain(1000, 1.1, 1000, tuple(checked))
+    for t in checked:
+        assert abs(z_score(out["support"][:, t], exact[t][0])) < 4, (t, out["support"][:, t].mean(), exact[t][0])
+        assert abs(z_score(out["lost_mass"][:, t], exact[t][1])) < 4, t
+    # power: the chain of M = 900 samples is rejected at the last checked generation
+    fewer = _exact_chain(1000, 1.1, 900, (checked[-1],))[checked[-1]]
+    assert abs(z_score(out["support"][:, checked[-1]], fewer[0])) > 4
