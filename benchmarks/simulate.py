@@ -135,7 +135,8 @@ def family_costs(quick: bool, out: Path) -> pd.DataFrame:
 
 def count_costs(quick: bool, out: Path) -> pd.DataFrame:
     """The categorical family's exact count sampler against numpy's multinomial, in this process."""
-    from mixopt.families.categorical import categorical, count_sampler, sampling_probs, zipf_probs
+    from mixopt.families.categorical import categorical, sampling_probs, zipf_probs
+    from mixopt.families.counts import count_sampler
     from mixopt.generation import SimInputs, simulator
     from mixopt.policies.retention import replace
 

@@ -3,6 +3,7 @@
 This is the boundary where jitting happens (STYLE.md habit 5) and where non-finite values are
 caught, once, outside the compiled code (habit 7).
 """
+import json
 from typing import NamedTuple
 
 import jax
@@ -118,6 +119,15 @@ def runner(config: Config):
     """
     sim, _ = build(config)
     return batched(sim, seeds_per_chunk=seeds_per_chunk(config))
+
+
+def structure(config: Config) -> tuple:
+    """What fixes the compiled program (``runner``): configs that share it differ only in ``sim_inputs``."""
+    p, s = config.policy, config.scenario
+    return (s.family, json.dumps(s.truth, sort_keys=True), s.generations, s.samples,
+            any(c > 0 for c in s.schedule("contamination")), p.retention, p.window if p.retention == "window" else 0,
+            p.human_source, p.human_weight is not None, p.curated, p.provenance_filter, p.temperature is not None,
+            config.sampler)
 
 
 def per_seed_metrics(config: Config, keys: jax.Array, run=None) -> dict:

@@ -238,7 +238,7 @@ def test_relaxed_counts_moments_and_an_empty_draw():
     """n Dirichlet(n q): mean n q and variance n q (1 - q) n / (n + 1), |z| < 4 over 20000 keys
     (the multinomial's variance n q (1 - q) is rejected for the rarest category at n = 3); a count of
     0 gives zeros, not NaN (the 1e-12 floor on the Gamma shapes)."""
-    from mixopt.families.categorical import relaxed_counts
+    from mixopt.families.counts import relaxed_counts
 
     q = jnp.array([0.6, 0.3, 0.1, 0.0])
     n = 3.0

@@ -25,7 +25,8 @@ from scipy.stats import binom
 
 from _utils import z_score
 from mixopt import montecarlo
-from mixopt.families.categorical import categorical, count_sampler, sampling_probs, zipf_probs
+from mixopt.families.categorical import categorical, sampling_probs, zipf_probs
+from mixopt.families.counts import count_sampler
 from mixopt.generation import SimInputs, simulator
 from mixopt.policies.retention import replace
 

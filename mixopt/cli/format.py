@@ -104,6 +104,11 @@ def format_recommendation(payload: dict, fmt: str) -> str:
                   f"contamination={atlas['entry_scenario'].get('contamination', 0)}); its numbers are for that scenario")
     else:
         origin = f"optimised now ({payload.get('trials', '?')} trials, stored as study {payload['study']})"
+        budget = payload.get("budget")
+        if budget and budget["cut_short"]:
+            origin += (f"; the {budget['time_budget']:g} s time budget cut it short: {budget['trials']} trials in "
+                       f"{budget['search_seconds']:g} s, {budget['eval_seeds']} of {budget['eval_seeds_asked']} "
+                       "evaluation seeds; a larger --time-budget searches and measures more")
     lines = [f"recommendation ({origin}):", f"  {payload['description']}",
              f"{objective['metric']} ({objective['direction']}), 95% CI on {objective.get('eval_seeds', '?')} "
              "fresh seeds; margin = how much better the recommendation is (paired CI)",

@@ -37,7 +37,8 @@ from jax.scipy.stats import norm
 
 from mixopt.errors import ConfigError
 from mixopt.families.base import Family
-from mixopt.families.categorical import count_sampler, relaxed_counts, weighted_counts
+from mixopt.families.categorical import weighted_counts
+from mixopt.families.counts import count_sampler, relaxed_counts
 
 # weights, means (first axis), sds: two broad components, two freckles, a wide component for the far tails
 DEFAULT_TRUTH = ((0.40, 0.40, 0.05, 0.05, 0.10), (-2.0, 2.0, -5.5, 5.5, 0.0), (1.0, 1.0, 0.15, 0.15, 5.0))

@@ -31,8 +31,9 @@ import optax
 
 from mixopt.errors import ConfigError
 from mixopt.families.base import Family
-from mixopt.families.categorical import (CategoricalParams, distribution_metrics, count_sampler,
-                                         sampling_probs, tail_set, weighted_counts, zipf_probs)
+from mixopt.families.categorical import (CategoricalParams, distribution_metrics, sampling_probs, tail_set,
+                                         weighted_counts, zipf_probs)
+from mixopt.families.counts import count_sampler
 
 OPTIMIZERS = {"adam": optax.adam, "sgd": optax.sgd}
 MAX_SEQUENCES = 4096  # V^L above this makes the enumeration (and every fit) too slow to be small

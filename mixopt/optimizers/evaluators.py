@@ -11,18 +11,15 @@ from mixopt.objectives import Objective
 class Evaluator:
     """Objective values of a config on fixed seeds; one compiled program per policy structure."""
 
-    def __init__(self, objectives: list[Objective], *, seeds: int, seed: int):
+    def __init__(self, objectives: list[Objective], *, seeds: int, seed: int, compiled: dict | None = None):
         self.objectives, self.seeds, self.seed = objectives, seeds, seed
-        self.compiled: dict = {}
+        self.compiled: dict = {} if compiled is None else compiled
         self.evaluations = 0
 
     @staticmethod
     def structure(config: Config) -> tuple:
-        """What fixes the compiled program: configs that share it differ only in ``sim_inputs``."""
-        p = config.policy
-        return (p.retention, p.window if p.retention == "window" else 0, p.human_source,
-                p.human_weight is not None, p.curated, p.provenance_filter, p.temperature is not None,
-                config.sampler)
+        """What fixes the compiled program (``montecarlo.structure``)."""
+        return montecarlo.structure(config)
 
     def __call__(self, config: Config) -> tuple[list[float], dict]:
         structure = self.structure(config)

@@ -4,11 +4,7 @@ Every trial evaluates its policy on the same seeds (common random numbers), so t
 compared on the same randomness; compiled simulators are cached per structure, so continuous
 values never recompile. The full policy, the scenario and the metrics are stored as user attributes.
 """
-import contextlib
 import math
-import signal
-import sys
-import threading
 from typing import NamedTuple
 
 from mixopt import runtime
@@ -18,6 +14,7 @@ from mixopt.objectives import Objective
 from mixopt.optimizers.space import baseline_params, policy_changes, policy_dict, suggest, with_policy
 from mixopt.optimizers.evaluators import Evaluator
 from mixopt.optimizers.hybrid import refine
+from mixopt.optimizers.interrupt import DeferredInterrupt
 from mixopt.store import fail_stale_trials, open_study
 
 SAMPLERS = ("tpe", "cmaes", "gp", "random", "nsga")
@@ -27,6 +24,7 @@ class SearchResult(NamedTuple):
     config: Config  # the scenario with the best policy found
     study: object  # the optuna.Study
     evaluations: int  # simulator evaluations (seed-trajectories) in this call
+    runners: dict | None = None  # compiled programs by montecarlo.structure (one worker), for reuse
 
 
 def _sampler(name: str, seed: int, multi: bool):
@@ -41,73 +39,6 @@ def _sampler(name: str, seed: int, multi: bool):
             "gp": lambda: optuna.samplers.GPSampler(seed=seed),
             "random": lambda: optuna.samplers.RandomSampler(seed=seed),
             "nsga": lambda: optuna.samplers.NSGAIISampler(seed=seed)}[name]()
-
-
-class _DeferredInterrupt:
-    """Ctrl-C that never lands inside a storage write.
-
-    A KeyboardInterrupt raised while Optuna holds the journal's file lock (or mid-transaction)
-    leaves the lock half released and ends in an unrelated error. Inside the objective (the
-    simulation) Ctrl-C interrupts at once and the trial is stored as PRUNED (user attribute
-    ``interrupted``; no traceback on the terminal); anywhere else it asks the study to stop after the
-    current step. Either way KeyboardInterrupt is raised once ``study.optimize`` has returned.
-    """
-
-    def __init__(self, study):
-        self.study = study
-        self.in_objective = False
-
-    @property
-    def pending(self) -> bool:
-        return runtime.requested()
-
-    def __call__(self, signum, frame):
-        runtime.mark()
-        if self.in_objective:
-            self.in_objective = False
-            raise KeyboardInterrupt
-        with contextlib.suppress(RuntimeError):  # outside the optimize loop: the flag alone suffices
-            self.study.stop()
-
-    @contextlib.contextmanager
-    def installed(self):
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        if runtime.consume():  # pressed before the search began, and swallowed
-            raise KeyboardInterrupt
-        previous = signal.signal(signal.SIGINT, self)
-        previous_hook, sys.unraisablehook = sys.unraisablehook, runtime.unraisable_hook
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-            sys.unraisablehook = previous_hook
-        if runtime.consume():
-            raise KeyboardInterrupt
-
-    @contextlib.contextmanager
-    def objective(self, trial):
-        import optuna
-
-        self.in_objective = True
-        try:
-            yield
-        except BaseException as err:
-            # After a Ctrl-C, any error is its echo: JAX's C++ layer may turn the KeyboardInterrupt
-            # into a runtime error of its own, which Optuna would store as FAIL and re-raise.
-            if not (isinstance(err, KeyboardInterrupt) or self.pending):
-                raise
-            runtime.mark()
-            trial.set_user_attr("interrupted", True)
-            with contextlib.suppress(RuntimeError):
-                self.study.stop()
-            raise optuna.TrialPruned("interrupted") from None
-        finally:
-            self.in_objective = False
-        if self.pending:  # the interrupt was swallowed on its way (mixopt.runtime): stop here
-            with contextlib.suppress(RuntimeError):
-                self.study.stop()
 
 
 def _ask_tell(study, evaluate, config, objectives, space, *, trials, batch, timeout, worker, interrupt, progress):
@@ -187,7 +118,7 @@ def _run_trials(study, config, objectives, space, *, trials, seeds, seed, timeou
     import optuna
 
     evaluate = evaluator or Evaluator(objectives, seeds=seeds, seed=seed)
-    interrupt = _DeferredInterrupt(study)
+    interrupt = DeferredInterrupt(study)
 
     def objective_fn(trial):
         trial.set_user_attr("worker", worker)
@@ -273,7 +204,10 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
     if not study.trials:
         for params in [*(first_candidates or []), *baseline_params(config, space)]:
             study.enqueue_trial(params, skip_if_exists=True)
+    runners = None
     if workers == 1:
+        runners = None if evaluator else {}  # the default evaluator's compiled programs, for reuse
+        evaluator = evaluator or Evaluator(objectives, seeds=seeds, seed=seed, compiled=runners)
         evaluations = _run_trials(study, config, objectives, space, trials=trials, seeds=seeds, seed=seed,
                                   timeout=timeout, progress=progress, worker=0, refine_steps=refine_steps,
                                   refine_lr=refine_lr, batch=batch, evaluator=evaluator)
@@ -296,4 +230,5 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
     if not complete:
         raise SimulationError(f"study {study_name!r} has no completed trial (every policy degenerated)")
     best = study.best_trials[0] if len(objectives) > 1 else study.best_trial
-    return SearchResult(with_policy(config, **policy_changes(best.user_attrs["policy"])), study, evaluations)
+    return SearchResult(with_policy(config, **policy_changes(best.user_attrs["policy"])), study, evaluations,
+                        runners)

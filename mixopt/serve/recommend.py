@@ -17,6 +17,8 @@ A report is the JSON object of DESIGN.md section 4 (``policy``, ``objective``, `
 ``baselines``, ``source``) plus ``description`` (the policy in words), ``trajectory`` (the objective's
 metric per generation with a 95% CI, for the policy and for each baseline) and ``scenario``.
 """
+import time
+
 from mixopt.config import Config
 from mixopt.errors import ConfigError
 from mixopt.objectives import Objective, parse
@@ -26,19 +28,41 @@ from mixopt.store import default_study_name, from_storage, store_report
 
 
 
+SEARCH_SHARE = 0.6  # of the time budget; the rest re-evaluates the answer and the baselines
+MIN_EVAL_SEEDS = 300  # even past the deadline: an answer measured on fewer seeds is not worth giving
+
+
 def optimise(config: Config, objective: Objective, *, storage: str | None, time_budget: float, eval_seeds: int,
-             trials: int = 10_000, progress: bool = False, study_name: str | None = None) -> dict:
-    """A time-bounded Optuna search, its best policy re-evaluated and stored as the study's report."""
+             trials: int = 10_000, progress: bool = False, study_name: str | None = None,
+             started: float | None = None) -> dict:
+    """A time-bounded Optuna search, its best policy re-evaluated and stored as the study's report.
+
+    The whole answer keeps to ``time_budget`` seconds from ``started`` (``time.perf_counter()``):
+    the search gets ``SEARCH_SHARE`` of it, the re-evaluation the rest, on the search's compiled
+    programs and in chunks of the search's seeds, stopping at the deadline but not below
+    ``MIN_EVAL_SEEDS`` (``budget`` in the payload says what was cut: trials, evaluation seeds).
+    """
+    started = time.perf_counter() if started is None else started
+    deadline = started + time_budget
     from mixopt.optimizers.search import optimize_search
     from mixopt.optimizers.evaluate import build_report
 
     name = study_name or default_study_name(config, objective.name, RECOMMEND_SPACE)
     result = optimize_search(config, [objective], RECOMMEND_SPACE, trials=trials, storage=storage, study_name=name,
-                             seeds=config.run.seeds, seed=config.run.seed, timeout=time_budget, progress=progress,
+                             seeds=config.run.seeds, seed=config.run.seed, progress=progress,
+                             timeout=max(1.0, SEARCH_SHARE * time_budget - (time.perf_counter() - started)),
                              first_candidates=RECOMMEND_FIRST)
-    report = build_report(result.config, objective, eval_seeds=eval_seeds, seed=config.run.seed)
+    searched = time.perf_counter() - started
+    report = build_report(result.config, objective, eval_seeds=eval_seeds, seed=config.run.seed,
+                          chunk=config.run.seeds, runners=result.runners, deadline=deadline,
+                          min_seeds=min(eval_seeds, MIN_EVAL_SEEDS))
     store_report(result.study, objective, report)
-    return {**report, "source": "optimised", "study": name, "trials": len(result.study.trials)}
+    used = report["objective"]["eval_seeds"]
+    budget = {"time_budget": time_budget, "search_seconds": round(searched, 2),
+              "seconds": round(time.perf_counter() - started, 2), "trials": len(result.study.trials),
+              "eval_seeds": used, "eval_seeds_asked": eval_seeds, "cut_short": used < eval_seeds or trials > len(
+                  result.study.trials)}
+    return {**report, "source": "optimised", "study": name, "trials": len(result.study.trials), "budget": budget}
 
 
 def recommend(config: Config, objective_text: str, *, storage: str | None = None, atlas_path=None,
@@ -58,6 +82,7 @@ def recommend(config: Config, objective_text: str, *, storage: str | None = None
         found = from_atlas(config, objective, load_atlas(atlas_path))
     if found is not None:
         return found
+    started = time.perf_counter()
     if on_compute is not None:
         on_compute()  # e.g. the CLI's persistent compilation cache, set up only when JAX is needed
     from mixopt.families import make_family
@@ -65,4 +90,4 @@ def recommend(config: Config, objective_text: str, *, storage: str | None = None
     family = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples)
     objective = parse(objective_text, family.metric_names + ("human_used",))[0]  # the family check
     return optimise(config, objective, storage=storage, time_budget=time_budget, eval_seeds=eval_seeds,
-                    progress=progress)
+                    progress=progress, started=started)
