@@ -12,6 +12,10 @@ trials per second of the optuna method with 1 and 2 local worker processes (jour
 ask/tell batches of 8 (one vmapped program per batch), for TPE and for random search (whose
 sampler costs nothing, so the simulator's share shows).
 
+Then (``--part recommend`` alone) the whole-process time of a ``mixopt recommend`` that has to optimise
+(no study, ``--no-atlas``), default ``--time-budget 20``, for the Gaussian (T = 8) and a categorical
+(V = 100, T = 12), with a cold and then a warm compilation cache: ``optimize_recommend.csv``.
+
 Run: ``python benchmarks/optimize.py`` (``--quick`` for a smoke run); prints a table, writes
 ``benchmarks/results/optimize.csv``.
 """
@@ -38,13 +42,55 @@ def scenario(T):
                                  "policy": {"retention": "replace", "human_fraction": 0.2}})
 
 
+RECOMMEND_CASES = {
+    "gaussian-T8": ["--family", "gaussian", "--generations", "8", "--samples", "100", "--human-budget", "300"],
+    "categorical-V100-T12": ["--family", "categorical", "--vocab", "100", "--generations", "12", "--samples", "500",
+                             "--human-budget", "1100", "--objective", "final:tv"],
+}
+
+
+def recommend_times(out: Path, budget: float = 20.0) -> pd.DataFrame:
+    """Whole-process seconds of an optimising ``mixopt recommend``, cold then warm compilation cache."""
+    import json
+    import os
+    import subprocess
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "MIXOPT_CACHE_DIR": str(Path(tmp) / "cache")}
+        for name, flags in RECOMMEND_CASES.items():
+            for cache in ("cold", "warm"):
+                command = [sys.executable, "-m", "mixopt", "recommend", *flags, "--no-atlas", "--time-budget",
+                           str(budget), "--storage", str(Path(tmp) / f"{name}-{cache}.log"), "--format", "json"]
+                start = time.perf_counter()
+                done = subprocess.run(command, capture_output=True, text=True, env=env)
+                wall = time.perf_counter() - start
+                payload = json.loads(done.stdout) if done.returncode == 0 else {}
+                budget_info = payload.get("budget", {})
+                rows.append({"scenario": name, "cache": cache, "time_budget": budget, "whole_process_s": wall,
+                             "over_budget_s": wall - budget, "trials": budget_info.get("trials"),
+                             "eval_seeds": budget_info.get("eval_seeds"), "rc": done.returncode})
+                print(f"  {name:<22} {cache:<5} {wall:6.1f} s", file=sys.stderr)
+    table = pd.DataFrame(rows)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    out.mkdir(parents=True, exist_ok=True)
+    table.assign(machine=platform.node()).to_csv(out / "optimize_recommend.csv", index=False)
+    return table
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--part", choices=("all", "methods", "recommend"), default="all",
+                        help="methods: gradient vs search and workers; recommend: an optimising recommend's time")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--grad-seeds", type=int, default=4, help="seeds per gradient step (its batch size)")
     parser.add_argument("--grad-lr", type=float, default=0.3, help="the gradient method's peak learning rate")
     args = parser.parse_args(argv)
+    if args.part in ("all", "recommend"):
+        recommend_times(Path(args.out))
+        if args.part == "recommend":
+            return
     T = 20
     steps, trials, eval_seeds = (60, 20, 512) if args.quick else (300, 150, 2048)
     config = scenario(T)
