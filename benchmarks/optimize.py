@@ -78,11 +78,47 @@ def recommend_times(out: Path, budget: float = 20.0) -> pd.DataFrame:
     return table
 
 
+def worker_times(out: Path, quick: bool) -> pd.DataFrame:
+    """Trials per second with 1 and 2 worker processes on slow trials (a categorical V = 1000, M = 1000,
+    T = 20, 256 seeds a trial: about 0.3 s), sharing a warm persistent compilation cache as the CLI
+    does; the cache is warmed by a short run first, so compiling is not what is measured."""
+    import os
+
+    from mixopt import runtime
+
+    config = config_mod.from_dict({"scenario": {"family": "categorical", "generations": 10 if quick else 20,
+                                                "samples": 1000, "human_budget": 6000, "truth": {"vocab": 1000}},
+                                   "policy": {"retention": "accumulate"}})
+    objective = objectives.parse("final:tv", None)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["MIXOPT_CACHE_DIR"] = f"{tmp}/cache"
+        runtime.enable_compilation_cache()
+        optimize_search(config, objective, ("human_fraction",), trials=4, storage=f"{tmp}/warm.log",
+                        study_name="warm", seeds=256, seed=0)
+        n = 12 if quick else 48
+        for workers in (1, 2):
+            start = time.perf_counter()
+            optimize_search(config, objective, ("human_fraction",), trials=n, storage=f"{tmp}/w{workers}.log",
+                            study_name="w", seeds=256, seed=0, workers=workers)
+            seconds = time.perf_counter() - start
+            rows.append({"workers": workers, "trials": n, "seconds": seconds, "trials_per_s": n / seconds})
+            print(f"  workers={workers} {n} trials {seconds:6.1f} s", file=sys.stderr)
+    table = pd.DataFrame(rows)
+    table["speedup_vs_1"] = table["trials_per_s"] / table["trials_per_s"].iloc[0]
+    table["seconds_per_trial_1_worker"] = table["seconds"].iloc[0] / n
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    out.mkdir(parents=True, exist_ok=True)
+    table.assign(machine=platform.node()).to_csv(out / "optimize_slow_workers.csv", index=False)
+    return table
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--part", choices=("all", "methods", "recommend"), default="all",
-                        help="methods: gradient vs search and workers; recommend: an optimising recommend's time")
+    parser.add_argument("--part", choices=("all", "methods", "recommend", "workers"), default="all",
+                        help="methods: gradient vs search and workers; recommend: an optimising recommend's time; "
+                             "workers: 1 vs 2 workers on slow trials")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--grad-seeds", type=int, default=4, help="seeds per gradient step (its batch size)")
     parser.add_argument("--grad-lr", type=float, default=0.3, help="the gradient method's peak learning rate")
@@ -90,6 +126,10 @@ def main(argv=None):
     if args.part in ("all", "recommend"):
         recommend_times(Path(args.out))
         if args.part == "recommend":
+            return
+    if args.part in ("all", "workers"):
+        worker_times(Path(args.out), args.quick)
+        if args.part == "workers":
             return
     T = 20
     steps, trials, eval_seeds = (60, 20, 512) if args.quick else (300, 150, 2048)

@@ -153,9 +153,16 @@ def _run_trials(study, config, objectives, space, *, trials, seeds, seed, timeou
 
 
 def _worker(config_dict, objective_names, space, trials, storage, study_name, seeds, seed, sampler, timeout, worker,
-            refine_steps, refine_lr, batch):
-    """One worker process of ``--workers N``: same study, its own sampler seed."""
+            refine_steps, refine_lr, batch, cache_dir):
+    """One worker process of ``--workers N``: same study, its own sampler seed, and the parent's
+    persistent compilation cache (a spawned process does not inherit JAX's settings), so a program
+    one worker compiled is loaded, not compiled again, by the others and by the next run."""
+    import jax
     import optuna
+
+    if cache_dir:
+        jax.config.update("jax_compilation_cache_dir", cache_dir)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
     from mixopt import config as config_mod
 
@@ -169,6 +176,12 @@ def _worker(config_dict, objective_names, space, trials, storage, study_name, se
     study = open_study(config, objectives, storage=storage, study_name=study_name, sampler=_sampler(sampler, seed + worker, len(objectives) > 1))
     _run_trials(study, config, objectives, space, trials=trials, seeds=seeds, seed=seed, timeout=timeout,
                 progress=False, worker=worker, refine_steps=refine_steps, refine_lr=refine_lr, batch=batch)
+
+
+def _cache_dir() -> str | None:
+    import jax
+
+    return jax.config.jax_compilation_cache_dir
 
 
 def optimize_search(config: Config, objectives: list[Objective], space: tuple[str, ...], *, trials: int,
@@ -216,7 +229,7 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
         names = [o.name for o in objectives]
         processes = [context.Process(target=_worker, args=(config.to_dict(), names, space, trials, storage,
                                                             study_name, seeds, seed, sampler, timeout, i,
-                                                            refine_steps, refine_lr, batch))
+                                                            refine_steps, refine_lr, batch, _cache_dir()))
                      for i in range(workers)]
         for process in processes:
             process.start()
