@@ -67,6 +67,8 @@ def test_optimised_answer_is_stored_and_read_back_without_jax(tmp_path):
     first = recommend.recommend(_config(), "final:kl", storage=storage, use_atlas=False, time_budget=3,
                                 eval_seeds=300)
     assert first["source"] == "optimised" and first["trials"] >= 1
+    # a 3 s budget cuts the search; the evaluation keeps its floor of 300 seeds (all asked for here)
+    assert first["budget"]["cut_short"] and first["objective"]["eval_seeds"] == first["budget"]["eval_seeds"] == 300
     import optuna  # the front-loaded accumulate candidate is tried first, before the baselines
 
     study = optuna.load_study(study_name=first["study"], storage=optuna.storages.JournalStorage(

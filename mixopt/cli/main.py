@@ -111,9 +111,9 @@ def _in_flags(message: str, argv) -> str:
         return message
     flag = "--" + word.group(0).replace("_", "-")
     command = next((a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("-")), None)
-    known = set()
-    for action in make_parser()._subparsers._group_actions[0].choices.get(command, make_parser())._actions:
-        known.update(action.option_strings)
+    parser = make_parser()
+    sub = parser._subparsers._group_actions[0].choices.get(command, parser)
+    known = {flag for action in sub._actions for flag in action.option_strings}
     return flag + message[word.end():] if flag in known else message
 
 
