@@ -18,7 +18,7 @@ import numpy as np
 
 from mixopt.errors import ConfigError
 from mixopt.families.base import Family
-from mixopt.families.counts import count_sampler, relaxed_counts
+from mixopt.families.counts import count_sampler, inverse_cdf, relaxed_counts
 
 SOURCES = ("zipf", "english")
 TAIL_SHARE = 0.1  # tail_mass watches the rarest categories that together hold this share of the truth
@@ -199,10 +199,7 @@ def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", c
         return jax.random.uniform(key, (num,))
 
     def transform(params, u):
-        q = sampling_probs(params, truncated)
-        cum = jnp.cumsum(q)
-        index = jnp.searchsorted(cum, u * cum[-1], side="right")
-        return jnp.minimum(index, vocab - 1 - jnp.argmax(q[::-1] > 0))  # never a category without mass
+        return inverse_cdf(sampling_probs(params, truncated), u)
 
     def sample(key, params, num):
         return transform(params, noise(key, num))

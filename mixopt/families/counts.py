@@ -26,13 +26,21 @@ class CountSampler(NamedTuple):
         return self.draw(key, count, q)
 
 
+def inverse_cdf(q, u):
+    """The category of each uniform ``u`` in [0, 1) under probabilities ``q`` (summing to 1 up to
+    rounding): ``searchsorted`` on the cumulative sums. A zero-probability category has an empty
+    interval, and a uniform that rounds onto the total goes to the last category with mass, so a
+    category without mass is never drawn."""
+    cum = jnp.cumsum(q)
+    last = q.shape[0] - 1 - jnp.argmax(q[::-1] > 0)
+    return jnp.minimum(jnp.searchsorted(cum, u * cum[-1], side="right"), last)
+
+
 def count_sampler(num_categories: int, max_count: int | None, *, method: str | None = None) -> CountSampler:
     """The exact count sampler for V = ``num_categories`` and counts up to ``max_count`` (static).
 
     ``inverse_cdf`` (default where max_count <= 10 V): max_count uniforms mapped to categories by
-    ``searchsorted`` on the cumulative probabilities (a zero-probability category has an empty
-    interval, and a uniform rounded onto the total goes to the last category with mass), the first
-    round(count) of them counted by a scatter-add: O(M log V), every step vectorised. ``binomials``
+    ``inverse_cdf``, the first round(count) of them counted by a scatter-add: O(M log V), every step vectorised. ``binomials``
     (beyond, or without a static bound): ``jax.random.multinomial``, V conditional binomials in
     sequence. A count above ``max_count`` is not allowed on the ``inverse_cdf`` branch.
     """
@@ -46,10 +54,7 @@ def count_sampler(num_categories: int, max_count: int | None, *, method: str | N
     slots = jnp.arange(max_count)
 
     def draw(key, count, q):
-        cum = jnp.cumsum(q)
-        last = num_categories - 1 - jnp.argmax(q[::-1] > 0)  # the last category with mass
-        u = jax.random.uniform(key, (max_count,), q.dtype) * cum[-1]
-        index = jnp.minimum(jnp.searchsorted(cum, u, side="right"), last)
+        index = inverse_cdf(q, jax.random.uniform(key, (max_count,), q.dtype))
         return jnp.zeros_like(q).at[index].add((slots < jnp.round(count)).astype(q.dtype))
 
     return CountSampler(draw, method)

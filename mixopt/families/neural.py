@@ -33,7 +33,7 @@ from mixopt.errors import ConfigError
 from mixopt.families.base import Family
 from mixopt.families.categorical import (CategoricalParams, distribution_metrics, sampling_probs, tail_set,
                                          weighted_counts, zipf_probs)
-from mixopt.families.counts import count_sampler
+from mixopt.families.counts import count_sampler, inverse_cdf
 
 OPTIMIZERS = {"adam": optax.adam, "sgd": optax.sgd}
 MAX_SEQUENCES = 4096  # V^L above this makes the enumeration (and every fit) too slow to be small
@@ -183,8 +183,7 @@ def neural(*, vocab: int = 6, length: int = 3, zipf: float = 1.2, width: int = 1
         return jax.random.uniform(key, (n,), dtype)
 
     def transform(params, u):
-        cum = jnp.cumsum(sampling_probs(joint(params), truncated))
-        return jnp.minimum(jnp.searchsorted(cum, u * cum[-1], side="right"), num - 1)
+        return inverse_cdf(sampling_probs(joint(params), truncated), u)
 
     def data_stats(x, weights):
         return jnp.zeros(num, dtype).at[x].add(jnp.broadcast_to(jnp.asarray(weights, dtype), x.shape))

@@ -59,9 +59,7 @@ def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int,
     errors: dict = {}
     used = 0
     while used < seeds:
-        block = keys[used:used + chunk]
-        if len(block) < chunk:  # the last, short block: its own (smaller) program
-            block = keys[used:]
+        block = keys[used:used + chunk]  # the last one may be short: its own (smaller) program
         for name, config in configs.items():
             if name in errors:
                 continue

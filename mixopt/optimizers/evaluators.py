@@ -16,13 +16,8 @@ class Evaluator:
         self.compiled: dict = {} if compiled is None else compiled
         self.evaluations = 0
 
-    @staticmethod
-    def structure(config: Config) -> tuple:
-        """What fixes the compiled program (``montecarlo.structure``)."""
-        return montecarlo.structure(config)
-
     def __call__(self, config: Config) -> tuple[list[float], dict]:
-        structure = self.structure(config)
+        structure = montecarlo.structure(config)
         if structure not in self.compiled:
             self.compiled[structure] = montecarlo.runner(config)
         self.evaluations += self.seeds
@@ -43,7 +38,7 @@ class Evaluator:
         out: list = [None] * len(configs)
         groups: dict = {}
         for i, config in enumerate(configs):
-            groups.setdefault(self.structure(config), []).append(i)
+            groups.setdefault(montecarlo.structure(config), []).append(i)
         keys = montecarlo.seed_keys(self.seed, self.seeds)
         for structure, members in groups.items():
             key = ("many", structure)
@@ -77,7 +72,7 @@ class RobustEvaluator(Evaluator):
         per_variant = []
         for i, variant in enumerate(self.variants):
             trial_config = dataclasses.replace(config, scenario=variant.scenario)
-            structure = (i, self.structure(trial_config))
+            structure = (i, montecarlo.structure(trial_config))
             if structure not in self.compiled:
                 self.compiled[structure] = montecarlo.runner(trial_config)
             self.evaluations += self.seeds
