@@ -14,9 +14,12 @@ exact and naive samplers, written to ``simulate_families.csv``.
 
 Then (``--part counts``) the count families' exact sampler against numpy: categorical, V = 1000, a Zipf
 truth, lambda = 0, replace, T = 99, S = 400, M in {1e3, 1e5}: mixopt's default (``count_sampler``
-chooses inverse-CDF at M <= 10 V, V conditional binomials beyond), mixopt forced to the binomials
-branch (the sampler before issue 10) and numpy's ``Generator.multinomial`` on the (S, V) array once a
+chooses inverse-CDF at M <= 10 V, the binomial splitting tree beyond), mixopt forced to V conditional
+binomials (``jax.random.multinomial``, the sampler before issue 10) and numpy's ``Generator.multinomial`` on the (S, V) array once a
 generation; written to ``simulate_counts.csv`` with numpy's time over each engine's.
+
+``--part prng`` alone: the naive Gaussian draw (M = 1e4, S = 1000, T = 20) under jax's threefry, rbg
+and unsafe_rbg PRNGs against numpy vectorised (``simulate_prng.csv``): the cheaper-PRNG idea, measured.
 
 Run: ``python benchmarks/simulate.py`` (``--quick`` for a smoke run). Prints a table and writes
 ``benchmarks/results/simulate.csv`` and ``simulate_memory.csv`` (with machine and device names).
@@ -144,11 +147,9 @@ def count_costs(quick: bool, out: Path) -> pd.DataFrame:
     rows = []
     for M in ((1000,) if quick else (1000, 100_000)):
         family = categorical(vocab=V, zipf=1.1, num_samples=M)
-        binomials = count_sampler(V, None)
-        variants = {f"engine {count_sampler(V, M).method}": family}
-        if count_sampler(V, M).method != "binomials":  # and the sampler before issue 10, for the ratio
-            variants["engine binomials"] = family._replace(
-                sample_stats=lambda key, params, count: binomials(key, count, sampling_probs(params)))
+        binomials = count_sampler(V, None, method="binomials")  # the sampler before issue 10, for the ratio
+        variants = {f"engine {count_sampler(V, M).method}": family, "engine binomials": family._replace(
+            sample_stats=lambda key, params, count: binomials(key, count, sampling_probs(params)))}
         inputs = SimInputs(np.zeros(T), np.zeros(T), np.asarray(np.inf))
         keys = montecarlo.seed_keys(0, S)
         for name, fam in variants.items():
@@ -187,14 +188,64 @@ def count_costs(quick: bool, out: Path) -> pd.DataFrame:
     return table
 
 
+def prng_costs(quick: bool, out: Path) -> pd.DataFrame:
+    """The naive Gaussian path's draw under each jax PRNG implementation against numpy, in this process:
+    S chains of T generations, M = 1e4 normals a generation (10% truth, 90% the fitted model), float32.
+    The rbg implementations get their key from threefry bits once a generation (``wrap_key_data``)."""
+    S, M, T = (100, 10_000, 5) if quick else (1000, 10_000, 20)
+
+    def normals(impl):
+        if impl == "threefry":
+            return lambda key, shape: jax.random.normal(key, shape, np.float32)
+        return lambda key, shape: jax.random.normal(
+            jax.random.wrap_key_data(jax.random.bits(key, (4,), np.uint32), impl=impl), shape, np.float32)
+
+    def chains(noise):
+        def chain(key):
+            def step(carry, key_t):
+                mean, var = carry
+                z = noise(key_t, (M,))
+                x = jax.numpy.where(jax.numpy.arange(M) < M // 10, z, mean + jax.numpy.sqrt(var) * z)
+                return (x.mean(), x.var()), None
+            return jax.lax.scan(step, (np.float32(0), np.float32(1)), jax.random.split(key, T))[0]
+        return jax.jit(jax.vmap(chain))
+
+    keys = jax.random.split(jax.random.key(0), S)
+    rows = []
+    for impl in ("threefry", "rbg", "unsafe_rbg"):
+        run = chains(normals(impl))
+        jax.block_until_ready(run(keys))
+        start = time.perf_counter()
+        jax.block_until_ready(run(keys))
+        rows.append({"method": f"jax {impl}", "wall_s": time.perf_counter() - start})
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    mean, var = np.zeros((S, 1), np.float32), np.ones((S, 1), np.float32)
+    for _ in range(T):
+        x = rng.standard_normal((S, M), dtype=np.float32)
+        x[:, M // 10:] = mean + np.sqrt(var) * x[:, M // 10:]
+        mean, var = x.mean(1, keepdims=True), x.var(1, keepdims=True)
+    rows.append({"method": "numpy vectorised", "wall_s": time.perf_counter() - start})
+    table = pd.DataFrame(rows).assign(seeds=S, M=M, T=T)
+    table["speedup_vs_numpy"] = table.wall_s.iloc[-1] / table.wall_s
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    out.mkdir(parents=True, exist_ok=True)
+    table.assign(machine=platform.node(), device=str(jax.devices()[0])).to_csv(out / "simulate_prng.csv", index=False)
+    return table
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    parser.add_argument("--part", choices=("all", "gaussian", "families", "counts"), default="all",
+    parser.add_argument("--part", choices=("all", "gaussian", "families", "counts", "prng"), default="all",
                         help="gaussian: engine vs numpy peers and memory; families: every family's cost; "
-                             "counts: the count sampler vs numpy's multinomial")
+                             "counts: the count sampler vs numpy's multinomial; prng: the naive draw "
+                             "under each jax PRNG implementation")
     args = parser.parse_args(argv)
+    if args.part == "prng":
+        prng_costs(args.quick, Path(args.out))
+        return
     if args.part in ("all", "counts"):
         count_costs(args.quick, Path(args.out))
         if args.part == "counts":

@@ -2,9 +2,10 @@
 
 Two branches, chosen at build time from the static sizes: ``inverse_cdf`` (M uniforms, searchsorted
 on the cumulative probabilities, counts by scatter-add: O(M log V), no V-long chain) where M <= 10 V,
-and ``binomials`` (``jax.random.multinomial``: V conditional binomials, any count) beyond it.
+and ``tree`` (binary splitting by binomials, log2 V levels, any count) beyond it. ``binomials``
+(``jax.random.multinomial``: V conditional binomials) is the reference the benchmarks compare with.
 
-Checks, on both branches:
+Checks, on every branch:
 - the moments: mean n q_i and covariance n (diag q - q q^T), each entry within 4.5 Monte-Carlo
   standard errors (SE of a mean over S draws: sample std / sqrt(S); of a covariance entry: the std
   of the products of centred counts / sqrt(S)). 4.5, not 4: the test takes the largest |z| of 35
@@ -50,7 +51,7 @@ def _draw(method, n, q, max_count):
     return np.asarray(jax.jit(jax.vmap(lambda k: sampler(k, jnp.asarray(float(n)), jnp.asarray(q))))(keys))
 
 
-@pytest.mark.parametrize("method", ["inverse_cdf", "binomials"])
+@pytest.mark.parametrize("method", ["inverse_cdf", "tree", "binomials"])
 @pytest.mark.parametrize("n", [1, 17, 40])
 def test_counts_have_the_multinomial_moments(method, n):
     counts = _draw(method, n, Q, max_count=40)
@@ -69,8 +70,8 @@ def test_counts_have_the_multinomial_moments(method, n):
 
 def test_the_branch_follows_the_sizes():
     assert count_sampler(100, 1000).method == "inverse_cdf"  # M <= 10 V
-    assert count_sampler(100, 1001).method == "binomials"
-    assert count_sampler(100, None).method == "binomials"  # any count: no static bound to draw M slots
+    assert count_sampler(100, 1001).method == "tree"
+    assert count_sampler(100, None).method == "tree"  # any count: no static bound to draw M slots
 
 
 def _exact_chain(V, a, M, generations):
@@ -94,10 +95,10 @@ def test_the_exact_chain_values_of_the_issue():
     np.testing.assert_allclose([exact[t][0] for t in (0, 9, 99)], [0.279693, 0.082561, 0.015056], atol=1e-6)
 
 
-@pytest.mark.parametrize("method,generations,seeds", [("inverse_cdf", 99, 300), ("binomials", 9, 300)])
+@pytest.mark.parametrize("method,generations,seeds", [("inverse_cdf", 99, 300), ("tree", 99, 300)])
 def test_the_zipf_chain_matches_its_exact_survival(method, generations, seeds):
     family = categorical(vocab=1000, zipf=1.1, num_samples=1000)  # M <= 10 V: inverse_cdf
-    if method == "binomials":
+    if method == "tree":
         draw = count_sampler(1000, None)
         family = family._replace(sample_stats=lambda key, params, count: draw(key, count, sampling_probs(params)))
     sim = simulator(family, replace(), num_generations=generations, num_samples=1000)
@@ -112,3 +113,15 @@ def test_the_zipf_chain_matches_its_exact_survival(method, generations, seeds):
     # power: the chain of M = 900 samples is rejected at the last checked generation
     fewer = _exact_chain(1000, 1.1, 900, (checked[-1],))[checked[-1]]
     assert abs(z_score(out["support"][:, checked[-1]], fewer[0])) > 4
+
+
+@pytest.mark.parametrize("method", ["tree", "binomials"])
+def test_large_counts_have_the_multinomial_moments(method):
+    """M >> V, where the binomials take their rejection branch (n q >= 10): the same moment check."""
+    counts = _draw(method, 5000, Q, max_count=None)
+    np.testing.assert_array_equal(counts.sum(1), 5000)
+    assert max(_moments_z(counts, 5000, Q)) < 4.5
+    wrong = Q.copy()
+    wrong[1] *= 1.01  # 1% off: 12.5 counts, ~57 standard errors of the mean over 20000 draws
+    wrong[0] -= Q[1] * 0.01
+    assert max(_moments_z(counts, 5000, wrong)) > 4.5

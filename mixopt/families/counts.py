@@ -12,7 +12,26 @@ def multinomial_counts(key, count, q):
     return jax.random.multinomial(key, jnp.round(count), q, dtype=q.dtype)
 
 
-INVERSE_CDF_MAX_RATIO = 10  # M uniforms beat V binomials up to about M = 10 V (benchmarks/simulate.py)
+def binomial_tree(key, count, q):
+    """Multinomial(round(count), q) counts, as floats, by binary splitting: the count of each node of a
+    balanced tree over the V categories is split between its halves by one Binomial(n, q_left / q_node),
+    every node of a level at once. Exact in law for any count; ceil(log2 V) sequential levels of
+    vectorised binomials instead of V binomials in sequence."""
+    num = q.shape[0]
+    levels = max(1, (num - 1).bit_length())
+    mass = jnp.zeros(1 << levels, q.dtype).at[:num].set(q)
+    counts = jnp.reshape(jnp.round(count), (1,)).astype(q.dtype)
+    for level, level_key in enumerate(jax.random.split(key, levels)):  # static: log2 V levels
+        halves = mass.reshape(1 << level, 2, -1).sum(-1)
+        node = halves.sum(-1)
+        p_left = jnp.clip(halves[:, 0] / jnp.where(node > 0, node, 1.0), 0.0, 1.0)
+        left = jax.random.binomial(level_key, counts, p_left, dtype=q.dtype)
+        left = jnp.where(p_left >= 1.0, counts, jnp.where(p_left <= 0.0, 0.0, left))
+        counts = jnp.stack([left, counts - left], -1).reshape(-1)
+    return counts[:num]
+
+
+INVERSE_CDF_MAX_RATIO = 10  # M uniforms beat the tree's V binomials up to about M = 10 V (benchmarks/simulate.py)
 
 
 class CountSampler(NamedTuple):
@@ -40,15 +59,17 @@ def count_sampler(num_categories: int, max_count: int | None, *, method: str | N
     """The exact count sampler for V = ``num_categories`` and counts up to ``max_count`` (static).
 
     ``inverse_cdf`` (default where max_count <= 10 V): max_count uniforms mapped to categories by
-    ``inverse_cdf``, the first round(count) of them counted by a scatter-add: O(M log V), every step vectorised. ``binomials``
-    (beyond, or without a static bound): ``jax.random.multinomial``, V conditional binomials in
-    sequence. A count above ``max_count`` is not allowed on the ``inverse_cdf`` branch.
+    ``inverse_cdf``, the first round(count) of them counted by a scatter-add: O(M log V), every step
+    vectorised. ``tree`` (beyond, or without a static bound): ``binomial_tree``, log2 V levels of
+    binomials, its cost independent of M. ``binomials``: ``jax.random.multinomial``, V conditional
+    binomials in sequence (the sampler before issue 10; kept as the benchmarks' reference). A count
+    above ``max_count`` is not allowed on the ``inverse_cdf`` branch.
     """
     if method is None:
         method = ("inverse_cdf" if max_count is not None and max_count <= INVERSE_CDF_MAX_RATIO * num_categories
-                  else "binomials")
-    if method == "binomials":
-        return CountSampler(multinomial_counts, method)
+                  else "tree")
+    if method in ("binomials", "tree"):
+        return CountSampler(multinomial_counts if method == "binomials" else binomial_tree, method)
     if method != "inverse_cdf" or max_count is None:
         raise ValueError(f"count sampler {method!r} needs a static max_count")
     slots = jnp.arange(max_count)
