@@ -17,42 +17,36 @@ def effective_human(config: Config) -> list[int]:
 
 
 def describe(config: Config) -> str:
-    """The policy in plain words, e.g. "keep 18% (generations 1-3) fresh human data, then 8%
-    (generations 4-10); accumulate the data of the last 4 generations; curate: keep the top 70% of
-    the synthetic samples". Human shares are the effective ones: what the budget (and, for fresh
-    data, contamination) leaves of the schedule."""
+    """The policy in plain words, generation by generation, e.g. "generations 1-2: fresh human data only
+    (100 a generation); generations 3-10: no fresh human data; 200 fresh human samples in all; train on
+    everything gathered so far (accumulate)". The human counts are the effective ones: what the budget
+    (and, for fresh data, contamination) leaves of the schedule, so the words agree with the simulated
+    ``human_used``."""
     policy, scenario = config.policy, config.scenario
     num = scenario.generations
     counts = effective_human(config)
-    kind = "fresh human data" if policy.human_source == "fresh" else "of the original human data (re-used)"
-    parts = []
-    percents = [round(100 * n / scenario.samples) for n in counts]
-    runs = []  # (percent, first generation, last generation)
-    for t, pct in enumerate(percents, start=1):
-        if runs and runs[-1][0] == pct:
+    runs = []  # [count, first generation, last generation]
+    for t, count in enumerate(counts, start=1):
+        if runs and runs[-1][0] == count:
             runs[-1][2] = t
         else:
-            runs.append([pct, t, t])
-    if max(percents) == 0:
-        parts.append("use no human data after generation 0")
-    elif len(runs) == 1:
-        parts.append(f"keep {percents[0]}% {kind} in every generation")
-    elif len(runs) <= 4:
-        spans = [f"{pct}% ({_span(a, b)})" for pct, a, b in runs]
-        parts.append(f"keep {spans[0]} {kind}, then " + ", then ".join(spans[1:]))
-    else:
-        parts.append(f"keep {kind}: {percents[0]}% in generation 1, {percents[num // 2]}% in generation "
-                     f"{num // 2 + 1}, {percents[-1]}% in generation {num}")
-    if policy.human_source == "fresh" and sum(counts):
-        parts[-1] += f" ({sum(counts)} fresh human samples in all)"
+            runs.append([count, t, t])
+    fresh = policy.human_source == "fresh"
+    spans = [f"{_span(a, b)}: {_batch(n, scenario.samples, fresh)}" for n, a, b in runs]
+    if len(spans) > 5:  # a long schedule: its first two and last two steps
+        spans = spans[:2] + [f"... ({len(spans) - 4} more steps)"] + spans[-2:]
+    parts = ["; ".join(spans) if len(runs) > 1 else
+             f"every generation: {_batch(runs[0][0], scenario.samples, fresh)}"]
+    if fresh and sum(counts):
+        parts.append(f"{sum(counts)} fresh human samples in all")
     parts.append({"replace": "train each generation on its newest batch only (replace)",
-                  "accumulate": "accumulate: train on every batch so far",
-                  "window": f"accumulate the data of the last {policy.window} generations",
-                  "subsample": f"accumulate every batch and train on {scenario.samples} samples drawn from them "
+                  "accumulate": "train on everything gathered so far (accumulate)",
+                  "window": f"train on the batches of the last {policy.window} generations (window)",
+                  "subsample": f"train on {scenario.samples} samples drawn from everything gathered so far "
                                "(accumulate-subsample)"}[policy.retention])
     if policy.human_weight is not None:
         weights = policy.schedule("human_weight", num)
-        parts.append(f"give the human samples {round(100 * sum(weights) / num)}% of the loss weight")
+        parts.append(f"the human samples carry {round(100 * sum(weights) / num)}% of the loss weight")
     if policy.curated:
         q = policy.schedule("curation_fraction", num)
         parts.append(f"curate: keep the top {round(100 * sum(q) / num)}% of the synthetic samples")
@@ -62,6 +56,17 @@ def describe(config: Config) -> str:
         tau = policy.schedule("temperature", num)
         parts.append(f"synthesise at temperature {sum(tau) / num:.2g}")
     return "; ".join(parts)
+
+
+def _batch(count: int, size: int, fresh: bool) -> str:
+    """One generation's batch in words."""
+    if count == 0:
+        return "no fresh human data" if fresh else "no human data"
+    if count >= size:
+        return f"{'fresh ' if fresh else 'original '}human data only ({count} a generation)"
+    if fresh:
+        return f"{count} fresh human samples a generation ({round(100 * count / size)}%), the rest synthetic"
+    return f"{count} of the original human samples re-used a generation ({round(100 * count / size)}%)"
 
 
 def describe_report(report: dict) -> str:

@@ -54,5 +54,5 @@ def test_a_maximised_mean_objective_picks_the_most_human_data(tmp_path):
     assert objective[0].direction == "maximize"
     result = optimize_search(config, objective, ("human_fraction",), trials=6, storage=str(tmp_path / "s.log"),
                              study_name="max", seeds=256, seed=0)
-    # the enqueued baselines include all human (1.0) and none (0.0): maximising must prefer 1.0
+    # the enqueued baselines include front-load (1.0: all human without a budget) and none (0.0): maximising must prefer 1.0
     assert result.config.policy.human_fraction >= 0.9, result.config.policy.human_fraction

@@ -4,6 +4,7 @@ import json
 
 import pandas as pd
 
+from mixopt.optimizers.space import BUDGET_MATCHED, ZERO_BUDGET
 from mixopt.serve.report import markdown_table
 
 MAX_TABLE_ROWS = 26
@@ -65,7 +66,33 @@ def format_optimization(payload: dict, fmt: str) -> str:
     head = (f"best policy ({payload['method']}{', study ' + payload['study'] if payload['study'] else ''}): {policy}\n"
             f"{objective['metric']} ({objective['direction']}) on {objective['eval_seeds']} fresh seeds, 95% CI; "
             f"margin = how much better the optimised policy is (paired CI)\n")
-    return head + table.to_string(index=False, float_format=lambda v: f"{v:.4g}") + "\n"
+    return head + verdict(payload) + table.to_string(index=False, float_format=lambda v: f"{v:.4g}") + "\n"
+
+
+def verdict(payload: dict) -> str:
+    """One line: the answer against the best budget-matched heuristic (paired CI), e.g. "12% lower
+    final:kl than the best simple heuristic, front-load-accumulate [8%, 16%]"."""
+    best, margin = payload.get("best_baseline"), payload.get("margin")
+    if best is None or margin is None:
+        return ""
+    metric = payload["objective"]["metric"]
+    if payload.get("answer") == "heuristic":
+        return (f"no policy found beats the best simple heuristic, {best}, beyond its CI (the optimised one: "
+                f"{_relative(margin, payload['objective']['direction'], metric)}): the answer is {best}\n")
+    return f"{_relative(margin, payload['objective']['direction'], metric)} than the best simple heuristic, {best}\n"
+
+
+def _relative(margin: dict, direction: str, metric: str) -> str:
+    """A paired margin in words: "12% lower final:kl [8%, 16%]" (relative where the baseline's mean is not 0)."""
+    better, worse = ("lower", "higher") if direction == "minimize" else ("higher", "lower")
+    rel = margin.get("relative")
+    if rel is None:
+        word = better if margin["mean"] >= 0 else worse
+        return f"{abs(margin['mean']):.3g} {word} {metric} [{margin['ci_low']:.3g}, {margin['ci_high']:.3g}]"
+    word = better if rel["mean"] >= 0 else worse
+    sign = 1 if rel["mean"] >= 0 else -1
+    low, high = sorted((sign * rel["ci_low"], sign * rel["ci_high"]))
+    return f"{abs(rel['mean']):.0%} {word} {metric} [{low:.0%}, {high:.0%}]"
 
 
 def _short(value):
@@ -77,12 +104,21 @@ def _short(value):
 def _strategy_table(payload: dict, name: str) -> pd.DataFrame:
     """The policy and the baselines as rows (their trajectories left out)."""
     objective = payload["objective"]
+    if payload.get("answer") == "heuristic":
+        name = f"{name} (= {payload['best_baseline']})"
     rows = [{"name": name, "mean": objective["mean"], "ci_low": objective.get("ci_low"),
              "ci_high": objective.get("ci_high"), "human_used": payload["human_used"]}]
+    if "optimised" in payload:  # the policy the search found, which did not beat the heuristic
+        found = payload["optimised"]
+        rows.append({"name": "optimised (not better)", **{k: found["objective"][k] for k in ("mean", "ci_low", "ci_high")},
+                     "human_used": found["human_used"]})
     start = [{**payload["start"], "name": "start (where the optimiser began)"}] if "start" in payload else []
     rows += [{k: v for k, v in row.items() if k not in ("trajectory", "variants", "policy")}
              for row in start + payload["baselines"]]
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.insert(1, "spends", ["budget" if n in BUDGET_MATCHED else "none" if n in ZERO_BUDGET else ""
+                               for n in table["name"]])
+    return table
 
 
 def format_recommendation(payload: dict, fmt: str) -> str:
@@ -112,6 +148,7 @@ def format_recommendation(payload: dict, fmt: str) -> str:
     lines = [f"recommendation ({origin}):", f"  {payload['description']}",
              f"{objective['metric']} ({objective['direction']}), 95% CI on {objective.get('eval_seeds', '?')} "
              "fresh seeds; margin = how much better the recommendation is (paired CI)",
+             *([verdict(payload).rstrip("\n")] if verdict(payload) else []),
              table.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
     if payload.get("trajectory"):
         lines.append(f"predicted {objective['metric'].split(':')[1]} by generation (mean):")

@@ -9,7 +9,8 @@ from mixopt.config import Config
 from mixopt.errors import SimulationError
 from mixopt.describe import describe
 from mixopt.objectives import Objective
-from mixopt.optimizers.space import baseline_configs, policy_dict
+from mixopt.optimizers.simplify import simplify
+from mixopt.optimizers.space import BUDGET_MATCHED, baseline_configs, policy_dict
 
 
 class Estimate(NamedTuple):
@@ -85,56 +86,133 @@ def _estimate(metrics: dict, objective: Objective) -> Estimate:
                     float(metrics["human_used"][:, -1].mean()), values, trajectory(metrics[objective.metric]))
 
 
+def paired_margin(mine: np.ndarray, theirs: np.ndarray, direction: str) -> dict:
+    """How much better ``mine`` is than ``theirs`` (positive = better, in the objective's units), seed by
+    seed on common random numbers, with a 95% normal CI (1.96 paired standard errors), and the same
+    relative to ``theirs``'s mean (``relative``: the ratio of means, its CI by the delta method)."""
+    sign = 1.0 if direction == "minimize" else -1.0
+    diff = sign * (theirs - mine)
+    num = len(diff)
+    mean, half = float(diff.mean()), 1.96 * float(diff.std(ddof=1)) / np.sqrt(num)
+    base = float(theirs.mean())
+    out = {"mean": mean, "ci_low": mean - half, "ci_high": mean + half}
+    if base != 0.0:
+        ratio = mean / base  # var(D/B) ~ var(D - ratio B) / (n B^2), the paired delta method
+        spread = 1.96 * float(np.std(diff - ratio * theirs, ddof=1)) / (np.sqrt(num) * abs(base))
+        out["relative"] = {"mean": ratio, "ci_low": ratio - spread, "ci_high": ratio + spread}
+    return out
+
+
 def compare(config: Config, objective: Objective, baselines: dict, *, seeds: int, seed: int, chunk: int | None = None,
             runners: dict | None = None, deadline: float | None = None, min_seeds: int = 0) -> tuple[Estimate, list]:
     """The policy and each baseline on the same fresh seeds; margins with paired 95% CIs.
 
     ``margin`` is how much better the policy is than the baseline (positive = better), in the
     objective's units, whichever its direction. ``chunk``, ``runners``, ``deadline``, ``min_seeds``: as for
-    ``paired_values`` (the estimate's per_seed says how many seeds were used).
+    ``paired_values`` (the estimate's per_seed says how many seeds were used). Each row keeps the
+    baseline's per-seed values (``per_seed``) for later pairing; ``public_rows`` drops them.
     """
     values, _ = paired_values({"__policy__": config, **baselines}, objective, seeds=seeds, seed=seed, chunk=chunk,
                               runners=runners, deadline=deadline, min_seeds=min_seeds)
     if isinstance(values["__policy__"], SimulationError):
         raise values["__policy__"]
     mine = _estimate(values.pop("__policy__"), objective)
-    sign = 1.0 if objective.direction == "minimize" else -1.0
+    return mine, _rows(mine, values, objective)
+
+
+def _rows(mine: Estimate, values: dict, objective: Objective) -> list:
     rows = []
     for name, metrics in values.items():
         if isinstance(metrics, SimulationError):
             rows.append({"name": name, "error": str(metrics)})
             continue
         theirs = _estimate(metrics, objective)
-        diff = sign * (theirs.per_seed - mine.per_seed)
-        half = 1.96 * diff.std(ddof=1) / np.sqrt(len(diff))
+        margin = paired_margin(mine.per_seed, theirs.per_seed, objective.direction)
         rows.append({"name": name, "mean": theirs.mean, "ci_low": theirs.ci_low, "ci_high": theirs.ci_high,
-                     "human_used": theirs.human_used, "margin": float(diff.mean()),
-                     "margin_ci_low": float(diff.mean() - half), "margin_ci_high": float(diff.mean() + half),
-                     "trajectory": theirs.trajectory})
-    return mine, rows
+                     "human_used": theirs.human_used, "margin": margin["mean"],
+                     "margin_ci_low": margin["ci_low"], "margin_ci_high": margin["ci_high"],
+                     "trajectory": theirs.trajectory, "per_seed": theirs.per_seed})
+    return rows
+
+
+def public_rows(rows: list) -> list:
+    """Rows without their per-seed values (for JSON)."""
+    return [{k: v for k, v in row.items() if k != "per_seed"} for row in rows]
+
+
+def best_budget_matched(rows: list, direction: str) -> dict | None:
+    """The best of the budget-matched baselines among ``rows`` (by mean), or None."""
+    matched = [row for row in rows if row["name"] in BUDGET_MATCHED and "error" not in row]
+    if not matched:
+        return None
+    pick = min if direction == "minimize" else max
+    return pick(matched, key=lambda row: row["mean"])
 
 
 def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed: int,
                  start: Config | None = None, chunk: int | None = None, runners: dict | None = None,
-                 deadline: float | None = None, min_seeds: int = 0) -> dict:
+                 deadline: float | None = None, min_seeds: int = 0, fallback: bool = True,
+                 simplify_policy: bool = True) -> dict:
     """The policy of ``config`` and every baseline on the same fresh seeds (imports JAX).
 
     ``start``: the policy an optimiser started from, compared on the same seeds like a baseline and
     reported apart as ``start`` (with the paired margin: how much the optimiser improved on it).
     ``chunk``, ``runners``, ``deadline``, ``min_seeds``: a time-budgeted evaluation (``paired_values``); the report's
     ``eval_seeds`` is the number of seeds actually used.
+
+    ``best_baseline`` names the best budget-matched baseline and ``margin`` is the policy's paired
+    margin against it. With ``fallback``, a policy that does not beat it beyond its CI (``margin``'s
+    ``ci_low`` <= 0) is not the answer: the best heuristic is (``answer`` = ``"heuristic"``; the
+    losing policy and its numbers stay under ``optimised``), so no answer is worse than a heuristic.
+    With ``simplify_policy``, the policy's schedule is first written as what happens (``simplify``:
+    the effective counts; shares near 0 or 1 snapped, near neighbours merged), and the simpler one
+    is kept where it is no worse on the same fresh seeds (``simplified`` says which).
     """
     others = baseline_configs(config)
     if start is not None:
         others["start"] = start
-    estimate, baselines = compare(config, objective, others, seeds=eval_seeds, seed=seed, chunk=chunk,
-                                  runners=runners, deadline=deadline, min_seeds=min_seeds)
-    eval_seeds = len(estimate.per_seed)
+    simpler = simplify(config) if simplify_policy else None
+    candidates = {"__policy__": config, **({"__simpler__": simpler[0]} if simpler else {})}
+    values, eval_seeds = paired_values({**candidates, **others}, objective, seeds=eval_seeds, seed=seed, chunk=chunk,
+                                       runners=runners, deadline=deadline, min_seeds=min_seeds)
+    config, estimate, simplified = _simplest(candidates, {k: values.pop(k) for k in candidates}, objective, simpler)
+    baselines = _rows(estimate, values, objective)
     extra = {}
     if start is not None:  # compare() keeps the order of ``others``: the start is its last row
-        extra = {"start": {**baselines.pop(), "policy": policy_dict(start.policy)}}
-    return {**extra, "scenario": config.to_dict()["scenario"], "policy": policy_dict(config.policy),
-            "description": describe(config), "objective": {
-                "metric": objective.name, "direction": objective.direction, "mean": estimate.mean,
-                "ci_low": estimate.ci_low, "ci_high": estimate.ci_high, "eval_seeds": eval_seeds},
-            "human_used": estimate.human_used, "trajectory": estimate.trajectory, "baselines": baselines}
+        extra = {"start": {**public_rows([baselines.pop()])[0], "policy": policy_dict(start.policy)}}
+    report = {**extra, "scenario": config.to_dict()["scenario"], "policy": policy_dict(config.policy),
+              "description": describe(config), "objective": {
+                  "metric": objective.name, "direction": objective.direction, "mean": estimate.mean,
+                  "ci_low": estimate.ci_low, "ci_high": estimate.ci_high, "eval_seeds": eval_seeds},
+              "human_used": estimate.human_used, "trajectory": estimate.trajectory,
+              "baselines": public_rows(baselines), "answer": "optimised", "simplified": simplified}
+    best = best_budget_matched(baselines, objective.direction)
+    if best is None:
+        return report
+    margin = paired_margin(estimate.per_seed, best["per_seed"], objective.direction)
+    report.update(best_baseline=best["name"], margin=margin)
+    if fallback and not margin["ci_low"] > 0:
+        heuristic = others[best["name"]]
+        report["optimised"] = {key: report[key] for key in ("policy", "description", "objective", "human_used",
+                                                             "trajectory")}
+        report.update(answer="heuristic", policy=policy_dict(heuristic.policy), description=describe(heuristic),
+                      human_used=best["human_used"], trajectory=best["trajectory"],
+                      objective={**report["objective"], **{k: best[k] for k in ("mean", "ci_low", "ci_high")}})
+    return report
+
+
+def _simplest(candidates: dict, values: dict, objective: Objective, simpler) -> tuple[Config, Estimate, str]:
+    """The policy, or its simpler spelling where that restates it exactly or is no worse beyond the
+    paired CI (``simplified``: ``no``, ``exact`` or ``checked``)."""
+    if isinstance(values["__policy__"], SimulationError):
+        raise values["__policy__"]
+    mine = _estimate(values["__policy__"], objective)
+    if simpler is None or isinstance(values["__simpler__"], SimulationError):
+        return candidates["__policy__"], mine, "no"
+    simple = _estimate(values["__simpler__"], objective)
+    if simpler[1]:
+        return candidates["__simpler__"], simple, "exact"
+    margin = paired_margin(mine.per_seed, simple.per_seed, objective.direction)  # > 0: the original is better
+    if margin["ci_low"] > 0:
+        return candidates["__policy__"], mine, "no"
+    return candidates["__simpler__"], simple, "checked"

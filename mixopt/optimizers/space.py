@@ -24,21 +24,73 @@ RECOMMEND_SPACE = ("human_fraction_decay", "retention", "window")
 RECOMMEND_FIRST = [{"retention": "accumulate", "human_fraction_decay.start": 1.0, "human_fraction_decay.rate": 0.0}]
 
 
-# The strategies every optimised policy is compared with (DESIGN.md section 4, issue 4). None of them
-# curates or filters (``_PLAIN``): they are what a practitioner does without those tools, and
-# subsample retention could not combine with either.
-_PLAIN = dict(curation_fraction=1.0, provenance_filter=False)
-BASELINES = {
-    "replace": dict(retention="replace", human_fraction=0.0, human_source="fresh", human_weight=None, temperature=None),
-    "accumulate": dict(retention="accumulate", human_fraction=0.0, human_source="fresh", human_weight=None,
-                       temperature=None),
-    "accumulate-subsample": dict(retention="subsample", human_fraction=0.0, human_source="fresh", human_weight=None,
-                                 temperature=None),
-    "keep-10%-human": dict(retention="replace", human_fraction=0.1, human_source="pool", human_weight=None,
-                           temperature=None),
-    "all-human": dict(retention="replace", human_fraction=1.0, human_source="fresh", human_weight=None,
-                      temperature=None),
+# The strategies every optimised policy is compared with (DESIGN.md section 4, issue 11). None of
+# them curates or filters (``_PLAIN``): they are what a practitioner does without those tools, and
+# subsample retention could not combine with either. The zero-budget ones buy no fresh human data
+# after generation 0 (``keep-10%-original`` reuses generation 0's samples); the budget-matched ones
+# spend the scenario's human budget the simple ways (``spending``), so a margin against them measures
+# using the budget well, not using more of it.
+_PLAIN = dict(curation_fraction=1.0, provenance_filter=False, human_weight=None, temperature=None)
+ZERO_BUDGET = {
+    "replace": dict(retention="replace", human_fraction=0.0, human_source="fresh"),
+    "accumulate": dict(retention="accumulate", human_fraction=0.0, human_source="fresh"),
+    "accumulate-subsample": dict(retention="subsample", human_fraction=0.0, human_source="fresh"),
+    "keep-10%-original": dict(retention="replace", human_fraction=0.1, human_source="pool"),
 }
+BUDGET_MATCHED = ("uniform-replace", "uniform-accumulate", "front-load-accumulate", "fixed-10%-fresh-replace",
+                  "fixed-10%-fresh-accumulate")
+DEFAULT_SHARE = 0.1  # an infinite budget: the budget-matched baselines spend 10% of every batch (generations 1..T)
+FIXED_SHARE = 0.1  # fixed-10%-fresh-*: the fresh share of each batch until the budget runs out
+
+
+class Baseline(NamedTuple):
+    """A baseline strategy: its policy ``changes``, the constant fraction that spells it in a scalar
+    search space (``level``), and whether it spends the scenario's budget (``budget_matched``)."""
+
+    changes: dict
+    level: float
+    budget_matched: bool
+
+
+def spendable(scenario) -> int:
+    """Fresh human samples a budget-matched baseline spends in generations 1..T: the budget left after
+    generation 0 (at most every slot), or ``DEFAULT_SHARE`` of every batch where the budget is infinite."""
+    num, size = scenario.generations, scenario.samples
+    if np.isinf(scenario.human_budget):
+        return int(round(DEFAULT_SHARE * size)) * num
+    return int(min(scenario.human_budget - size, size * num))
+
+
+def _fractions_for(real: np.ndarray, scenario) -> list[float]:
+    """Per-generation fractions whose batches hold ``real`` real human samples: under contamination c_t
+    only (1 - c_t) of the slots bought as human are real, so round(real / (1 - c_t)) slots are bought."""
+    contamination = np.broadcast_to(np.asarray(scenario.contamination, np.float64), real.shape)
+    slots = np.minimum(np.round(real / np.maximum(1.0 - contamination, 1e-9)), scenario.samples)
+    return [float(v) for v in slots / scenario.samples]
+
+
+def spending(scenario) -> dict[str, tuple[list[float] | float, float]]:
+    """The budget-matched baselines' human fractions (per generation 1..T, or one value) and their level."""
+    num, size, left = scenario.generations, scenario.samples, spendable(scenario)
+    uniform = np.full(num, left // num) + (np.arange(num) < left % num)  # whole samples, summing to ``left``
+    contamination = np.broadcast_to(np.asarray(scenario.contamination, np.float64), (num,))
+    most = size - np.round(contamination * size)  # real samples in an all-human batch
+    front = np.clip(left - np.concatenate([[0.0], np.cumsum(most)[:-1]]), 0, most)  # all-human until spent
+    fixed = FIXED_SHARE if np.isinf(scenario.human_budget) or left > 0 else 0.0  # the budget cap stops it
+    return {"uniform": (_fractions_for(uniform.astype(np.float64), scenario), left / (num * size)),
+            "front-load": (_fractions_for(front.astype(np.float64), scenario), 1.0 if left > 0 else 0.0),
+            "fixed": (fixed, fixed)}
+
+
+def baselines(config: Config) -> dict[str, Baseline]:
+    """Every baseline of ``config``'s scenario, the zero-budget ones first."""
+    out = {name: Baseline(changes, changes["human_fraction"], False) for name, changes in ZERO_BUDGET.items()}
+    spent = spending(config.scenario)
+    for name in BUDGET_MATCHED:
+        rule, _, retention = name.rpartition("-")
+        fraction, level = spent.get(rule, spent["fixed"])
+        out[name] = Baseline(dict(retention=retention, human_fraction=fraction, human_source="fresh"), level, True)
+    return out
 
 
 def parse_space(text: str | list) -> tuple[str, ...]:
@@ -79,14 +131,8 @@ def policy_changes(policy: dict) -> dict:
 
 
 def baseline_configs(config: Config) -> dict[str, Config]:
-    """Each baseline as a full config; ``all-human`` only where the budget allows it."""
-    out = {}
-    scenario = config.scenario
-    for name, changes in BASELINES.items():
-        if name == "all-human" and scenario.human_budget < scenario.samples * (scenario.generations + 1):
-            continue
-        out[name] = with_policy(config, **changes, **_PLAIN)
-    return out
+    """Each baseline (``baselines``) as a full config of ``config``'s scenario."""
+    return {name: with_policy(config, **row.changes, **_PLAIN) for name, row in baselines(config).items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,8 +192,8 @@ def _schedule_row(name: str, schedule) -> Key:
         params = {p: trial.suggest_float(f"{name}.{p}", *schedule.bounds[p]) for p in schedule.params}
         return {"human_fraction": schedule_values(name, params, config)}
 
-    def baseline(changes, config):  # a constant fraction, where the schedule can express one
-        level = changes["human_fraction"]
+    def baseline(changes, config):  # a constant fraction (the baseline's level): the budget cap does the rest
+        level = changes["level"]
         spelled = {"human_fraction_linear": {"start": level, "end": level},
                    "human_fraction_decay": {"start": level, "rate": 0.0}}.get(name, {})
         return {f"{name}.{p}": v for p, v in spelled.items()}
@@ -206,13 +252,13 @@ KEYS: dict[str, Key] = {row.name: row for row in [
         "human_source": trial.suggest_categorical("human_source", ["fresh", "pool"])}, _constant("human_source")),
     # the human fraction: one of these per space (each sets lambda_t)
     Key("human_fraction", lambda trial, config, changes: {"human_fraction": trial.suggest_float("human_fraction", 0.0, 1.0)},
-        _constant("human_fraction"), lambda config: logit(_mean(config, "human_fraction")),
+        lambda changes, config: {"human_fraction": changes["level"]}, lambda config: logit(_mean(config, "human_fraction")),
         lambda z, config: {"human_fraction": _sigmoid_per_generation(z, config)},
         lambda inputs, config: {"human_fraction": round(float(inputs.human_fraction[0]), 6)}),
     Key("human_fraction_schedule", lambda trial, config, changes: {"human_fraction": [
         trial.suggest_float(f"human_fraction_{t}", 0.0, 1.0) for t in range(1, config.scenario.generations + 1)]},
-        lambda changes, config: {f"human_fraction_{t}": changes["human_fraction"]
-                                 for t in range(1, config.scenario.generations + 1)},
+        lambda changes, config: {f"human_fraction_{t}": v for t, v in enumerate(np.broadcast_to(
+            changes["human_fraction"], (config.scenario.generations,)).tolist(), start=1)},
         lambda config: logit(config.policy.schedule("human_fraction", config.scenario.generations)),
         lambda z, config: {"human_fraction": _sigmoid_per_generation(z, config)},
         lambda inputs, config: {"human_fraction": [round(float(v), 6) for v in inputs.human_fraction]}),
@@ -265,8 +311,9 @@ def suggest(trial, config: Config, space: tuple[str, ...]) -> Config:
 
 def baseline_params(config: Config, space: tuple[str, ...]) -> list[dict]:
     """Baselines expressed in the search space's parameters (those the space can express at all)."""
-    out = []
-    for changes in BASELINES.values():
+    out = []  # the budget-matched ones first: a time-bounded search may not get further
+    for row in sorted(baselines(config).values(), key=lambda row: not row.budget_matched):
+        changes = {**row.changes, **_PLAIN, "level": row.level}
         params = {}
         for name in space:
             params.update(KEYS[name].baseline(changes, config))

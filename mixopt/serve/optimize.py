@@ -14,6 +14,7 @@ from mixopt.optimizers.search import optimize_search
 from mixopt.optimizers.space import parse_space
 from mixopt.optimizers.evaluate import build_report
 from mixopt.optimizers.search import SAMPLERS as SEARCH_SAMPLERS
+from mixopt.serve.recommend import answer_source
 from mixopt.store import default_study_name, store_report
 
 METHODS = ("gradient", "optuna", "hybrid")
@@ -66,6 +67,7 @@ def optimize(config: Config, *, objective: str = "final:kl", method: str = "optu
                           start=result.start if method == "gradient" else None)
     if study_name is not None:  # what `mixopt recommend` reads back without recomputing
         store_report(result.study, objectives[0], report)
-    return {**report, "source": "optimised", "method": method, "study": study_name,
+    return {**report, "source": answer_source(report), "method": method, "study": study_name,
             "simulator_evaluations": result.evaluations, "seconds": elapsed,
             **({"pareto": pareto} if pareto is not None else {})}
+

@@ -32,6 +32,12 @@ SEARCH_SHARE = 0.6  # of the time budget; the rest re-evaluates the answer and t
 MIN_EVAL_SEEDS = 300  # even past the deadline: an answer measured on fewer seeds is not worth giving
 
 
+def answer_source(report: dict) -> str:
+    """``optimised``, or ``heuristic`` where the optimised policy did not beat the best budget-matched
+    baseline beyond its CI and that baseline is the answer (``build_report``'s fallback)."""
+    return "heuristic" if report.get("answer") == "heuristic" else "optimised"
+
+
 def optimise(config: Config, objective: Objective, *, storage: str | None, time_budget: float, eval_seeds: int,
              trials: int = 10_000, progress: bool = False, study_name: str | None = None,
              started: float | None = None) -> dict:
@@ -62,7 +68,7 @@ def optimise(config: Config, objective: Objective, *, storage: str | None, time_
               "seconds": round(time.perf_counter() - started, 2), "trials": len(result.study.trials),
               "eval_seeds": used, "eval_seeds_asked": eval_seeds, "cut_short": used < eval_seeds or trials > len(
                   result.study.trials)}
-    return {**report, "source": "optimised", "study": name, "trials": len(result.study.trials), "budget": budget}
+    return {**report, "source": answer_source(report), "study": name, "trials": len(result.study.trials), "budget": budget}
 
 
 def recommend(config: Config, objective_text: str, *, storage: str | None = None, atlas_path=None,

@@ -97,7 +97,8 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
         alone_config = with_policy(dataclasses.replace(variant, policy=best_policy),
                                    **policy_changes(alone.user_attrs["policy"]))
         rows.append({"scenario": assignment, "objective": estimate.summary(), "trajectory": estimate.trajectory,
-                     "baselines": [{k: v for k, v in r.items() if k != "trajectory"} for r in baselines],
+                     "baselines": [{k: v for k, v in r.items() if k not in ("trajectory", "per_seed")}
+                                   for r in baselines],
                      "best_here": {"policy": alone.user_attrs["policy"], "description": describe(alone_config),
                                    "search_value": alone.user_attrs["variant_values"][i]}})
     values = np.mean(policy_values, axis=0)  # per seed, averaged over the variants (common seeds)
