@@ -193,3 +193,30 @@ def main_table(summary: pd.DataFrame, fmt: str) -> str:
     if fmt == "csv":
         return summary.to_csv(index=False)
     return markdown_table(summary)
+
+
+def format_target(payload: dict, fmt: str) -> str:
+    """``recommend --target``: the least budget and its policy in words, then the budget-quality points."""
+    if fmt == "json":
+        return json.dumps(payload, indent=1) + "\n"
+    curve = pd.DataFrame(payload["curve"])
+    if fmt == "csv":
+        return curve.to_csv(index=False)
+    target = payload["target"]
+    goal = f"{target['metric']} {target['op']} {target['value']:g}"
+    if not payload["met"]:
+        lines = [f"no human budget meets {goal}: {payload['reason']}"]
+    else:
+        objective = payload["objective"]
+        lines = [f"least human budget meeting {goal} (95% CI on {objective['eval_seeds']} fresh seeds): "
+                 f"{payload['human_budget']:g} samples in all ({payload['fresh_after_generation_0']:g} fresh after "
+                 f"generation 0's {payload['scenario']['samples']})",
+                 f"  with {payload['strategy']}: {payload['description']}",
+                 f"  {target['metric']} = {objective['mean']:.4g} [{objective['ci_low']:.4g}, {objective['ci_high']:.4g}]"]
+        if not payload["monotone"]:
+            lines.append("  note: a smaller evaluated budget also met the target (the score is not monotone in the "
+                         "budget here); the bisection's answer may not be the least")
+    table = curve.pivot(index="human_budget", columns="strategy", values="mean")
+    lines += ["budget-quality points evaluated (mean of each budget-matched heuristic):",
+              table.to_string(float_format=lambda v: f"{v:.4g}")]
+    return "\n".join(lines) + "\n"

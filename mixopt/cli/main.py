@@ -65,6 +65,19 @@ def _recommend(args) -> None:
 
     config = _load_config(args, compile_cache=False)  # JAX only if an optimisation is needed
     progress = sys.stderr.isatty() and not args.quiet
+    if args.target:
+        if args.uncertain:
+            raise ConfigError("--target and --uncertain do not combine: ask one question at a time")
+        from mixopt.families import make_family
+        from mixopt.serve.target import least_budget, parse_target
+
+        family = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples)
+        target = parse_target(args.target, family.metric_names + ("human_used",))
+        enable_compilation_cache()
+        report = None if args.quiet else (lambda line: print(f"mixopt: {line}", file=sys.stderr, flush=True))
+        payload = least_budget(config, target, seeds=args.eval_seeds, seed=config.run.seed, progress=report)
+        _emit(fmt.format_target(payload, args.format), args.out)
+        return
     if args.uncertain:
         enable_compilation_cache()
         payload = uncertain.recommend_uncertain(config, args.objective, args.uncertain, storage=args.storage,

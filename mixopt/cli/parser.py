@@ -158,6 +158,9 @@ def make_parser() -> argparse.ArgumentParser:
     rec.add_argument("--time-budget", type=float, default=20.0,
                      help="seconds for an optimisation when neither a study nor the atlas answers")
     rec.add_argument("--eval-seeds", type=int, default=1000, help="fresh seeds to evaluate an optimised answer")
+    rec.add_argument("--target", metavar="METRIC<=VALUE",
+                     help="how much human data must we keep: the least human budget whose best simple heuristic "
+                          "meets the target with its 95%% CI (e.g. final:kl<=0.01; >= for a maximised metric)")
     rec.add_argument("--uncertain", action="append", default=[], metavar="KEY=LO:HI",
                      help="optimise the expected objective over a range of a scenario key (contamination, "
                           "human_budget, detector_tpr, detector_fpr, verifier_noise or a truth key)")
