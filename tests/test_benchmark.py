@@ -31,7 +31,7 @@ def test_outputs_exist_and_figures_open(smoke):
     for name in ("results.csv", "summary.csv", "summary.md", "report.md"):
         assert (out / name).stat().st_size > 0, name
     figures = sorted(out.glob("*.png"))
-    assert [f.name for f in figures] == ["gaussian-T4_heatmap.png", "gaussian-T4_pareto.png",
+    assert [f.name for f in figures] == ["gaussian-T4_budget.png", "gaussian-T4_heatmap.png", "gaussian-T4_pareto.png",
                                          "gaussian-T4_trajectory.png"]
     report = (out / "report.md").read_text()
     for figure in figures:
@@ -48,6 +48,16 @@ def test_outputs_exist_and_figures_open(smoke):
     kl = results[(results["strategy"] == "replace") & (results["metric"] == "kl")]
     assert summary.set_index("strategy").loc["replace", "final"] == pytest.approx(kl["mean"].iloc[-1])
     assert first.stdout.startswith("| scenario | strategy |")
+    # the budget-quality points: every budget-matched heuristic at M, M (T + 1) and between
+    curve = pd.read_csv(out / "budget_curve.csv")
+    assert sorted(curve["human_budget"].unique()) == [30, 90, 150]
+    assert set(curve["strategy"]) == set(BUDGET_MATCHED)
+    # the optimised strategy's paired margin against the best budget-matched heuristic, and its line
+    optimised = summary.set_index("strategy").loc["optimised"]
+    best = summary[summary["spends"] == "budget"].sort_values("final").iloc[0]
+    assert optimised["vs"] == best["strategy"] and optimised["margin_ci_low"] <= optimised["margin"]
+    assert f"optimised is " in report and f"the best simple heuristic, {best['strategy']}" in report
+    assert "Scenario: gaussian, T = 4 generations of M = 30 samples, human budget 60" in report
 
 
 def test_rerun_resumes_without_recomputing(smoke):
@@ -57,6 +67,52 @@ def test_rerun_resumes_without_recomputing(smoke):
                     cwd=out.parent)
     assert again.returncode == 0, again.stderr
     assert {p: p.stat().st_mtime_ns for p in (out / "parts").glob("*.csv")} == parts
+
+
+SUITE = """
+seeds = 200
+heatmap = []
+budget_points = 0
+[scenarios.mine]
+objective = "final:kl"
+strategies = ["front-load-accumulate", "uniform-accumulate", "replace", "ours.json"]
+[scenarios.mine.scenario]
+family = "gaussian"
+generations = 6
+samples = 40
+human_budget = 120
+"""
+
+
+def test_a_users_suite_file_with_a_policy_file(tmp_path):
+    (tmp_path / "suite.toml").write_text(SUITE)
+    # the policy file as `mixopt optimize --format json` writes it (a "policy" key among others)
+    (tmp_path / "ours.json").write_text('{"policy": {"human_fraction": 0.5, "retention": "accumulate"}, "x": 1}')
+    proc = _mixopt("benchmark", "--suite", "suite.toml", "--out", "o", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = pd.read_csv(tmp_path / "o" / "summary.csv").set_index("strategy")
+    assert list(summary.index) == ["front-load-accumulate", "uniform-accumulate", "replace", "ours"]
+    assert summary.loc["ours", "spends"] == "policy" and summary.loc["ours", "vs"] == "front-load-accumulate"
+    assert summary.loc["ours", "human_used"] == 120  # 40 + 20 a generation until the budget is spent
+    assert summary.loc["replace", "margin"] < 0  # no fresh data: worse than front-loading, paired
+    report = (tmp_path / "o" / "report.md").read_text()
+    assert "Policy `ours`: generations 1-4: 20 fresh human samples a generation (50%)" in report
+
+
+@pytest.mark.parametrize("text,message", [
+    (SUITE.replace("seeds = 200", "seed = 200"), "unknown key 'seed'"),
+    (SUITE.replace('"ours.json"', '"nonsense"'), "strategy 'nonsense' is neither a baseline"),
+    (SUITE.replace("samples = 40", "samples = -4"), "scenarios.mine: scenario.samples"),
+    (SUITE.replace('objective = "final:kl"', 'objective = "final:nope"'), "objective metric 'nope'"),
+    (SUITE.replace("[scenarios.mine.scenario]", "[scenarios.mine.world]"), "needs an objective and a"),
+    ("seeds = [", "malformed TOML"),
+])
+def test_a_suite_file_with_a_mistake_is_a_one_line_error(tmp_path, text, message):
+    (tmp_path / "suite.toml").write_text(text)
+    (tmp_path / "ours.json").write_text('{"human_fraction": 0.5, "retention": "accumulate"}')
+    out = _mixopt("benchmark", "--suite", "suite.toml", "--out", "o", cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
+    assert not (tmp_path / "o").exists()  # checked before anything ran
 
 
 @pytest.mark.parametrize("args,message", [(["--suite", "huge"], "--suite must be one of"),

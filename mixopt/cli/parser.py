@@ -176,7 +176,8 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument("--storage", help="where the grid's studies are stored (as for optimize)")
     _common(build)
     bench = commands.add_parser("benchmark", help="scenarios x strategies against the baselines: tables, figures, report")
-    bench.add_argument("--suite", default="default", help="smoke, default (a few minutes) or full")
+    bench.add_argument("--suite", default="default",
+                       help="smoke, default (a few minutes), full, or a suite file FILE.toml (your own scenarios)")
     bench.add_argument("--seeds", type=int, help="Monte-Carlo seeds per strategy (default: the suite's)")
     bench.add_argument("--trials", type=int, help="trials of the optimised strategy's search (default: the suite's)")
     bench.add_argument("--format", default="table", help="the summary on standard output: table (markdown), csv, json")

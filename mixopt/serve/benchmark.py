@@ -9,7 +9,9 @@ figures (PNG): the objective over generations with 95% bands, the Pareto front o
 data used, a heatmap of the final objective over human fraction x retention; and ``report.md``
 embedding them.
 """
+import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,7 @@ HEATMAP_FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.5)
 
 SUITES = {
     "smoke": {  # seconds: what the tests run
-        "seeds": 64, "trials": 6, "heatmap": (0.0, 0.2), "scenarios": {
+        "seeds": 64, "trials": 6, "heatmap": (0.0, 0.2), "budget_points": 3, "scenarios": {
             "gaussian-T4": ({"family": "gaussian", "generations": 4, "samples": 30, "human_budget": 60}, "final:kl"),
         }},
     "default": {  # a few minutes on a 2-core machine
@@ -56,20 +58,119 @@ SUITES = {
 }
 
 
+BUDGET_POINTS = 5  # budgets of the budget-quality curve: M (nothing fresh) to M (T + 1) (every sample human)
+
+
+def load_suite(name_or_path: str) -> dict:
+    """A built-in suite by name, or a user's suite file (TOML), checked before anything runs.
+
+    A suite file holds optional ``seeds``, ``trials``, ``heatmap`` (human fractions) and
+    ``budget_points``, and one table per scenario under ``scenarios``, each with its ``objective``, a
+    ``[scenarios.NAME.scenario]`` table (the keys of a config's ``[scenario]``) and optionally
+    ``strategies``: baseline names, ``optimised``, or policy files (``.json``/``.toml``: a ``[policy]``
+    table, e.g. what ``mixopt optimize --format json`` wrote), relative to the suite file.
+    """
+    if name_or_path in SUITES:
+        suite = SUITES[name_or_path]
+        return {**suite, "name": name_or_path, "budget_points": suite.get("budget_points", BUDGET_POINTS),
+                "scenarios": {n: {"scenario": sc, "objective": obj, "strategies": None}
+                              for n, (sc, obj) in suite["scenarios"].items()}}
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        raise ConfigError(f"suite must be one of {', '.join(SUITES)} or a suite file (.toml), got {name_or_path!r}")
+    data = config_mod.read_file(path)
+    where = f"suite {path}"
+    unknown = set(data) - {"seeds", "trials", "heatmap", "budget_points", "scenarios"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} (allowed: seeds, trials, heatmap, "
+                          "budget_points, scenarios)")
+    scenarios = data.get("scenarios")
+    if not isinstance(scenarios, dict) or not scenarios:
+        raise ConfigError(f"{where}: needs at least one [scenarios.NAME] table")
+    out = {"name": path.stem, "seeds": data.get("seeds", 300), "trials": data.get("trials", 24),
+           "heatmap": tuple(data.get("heatmap", HEATMAP_FRACTIONS)),
+           "budget_points": data.get("budget_points", BUDGET_POINTS), "scenarios": {}}
+    for key in ("seeds", "trials", "budget_points"):
+        if not isinstance(out[key], int) or out[key] < (2 if key == "seeds" else 0):
+            raise ConfigError(f"{where}: {key} must be a whole number >= {2 if key == 'seeds' else 0}, got {out[key]!r}")
+    for name, table in scenarios.items():
+        here = f"{where}: scenarios.{name}"
+        if not isinstance(table, dict) or "scenario" not in table or "objective" not in table:
+            raise ConfigError(f"{here} needs an objective and a [scenarios.{name}.scenario] table")
+        unknown = set(table) - {"scenario", "objective", "strategies"}
+        if unknown:
+            raise ConfigError(f"{here}: unknown key {sorted(unknown)[0]!r} (allowed: scenario, objective, strategies)")
+        try:
+            base = config_mod.from_dict({"scenario": table["scenario"]})
+        except ConfigError as err:
+            raise ConfigError(f"{here}: {err}") from None
+        _check_objective(base, table["objective"], here)
+        strategies = table.get("strategies")
+        if strategies is not None:
+            strategies = [_strategy(base, s, path.parent, here) for s in strategies]
+        out["scenarios"][name] = {"scenario": table["scenario"], "objective": table["objective"],
+                                  "strategies": strategies}
+    return out
+
+
+def _check_objective(base, objective: str, where: str) -> None:
+    from mixopt.objectives import parse
+
+    try:
+        parse(objective, None)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _strategy(base, spec, folder: Path, where: str):
+    """A suite's strategy: a baseline name, ``optimised``, or a policy file, as (name, policy dict or None)."""
+    from mixopt.optimizers.space import BUDGET_MATCHED, ZERO_BUDGET
+
+    if not isinstance(spec, str):
+        raise ConfigError(f"{where}: a strategy is a name or a policy file path, got {spec!r}")
+    if spec in ZERO_BUDGET or spec in BUDGET_MATCHED or spec == "optimised":
+        return spec, None
+    path = folder / spec
+    if path.suffix not in (".json", ".toml"):
+        raise ConfigError(f"{where}: strategy {spec!r} is neither a baseline ({', '.join([*ZERO_BUDGET, *BUDGET_MATCHED])}), "
+                          "'optimised' nor a policy file (.json or .toml)")
+    policy = config_mod.read_file(path)
+    policy = policy.get("policy", policy)
+    try:
+        config_mod.from_dict({"scenario": base.to_dict()["scenario"], "policy": policy})
+    except ConfigError as err:
+        raise ConfigError(f"{where}: policy file {spec}: {err}") from None
+    return path.stem, policy
+
+
 def _tasks(suite: dict, seeds: int) -> list[tuple[str, str, object, str]]:
-    """(scenario name, strategy name, config or None for 'optimised', objective) of the suite."""
-    from mixopt.optimizers.space import baseline_configs
+    """(scenario name, strategy name, config, objective) of the suite; the ``optimised`` config is the
+    scenario's, searched when its part is made."""
+    from mixopt.optimizers.space import BUDGET_MATCHED, baseline_configs
+    from mixopt.serve.target import grid
 
     tasks = []
-    for name, (scenario, objective) in suite["scenarios"].items():
-        base = config_mod.from_dict({"scenario": scenario, "run": {"seeds": seeds}})
-        for strategy, config in baseline_configs(base).items():
+    for name, entry in suite["scenarios"].items():
+        base = config_mod.from_dict({"scenario": entry["scenario"], "run": {"seeds": seeds}})
+        objective = entry["objective"]
+        baselines = baseline_configs(base)
+        chosen = entry["strategies"] or [*[(n, None) for n in baselines], ("optimised", None)]
+        for strategy, policy in chosen:
+            if policy is not None:
+                config = config_mod.from_dict({"scenario": entry["scenario"], "policy": policy, "run": {"seeds": seeds}})
+            else:
+                config = baselines.get(strategy, base)
             tasks.append((name, strategy, config, objective))
-        tasks.append((name, "optimised", base, objective))
         for retention in HEATMAP_RETENTIONS:
             for fraction in suite["heatmap"]:
                 changes = {"retention": retention, "human_fraction": fraction, "human_weight": None}
                 tasks.append((name, f"grid:{retention}:{fraction:g}", _with(base, changes), objective))
+        if suite["budget_points"] and math.isfinite(base.scenario.human_budget):
+            for budget in grid(base, suite["budget_points"]):
+                at = dataclasses.replace(base, scenario=dataclasses.replace(base.scenario, human_budget=float(budget)))
+                for strategy, config in baseline_configs(at).items():
+                    if strategy in BUDGET_MATCHED:
+                        tasks.append((name, f"budget:{budget}:{strategy}", config, objective))
     return tasks
 
 
@@ -86,13 +187,19 @@ def _records(config, objective_text: str, scenario: str, strategy: str) -> pd.Da
     try:
         result = montecarlo.simulate(config)
     except SimulationError as err:  # a degenerate strategy is a result too: recorded, not fatal
-        return pd.DataFrame([{"scenario": scenario, "strategy": strategy, "error": str(err)}])
+        return None, pd.DataFrame([{"scenario": scenario, "strategy": strategy, "error": str(err)}])
     table = result.trajectory.copy()
     half = 1.96 * table["std"] / np.sqrt(table["seeds"])
     table = table.assign(ci_low=table["mean"] - half, ci_high=table["mean"] + half)
     human_used = result.per_seed["human_used"][:, -1].mean()
-    return table.assign(scenario=scenario, strategy=strategy, objective=objective_text, human_used=human_used,
+    return _objective_values(result.per_seed, objective_text), table.assign(scenario=scenario, strategy=strategy, objective=objective_text, human_used=human_used,
                         policy=json.dumps(_policy(config)), error="")
+
+
+def _objective_values(per_seed: dict, objective_text: str) -> np.ndarray:
+    from mixopt.objectives import parse
+
+    return np.asarray(parse(objective_text, None)[0].value(per_seed), np.float64)
 
 
 def _policy(config) -> dict:
@@ -115,15 +222,14 @@ def _optimised(config, objective_text: str, trials: int, storage: str, name: str
 
 def run(suite_name: str = "default", out: str | None = None, *, seeds: int | None = None, trials: int | None = None,
         progress: bool = False) -> pd.DataFrame:
-    """Runs (or resumes) a suite; writes every file under ``out``; returns the summary table."""
-    if suite_name not in SUITES:
-        raise ConfigError(f"suite must be one of {', '.join(SUITES)}, got {suite_name!r}")
-    suite = SUITES[suite_name]
+    """Runs (or resumes) a suite (a built-in name or a suite file, ``load_suite``); writes every file
+    under ``out``; returns the summary table."""
+    suite = load_suite(suite_name)
     seeds = suite["seeds"] if seeds is None else seeds
     trials = suite["trials"] if trials is None else trials
     if seeds < 2 or trials < 1:
         raise ConfigError(f"seeds must be >= 2 and trials >= 1, got {seeds} and {trials}")
-    root = Path(out or f"mixopt-benchmark-{suite_name}")
+    root = Path(out or f"mixopt-benchmark-{suite['name']}")
     parts = root / "parts"
     try:
         parts.mkdir(parents=True, exist_ok=True)
@@ -134,13 +240,15 @@ def run(suite_name: str = "default", out: str | None = None, *, seeds: int | Non
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(tasks), desc=f"benchmark {suite_name}")
+        bar = tqdm(total=len(tasks), desc=f"benchmark {suite['name']}")
     for scenario, strategy, config, objective in tasks:
-        path = parts / f"{scenario}__{strategy.replace(':', '_')}__{seeds}.csv"
+        path = _part(parts, scenario, strategy, seeds)
         if not path.exists():  # done by an earlier, interrupted run: kept
             if strategy == "optimised":
                 config = _optimised(config, objective, trials, str(root / "studies.log"), scenario)
-            table = _records(config, objective, scenario, strategy)
+            values, table = _records(config, objective, scenario, strategy)
+            if values is not None:  # the objective per seed, for paired margins (saved before the part)
+                np.save(path.with_suffix(".npy"), values)
             tmp = path.with_suffix(".tmp")
             table.to_csv(tmp, index=False)
             tmp.replace(path)  # whole or absent: a Ctrl-C never leaves half a part
@@ -148,6 +256,14 @@ def run(suite_name: str = "default", out: str | None = None, *, seeds: int | Non
             bar.update()
     if bar is not None:
         bar.close()
-    results = pd.concat([pd.read_csv(parts / f"{s}__{k.replace(':', '_')}__{seeds}.csv", keep_default_na=False,
-                                     na_values=[""]) for s, k, _, _ in tasks], ignore_index=True)
-    return write_report(results, root, suite_name)
+    results = pd.concat([pd.read_csv(_part(parts, s, k, seeds), keep_default_na=False, na_values=[""])
+                         for s, k, _, _ in tasks], ignore_index=True)
+    per_seed = {(s, k): np.load(_part(parts, s, k, seeds).with_suffix(".npy"))
+                for s, k, _, _ in tasks if _part(parts, s, k, seeds).with_suffix(".npy").exists()}
+    scenarios = {name: {"scenario": config_mod.from_dict({"scenario": e["scenario"]}).to_dict()["scenario"],
+                        "objective": e["objective"]} for name, e in suite["scenarios"].items()}
+    return write_report(results, root, suite["name"], per_seed=per_seed, scenarios=scenarios)
+
+
+def _part(parts: Path, scenario: str, strategy: str, seeds: int) -> Path:
+    return parts / f"{scenario}__{strategy.replace(':', '_')}__{seeds}.csv"
