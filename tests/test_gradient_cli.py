@@ -17,7 +17,7 @@ import sys
 import pytest
 
 SMALL = ["--generations", "5", "--samples", "20", "--seeds", "16", "--eval-seeds", "400", "--steps", "30",
-         "--learning-rate", "0.3", "--format", "json", "--quiet"]
+         "--learning-rate", "0.3", "--format", "json", "--quiet", "--start", "config"]  # the bad start itself
 CASES = {
     "human_fraction": ["--human-fraction", "0.15", "--objective", "final:kl"],
     "human_fraction_schedule": ["--human-fraction", "0.15", "--objective", "final:kl"],

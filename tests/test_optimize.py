@@ -288,3 +288,24 @@ def test_a_recorded_interrupt_stops_one_search_only(tmp_path):
     assert not interrupts.requested()
     result = optimize_search(golden_config(), OBJECTIVE, ("human_fraction",), trials=3, **kwargs)
     assert len(result.study.trials) == 3
+
+
+def test_gradient_from_the_edge_starts_inside_and_says_when_it_ends_at_an_edge():
+    """From lambda = 0 the logit sits where its gradient vanishes (lambda stayed at 0.002 before): the
+    default start is the best of the config pulled inside [0.05, 0.95] and the heuristics of its
+    retention, so the run moves; a maximised variance wants all human data and ends at the edge,
+    which the payload says (``saturated``)."""
+    from mixopt.serve.optimize import optimize
+
+    edge = config_mod.from_dict({"scenario": {"generations": 5, "samples": 20}, "policy": {"human_fraction": 0.0},
+                                 "run": {"seeds": 32}})
+    out = optimize(edge, objective="final:kl", method="gradient", space="human_fraction", steps=40,
+                   learning_rate=0.3, eval_seeds=400)
+    assert np.min(out["start"]["policy"]["human_fraction"]) >= 0.05
+    assert out["start"]["margin"] > 0 and out["saturated"] == []
+    stuck = optimize(edge, objective="final:kl", method="gradient", space="human_fraction", steps=40,
+                     learning_rate=0.3, eval_seeds=400, start="config")
+    assert stuck["start"]["policy"]["human_fraction"] <= 0.001 and stuck["saturated"] == ["human_fraction"]
+    wants_all = optimize(edge, objective="final:variance_ratio", method="gradient", space="human_fraction",
+                         steps=60, learning_rate=0.5, eval_seeds=400)
+    assert wants_all["saturated"] == ["human_fraction"]

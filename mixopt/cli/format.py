@@ -66,7 +66,11 @@ def format_optimization(payload: dict, fmt: str) -> str:
     head = (f"best policy ({payload['method']}{', study ' + payload['study'] if payload['study'] else ''}): {policy}\n"
             f"{objective['metric']} ({objective['direction']}) on {objective['eval_seeds']} fresh seeds, 95% CI; "
             f"margin = how much better the optimised policy is (paired CI)\n")
-    return head + verdict(payload) + table.to_string(index=False, float_format=lambda v: f"{v:.4g}") + "\n"
+    note = ""
+    if payload.get("saturated"):
+        note = (f"note: {', '.join(payload['saturated'])} ended within 0.5% of 0 or 1, where the logit's gradient "
+                "vanishes: the optimum may be the edge itself (the schedule above is snapped there where no worse)\n")
+    return head + verdict(payload) + note + table.to_string(index=False, float_format=lambda v: f"{v:.4g}") + "\n"
 
 
 def verdict(payload: dict) -> str:

@@ -54,7 +54,7 @@ def _optimize(args) -> None:
     config = _load_config(args)
     options = {name: getattr(args, name) for name in (
         "objective", "method", "space", "trials", "steps", "learning_rate", "optimizer", "refine_steps", "search",
-        "timeout", "storage", "study", "workers", "batch", "eval_seeds")}
+        "timeout", "storage", "study", "workers", "batch", "eval_seeds", "start")}
     payload = optimize(config, **options, progress=sys.stderr.isatty() and not args.quiet)
     _emit(fmt.format_optimization(payload, args.format), args.out)
 

@@ -140,6 +140,9 @@ def make_parser() -> argparse.ArgumentParser:
     opt.add_argument("--steps", type=int, default=200, help="gradient: optimiser steps")
     opt.add_argument("--learning-rate", type=float, default=0.05, help="gradient: learning rate")
     opt.add_argument("--optimizer", default="adam", help="gradient: adam, sgd, adamw or rmsprop")
+    opt.add_argument("--start", default="best",
+                     help="gradient: best (the best of the config's policy and the budget-matched heuristics, "
+                          "fractions pulled inside [0.05, 0.95]) or config (the config's policy as it is)")
     opt.add_argument("--refine-steps", type=int, default=30, help="hybrid: gradient steps inside each trial")
     opt.add_argument("--search", default="tpe", help="optuna sampler: tpe, cmaes, gp, random or nsga")
     opt.add_argument("--timeout", type=float, help="optuna: stop after this many seconds")

@@ -15,7 +15,7 @@ from mixopt import montecarlo
 from mixopt.config import Config
 from mixopt.errors import ConfigError, SimulationError
 from mixopt.objectives import Objective
-from mixopt.optimizers.space import KEYS, with_policy
+from mixopt.optimizers.space import FRACTION_KEYS, KEYS, baseline_configs, with_policy
 
 OPTIMISERS = {"adam": optax.adam, "sgd": optax.sgd, "adamw": optax.adamw, "rmsprop": optax.rmsprop}
 
@@ -109,3 +109,36 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
     return GradientResult(with_policy(config, **write_back(to_inputs(params))), losses, steps * seeds,
                           np.asarray(fractions), np.asarray(weights),
                           with_policy(config, **write_back(to_inputs(start))))
+
+
+INTERIOR = 0.05  # a start's fractions are pulled into [0.05, 0.95]: at 0 or 1 the logit's gradient vanishes
+SATURATED = 0.005  # a fraction that ends within this of 0 or 1 sits where its gradient vanishes
+
+
+def gradient_start(config: Config, objective: Objective, space: tuple[str, ...], *, seeds: int, seed: int) -> Config:
+    """Where the gradient path starts: of the config's policy and the budget-matched heuristics of its
+    retention, each with its human fractions pulled inside [INTERIOR, 1 - INTERIOR], the best on the
+    search's seeds. Only the fraction moves (the other keys stay the config's); without a fraction key
+    in ``space``, the config itself."""
+    from mixopt.optimizers.evaluators import Evaluator
+    from mixopt.optimizers.space import BUDGET_MATCHED
+
+    if not any(key in FRACTION_KEYS for key in space):
+        return config
+    num = config.scenario.generations
+    schedules = [config.policy.schedule("human_fraction", num)]
+    schedules += [c.policy.schedule("human_fraction", num) for name, c in baseline_configs(config).items()
+                  if name in BUDGET_MATCHED and c.policy.retention == config.policy.retention]
+    candidates = [with_policy(config, human_fraction=[float(v) for v in np.clip(s, INTERIOR, 1 - INTERIOR)])
+                  for s in schedules]
+    results = Evaluator([objective], seeds=seeds, seed=seed).many(candidates)
+    sign = 1.0 if objective.direction == "minimize" else -1.0
+    scored = [(sign * r[0][0], i) for i, r in enumerate(results) if not isinstance(r, Exception)]
+    return candidates[min(scored)[1]] if scored else config
+
+
+def saturated_keys(config: Config, space: tuple[str, ...]) -> list[str]:
+    """The fraction keys of ``space`` whose result ended within SATURATED of 0 or 1 in some generation."""
+    values = np.asarray(config.policy.schedule("human_fraction", config.scenario.generations))
+    near_edge = bool(np.any((values < SATURATED) | (values > 1 - SATURATED)))
+    return [key for key in space if key in FRACTION_KEYS and near_edge]

@@ -9,7 +9,7 @@ from mixopt.config import Config
 from mixopt.errors import ConfigError
 from mixopt.families import make_family
 from mixopt.objectives import parse
-from mixopt.optimizers.gradient import optimize_gradient
+from mixopt.optimizers.gradient import gradient_start, optimize_gradient, saturated_keys
 from mixopt.optimizers.search import optimize_search
 from mixopt.optimizers.space import parse_space
 from mixopt.optimizers.evaluate import build_report
@@ -18,22 +18,28 @@ from mixopt.serve.recommend import answer_source
 from mixopt.store import default_study_name, store_report
 
 METHODS = ("gradient", "optuna", "hybrid")
+STARTS = ("best", "config")
 
 
 def optimize(config: Config, *, objective: str = "final:kl", method: str = "optuna", space: str | tuple = "human_fraction",
              trials: int = 50, steps: int = 200, learning_rate: float = 0.05, optimizer: str = "adam",
              refine_steps: int = 30, search: str = "tpe", timeout: float | None = None, storage: str | None = None,
              study: str | None = None, workers: int = 1, batch: int = 1, eval_seeds: int = 2000,
-             progress: bool = False) -> dict:
+             start: str = "best", progress: bool = False) -> dict:
     """Optimises ``config``'s policy over the keys of ``space`` and reports it against the baselines.
 
     ``objective``: ``final:METRIC`` or ``mean:METRIC``, comma-separated for several (the search
     method's Pareto front). ``method``: ``gradient`` (optax through the relaxed simulator),
     ``optuna`` (a stored, resumable study; ``search`` names the sampler) or ``hybrid`` (each trial
-    refined by ``refine_steps`` gradient steps). Returns the DESIGN.md section 4 object.
+    refined by ``refine_steps`` gradient steps). ``start`` (gradient): ``best`` starts from the best of
+    the config's policy and the budget-matched heuristics of its retention, pulled inside the box
+    (``gradient_start``); ``config`` from the config's policy as it is. Returns the DESIGN.md section
+    4 object (with ``saturated``: fraction keys that ended where their gradient vanishes).
     """
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if start not in STARTS:
+        raise ConfigError(f"start must be one of {', '.join(STARTS)}, got {start!r}")
     for name, value in (("workers", workers), ("batch", batch), ("trials", trials), ("steps", steps),
                         ("eval_seeds", eval_seeds)):
         if value < 1:
@@ -45,13 +51,16 @@ def optimize(config: Config, *, objective: str = "final:kl", method: str = "optu
     space = parse_space(space)
     seeds, seed = config.run.seeds, config.run.seed
     started = time.perf_counter()
-    pareto = None
+    pareto, extra = None, {}
     if method == "gradient":
         if len(objectives) > 1:
             raise ConfigError("method gradient takes one objective; use method optuna with search nsga for several")
+        if start == "best":
+            config = gradient_start(config, objectives[0], space, seeds=seeds, seed=seed)
         result = optimize_gradient(config, objectives[0], space, steps=steps, learning_rate=learning_rate,
                                    seeds=seeds, seed=seed, optimizer=optimizer)
         study_name = None
+        extra["saturated"] = saturated_keys(result.config, space)
     else:
         study_name = study or default_study_name(config, objective, space)
         result = optimize_search(config, objectives, space, trials=trials, storage=storage,
@@ -69,5 +78,5 @@ def optimize(config: Config, *, objective: str = "final:kl", method: str = "optu
         store_report(result.study, objectives[0], report)
     return {**report, "source": answer_source(report), "method": method, "study": study_name,
             "simulator_evaluations": result.evaluations, "seconds": elapsed,
-            **({"pareto": pareto} if pareto is not None else {})}
+            **({"pareto": pareto} if pareto is not None else {}), **extra}
 
