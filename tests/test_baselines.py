@@ -18,7 +18,8 @@ from mixopt.objectives import parse
 from mixopt.describe import describe
 from mixopt.optimizers.evaluate import build_report, compare
 from mixopt.optimizers.simplify import simplify
-from mixopt.optimizers.space import BUDGET_MATCHED, ZERO_BUDGET, baseline_configs, spendable, with_policy
+from mixopt.optimizers.baselines import BUDGET_MATCHED, ZERO_BUDGET, baseline_configs, spendable
+from mixopt.optimizers.space import with_policy
 
 M, T = 20, 6
 

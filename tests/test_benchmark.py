@@ -6,7 +6,7 @@ import sys
 import pandas as pd
 import pytest
 
-from mixopt.optimizers.space import BUDGET_MATCHED, ZERO_BUDGET
+from mixopt.optimizers.baselines import BUDGET_MATCHED, ZERO_BUDGET
 from mixopt.serve import benchmark
 from mixopt.serve import report as report_mod
 

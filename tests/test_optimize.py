@@ -21,7 +21,7 @@ import pytest
 
 from mixopt import config as config_mod
 from mixopt import objectives
-from mixopt.optimizers.space import BUDGET_MATCHED, ZERO_BUDGET
+from mixopt.optimizers.baselines import BUDGET_MATCHED, ZERO_BUDGET
 from mixopt.errors import ConfigError
 from mixopt.optimizers.gradient import optimize_gradient
 from mixopt.optimizers.search import optimize_search
@@ -206,7 +206,7 @@ def test_budget_allocation_policy_is_never_worse_than_a_baseline(tmp_path):
     than the paired 95% CI of the margin, re-evaluated on 2000 fresh seeds, and be no worse than the
     best (front-loading with accumulate, which the search starts from) beyond its CI."""
     from mixopt.optimizers.evaluate import compare
-    from mixopt.optimizers.space import baseline_configs
+    from mixopt.optimizers.baselines import baseline_configs
 
     config = config_mod.from_dict({"scenario": {"generations": 10, "samples": 50, "human_budget": 150}})
     objective = objectives.parse("final:kl", ("kl",))

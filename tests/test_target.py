@@ -21,7 +21,7 @@ import pytest
 from mixopt import config as config_mod
 from mixopt.describe import effective_human
 from mixopt.errors import ConfigError
-from mixopt.optimizers.space import BUDGET_MATCHED, baseline_configs
+from mixopt.optimizers.baselines import BUDGET_MATCHED, baseline_configs
 from mixopt.serve.target import least_budget, parse_target
 
 M, T, TARGET = 20, 6, 0.01

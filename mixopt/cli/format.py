@@ -4,7 +4,7 @@ import json
 
 import pandas as pd
 
-from mixopt.optimizers.space import BUDGET_MATCHED, ZERO_BUDGET
+from mixopt.optimizers.baselines import BUDGET_MATCHED, ZERO_BUDGET
 from mixopt.serve.report import markdown_table
 
 MAX_TABLE_ROWS = 26

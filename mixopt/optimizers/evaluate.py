@@ -10,7 +10,8 @@ from mixopt.errors import SimulationError
 from mixopt.describe import describe
 from mixopt.objectives import Objective
 from mixopt.optimizers.simplify import simplify
-from mixopt.optimizers.space import BUDGET_MATCHED, baseline_configs, policy_dict
+from mixopt.optimizers.baselines import BUDGET_MATCHED, baseline_configs
+from mixopt.optimizers.space import policy_dict
 
 
 class Estimate(NamedTuple):

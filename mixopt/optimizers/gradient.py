@@ -15,7 +15,8 @@ from mixopt import montecarlo
 from mixopt.config import Config
 from mixopt.errors import ConfigError, SimulationError
 from mixopt.objectives import Objective
-from mixopt.optimizers.space import FRACTION_KEYS, KEYS, baseline_configs, with_policy
+from mixopt.optimizers.baselines import BUDGET_MATCHED, baseline_configs
+from mixopt.optimizers.space import FRACTION_KEYS, KEYS, with_policy
 
 OPTIMISERS = {"adam": optax.adam, "sgd": optax.sgd, "adamw": optax.adamw, "rmsprop": optax.rmsprop}
 
@@ -121,7 +122,6 @@ def gradient_start(config: Config, objective: Objective, space: tuple[str, ...],
     search's seeds. Only the fraction moves (the other keys stay the config's); without a fraction key
     in ``space``, the config itself."""
     from mixopt.optimizers.evaluators import Evaluator
-    from mixopt.optimizers.space import BUDGET_MATCHED
 
     if not any(key in FRACTION_KEYS for key in space):
         return config

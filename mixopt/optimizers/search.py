@@ -11,7 +11,8 @@ from mixopt import runtime
 from mixopt.config import Config
 from mixopt.errors import ConfigError, SimulationError
 from mixopt.objectives import Objective
-from mixopt.optimizers.space import baseline_params, policy_changes, policy_dict, suggest, with_policy
+from mixopt.optimizers.baselines import baseline_params
+from mixopt.optimizers.space import policy_changes, policy_dict, suggest, with_policy
 from mixopt.optimizers.evaluators import Evaluator
 from mixopt.optimizers.hybrid import refine
 from mixopt.optimizers.interrupt import DeferredInterrupt

@@ -124,7 +124,7 @@ def _check_objective(base, objective: str, where: str) -> None:
 
 def _strategy(base, spec, folder: Path, where: str):
     """A suite's strategy: a baseline name, ``optimised``, or a policy file, as (name, policy dict or None)."""
-    from mixopt.optimizers.space import BUDGET_MATCHED, ZERO_BUDGET
+    from mixopt.optimizers.baselines import BUDGET_MATCHED, ZERO_BUDGET
 
     if not isinstance(spec, str):
         raise ConfigError(f"{where}: a strategy is a name or a policy file path, got {spec!r}")
@@ -146,7 +146,7 @@ def _strategy(base, spec, folder: Path, where: str):
 def _tasks(suite: dict, seeds: int) -> list[tuple[str, str, object, str]]:
     """(scenario name, strategy name, config, objective) of the suite; the ``optimised`` config is the
     scenario's, searched when its part is made."""
-    from mixopt.optimizers.space import BUDGET_MATCHED, baseline_configs
+    from mixopt.optimizers.baselines import BUDGET_MATCHED, baseline_configs
     from mixopt.serve.target import grid
 
     tasks = []

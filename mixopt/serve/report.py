@@ -19,7 +19,7 @@ def summary_table(results: pd.DataFrame, per_seed: dict | None = None) -> pd.Dat
     are known (``per_seed[(scenario, strategy)]``), the paired margin against the scenario's best
     budget-matched baseline (``vs``; positive = better; ``margin_rel``: relative to its mean)."""
     from mixopt.optimizers.evaluate import paired_margin
-    from mixopt.optimizers.space import BUDGET_MATCHED, ZERO_BUDGET
+    from mixopt.optimizers.baselines import BUDGET_MATCHED, ZERO_BUDGET
 
     per_seed = per_seed or {}
     rows = []
@@ -124,7 +124,7 @@ def write_report(results: pd.DataFrame, root: Path, suite_name: str, *, per_seed
 
 
 def _baseline_names() -> set:
-    from mixopt.optimizers.space import BUDGET_MATCHED, ZERO_BUDGET
+    from mixopt.optimizers.baselines import BUDGET_MATCHED, ZERO_BUDGET
 
     return set(ZERO_BUDGET) | set(BUDGET_MATCHED)
 
@@ -205,44 +205,54 @@ def plot_all(results: pd.DataFrame, summary: pd.DataFrame, root: Path, curve: pd
         paths.append(_save(fig, root / f"{scenario}_pareto.png", plt))
         # 3. heatmap of the final metric over (human fraction x retention)
         if not grid.empty:
-            cells = grid.assign(retention=grid["strategy"].str.split(":").str[1],
-                                fraction=grid["strategy"].str.split(":").str[2].astype(float))
-            table = cells.pivot(index="retention", columns="fraction", values="final").reindex(
-                [r for r in HEATMAP_RETENTIONS if r in set(cells["retention"])])
-            fig, ax = plt.subplots(figsize=(6.4, 3.6))
-            image = ax.imshow(table.to_numpy(float), aspect="auto", cmap="viridis_r" if sign > 0 else "viridis")
-            ax.set_xticks(range(table.shape[1]), [f"{f:g}" for f in table.columns])
-            ax.set_yticks(range(table.shape[0]), table.index)
-            for (i, j), value in np.ndenumerate(table.to_numpy(float)):
-                if math.isfinite(value):
-                    ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=7,
-                            bbox=dict(fc="w", alpha=0.6, lw=0))
-            ax.set(xlabel="human fraction λ (fresh, within the budget)", title=f"{scenario}: final {metric}")
-            fig.colorbar(image, ax=ax)
-            paths.append(_save(fig, root / f"{scenario}_heatmap.png", plt))
+            paths.append(_heatmap_figure(grid, scenario, metric, sign, root, plt))
         # 4. the budget-quality curve: each budget-matched heuristic's final objective per total budget,
         # the best of them (what a budget buys the simple ways), and the named strategies as points
         points = curve[curve["scenario"] == scenario] if curve is not None and not curve.empty else None
         if points is not None and not points.empty:
-            fig, ax = plt.subplots(figsize=(7.2, 4.0))
-            for strategy, rows in points.groupby("strategy", sort=False):
-                ax.plot(rows["human_budget"], rows["final"], marker="o", ms=3, lw=1, label=strategy)
-            pick = "min" if sign > 0 else "max"
-            best = points.groupby("human_budget")["final"].agg(pick)
-            ax.plot(best.index, best.to_numpy(), "k-", lw=2.2, alpha=0.35, label="best heuristic per budget")
-            for row in named.itertuples():
-                if row.strategy not in set(points["strategy"]):
-                    ax.scatter(row.human_used, row.final, marker="*", s=90, zorder=3)
-                    ax.annotate(row.strategy, (row.human_used, row.final), fontsize=7, xytext=(4, 4),
-                                textcoords="offset points")
-            ax.set(xlabel="human budget (samples, generation 0's included)", ylabel=f"final {metric}",
-                   title=f"{scenario}: how much human data buys what")
-            if metric not in _maximised() and (points["final"] > 0).all():
-                ax.set_yscale("log")
-            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-            paths.append(_save(fig, root / f"{scenario}_budget.png", plt))
+            paths.append(_budget_figure(points, named, scenario, metric, sign, root, plt))
         figures[scenario] = paths
     return figures
+
+
+def _heatmap_figure(grid: pd.DataFrame, scenario: str, metric: str, sign: float, root: Path, plt) -> Path:
+    """The final objective over human fraction x retention, values in the cells."""
+    cells = grid.assign(retention=grid["strategy"].str.split(":").str[1],
+                        fraction=grid["strategy"].str.split(":").str[2].astype(float))
+    table = cells.pivot(index="retention", columns="fraction", values="final").reindex(
+        [r for r in HEATMAP_RETENTIONS if r in set(cells["retention"])])
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    image = ax.imshow(table.to_numpy(float), aspect="auto", cmap="viridis_r" if sign > 0 else "viridis")
+    ax.set_xticks(range(table.shape[1]), [f"{f:g}" for f in table.columns])
+    ax.set_yticks(range(table.shape[0]), table.index)
+    for (i, j), value in np.ndenumerate(table.to_numpy(float)):
+        if math.isfinite(value):
+            ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=7,
+                    bbox=dict(fc="w", alpha=0.6, lw=0))
+    ax.set(xlabel="human fraction λ (fresh, within the budget)", title=f"{scenario}: final {metric}")
+    fig.colorbar(image, ax=ax)
+    return _save(fig, root / f"{scenario}_heatmap.png", plt)
+
+
+def _budget_figure(points: pd.DataFrame, named: pd.DataFrame, scenario: str, metric: str, sign: float, root: Path,
+                   plt) -> Path:
+    """Each budget-matched heuristic's final objective per total budget, the best of them, and the
+    named strategies as stars at the human data they used."""
+    fig, ax = plt.subplots(figsize=(7.2, 4.0))
+    for strategy, rows in points.groupby("strategy", sort=False):
+        ax.plot(rows["human_budget"], rows["final"], marker="o", ms=3, lw=1, label=strategy)
+    best = points.groupby("human_budget")["final"].agg("min" if sign > 0 else "max")
+    ax.plot(best.index, best.to_numpy(), "k-", lw=2.2, alpha=0.35, label="best heuristic per budget")
+    for row in named.itertuples():
+        if row.strategy not in set(points["strategy"]):
+            ax.scatter(row.human_used, row.final, marker="*", s=90, zorder=3)
+            ax.annotate(row.strategy, (row.human_used, row.final), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    ax.set(xlabel="human budget (samples, generation 0's included)", ylabel=f"final {metric}",
+           title=f"{scenario}: how much human data buys what")
+    if sign > 0 and (points["final"] > 0).all():
+        ax.set_yscale("log")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(fig, root / f"{scenario}_budget.png", plt)
 
 
 def _finals(group: pd.DataFrame, metric: str) -> pd.DataFrame:

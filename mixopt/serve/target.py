@@ -68,7 +68,7 @@ def _evaluate(config: Config, objective: Objective, budget: float, *, seeds: int
     human_used and the per-generation spend."""
     from mixopt.describe import effective_human
     from mixopt.optimizers.evaluate import _estimate, paired_values
-    from mixopt.optimizers.space import BUDGET_MATCHED, baseline_configs
+    from mixopt.optimizers.baselines import BUDGET_MATCHED, baseline_configs
 
     here = _at_budget(config, budget)
     configs = {n: c for n, c in baseline_configs(here).items() if n in BUDGET_MATCHED}
@@ -91,7 +91,8 @@ def _best(rows: list, objective: Objective) -> dict:
 def least_budget(config: Config, target: Target, *, seeds: int = 1000, seed: int = 0, progress=None) -> dict:
     """The least human budget whose best heuristic meets ``target`` (module docstring), with its policy
     and the evaluated budget-quality points (``curve``)."""
-    from mixopt.optimizers.space import baseline_configs, policy_dict
+    from mixopt.optimizers.baselines import baseline_configs
+    from mixopt.optimizers.space import policy_dict
 
     scenario = config.scenario
     low, high = scenario.samples, scenario.samples * (scenario.generations + 1)

@@ -66,7 +66,8 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
     from mixopt.families import make_family
     from mixopt.optimizers.evaluate import compare
     from mixopt.optimizers.search import optimize_search
-    from mixopt.optimizers.space import baseline_configs, policy_dict
+    from mixopt.optimizers.baselines import baseline_configs
+    from mixopt.optimizers.space import policy_dict
     from mixopt.optimizers.space import RECOMMEND_FIRST, RECOMMEND_SPACE, policy_changes, with_policy
     from mixopt.optimizers.evaluators import RobustEvaluator
 
