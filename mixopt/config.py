@@ -265,8 +265,28 @@ def load(path: str | Path | None = None, *, policy_file: str | Path | None = Non
          overrides: dict | None = None) -> Config:
     """Config from a TOML file, then a policy file (a ``[policy]`` table or bare keys), then overrides."""
     data = read_file(path) if path else {}
+    made_for = None
     if policy_file:
         policy = read_file(policy_file)
+        made_for = policy.get("scenario") if isinstance(policy.get("scenario"), dict) else None
         policy = policy.get("policy", policy)
         data = merge(data, {"policy": policy})
-    return from_dict(merge(data, overrides or {}))
+    data = merge(data, overrides or {})
+    if made_for is not None:
+        _check_made_for(policy_file, made_for, data)
+    return from_dict(data)
+
+
+def _check_made_for(policy_file, made_for: dict, data: dict) -> None:
+    """A policy file that says which scenario it was made for (``optimize``/``recommend`` JSON) must fit
+    this one: the same family, and a per-generation list only for the same horizon."""
+    scenario = data.get("scenario", {})
+    family, theirs = scenario.get("family", "gaussian"), made_for.get("family", "gaussian")
+    if family != theirs:
+        raise ConfigError(f"policy file {policy_file} was made for family {theirs!r}, not {family!r}: "
+                          "optimise or recommend for this scenario instead")
+    lists = [k for k, v in data.get("policy", {}).items() if isinstance(v, list)]
+    horizon, their_horizon = scenario.get("generations", 20), made_for.get("generations")
+    if lists and their_horizon is not None and their_horizon != horizon:
+        raise ConfigError(f"policy file {policy_file} gives {', '.join(lists)} per generation for T = {their_horizon} "
+                          f"generations, this scenario has T = {horizon}: ask recommend or optimize for T = {horizon}")

@@ -59,10 +59,17 @@ def scenario_key(config: Config) -> str:
     return json.dumps(config.to_dict()["scenario"], sort_keys=True)
 
 
-def default_study_name(config: Config, objective_text: str, space: tuple[str, ...]) -> str:
+def default_study_name(config: Config, objective_text: str, space: tuple[str, ...], method: str = "optuna") -> str:
+    """A name that says what the study holds and is unique to what produced it: family, T, M, budget,
+    objective, method, then a short hash of the full scenario, objective, space and method, e.g.
+    ``categorical-T12-M500-B1000-final_tv-optuna-7c1e2a9f04``. Stored studies are found by their
+    scenario, not their name (``from_storage``), so studies under older names stay readable."""
     scenario = json.dumps(config.to_dict()["scenario"], sort_keys=True)
-    digest = hashlib.sha1(f"{scenario}|{objective_text}|{','.join(space)}".encode()).hexdigest()[:10]
-    return f"mixopt-{config.scenario.family}-{digest}"
+    digest = hashlib.sha1(f"{scenario}|{objective_text}|{','.join(space)}|{method}".encode()).hexdigest()[:10]
+    s = config.scenario
+    budget = "inf" if s.human_budget == float("inf") else f"{s.human_budget:g}"
+    objective = objective_text.replace(":", "_").replace(",", "+")
+    return f"{s.family}-T{s.generations}-M{s.samples}-B{budget}-{objective}-{method}-{digest}"
 
 
 def open_study(config: Config, objectives: list[Objective], *, storage: str | None, study_name: str, sampler):

@@ -115,3 +115,35 @@ def test_console_script_is_installed():
     exe = shutil.which("mixopt") or str(__import__("pathlib").Path(sys.executable).with_name("mixopt"))
     proc = subprocess.run([exe, "simulate", *SMALL, "--dim", "2"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "dim=2" in proc.stdout
+
+
+def test_version_and_help_with_defaults():
+    proc = mixopt("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("mixopt ")
+    proc = mixopt("optimize", "--help")
+    assert proc.returncode == 0 and "(default: 50)" in proc.stdout and "(default: None)" not in proc.stdout
+
+
+@pytest.mark.parametrize("command", [["simulate"], ["optimize", "--trials", "1"], ["recommend", "--no-atlas"]])
+def test_an_unwritable_out_fails_before_computing(tmp_path, command):
+    import time
+
+    start = time.perf_counter()
+    proc = mixopt(*command, *SMALL, "--out", str(tmp_path / "missing" / "x.json"), cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "does not exist" in proc.stderr, proc.stderr
+    assert time.perf_counter() - start < 10  # a process start and a parse: nothing simulated (the issue: < 2 s of work)
+    assert not (tmp_path / "mixopt-studies.log").exists()
+
+
+def test_a_policy_file_made_for_another_scenario_is_a_one_line_error(tmp_path):
+    made = {"scenario": {"family": "gaussian", "generations": 4}, "policy": {"human_fraction": [0.1, 0.2, 0.3, 0.4]}}
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(made))
+    other_family = mixopt("simulate", "--family", "categorical", "--vocab", "20", *SMALL, "--policy", str(path))
+    assert other_family.returncode == 2 and other_family.stderr.count("\n") == 1
+    assert "made for family 'gaussian', not 'categorical'" in other_family.stderr
+    other_horizon = mixopt("simulate", "--generations", "6", "--samples", "20", "--seeds", "8", "--policy", str(path))
+    assert other_horizon.returncode == 2 and "for T = 4 generations, this scenario has T = 6" in other_horizon.stderr
+    same = mixopt("simulate", *SMALL, "--policy", str(path), "--format", "json")
+    assert same.returncode == 0, same.stderr
+    assert json.loads(same.stdout)["policy"]["human_fraction"] == [0.1, 0.2, 0.3, 0.4]

@@ -309,3 +309,22 @@ def test_gradient_from_the_edge_starts_inside_and_says_when_it_ends_at_an_edge()
     wants_all = optimize(edge, objective="final:variance_ratio", method="gradient", space="human_fraction",
                          steps=60, learning_rate=0.5, eval_seeds=400)
     assert wants_all["saturated"] == ["human_fraction"]
+
+
+def test_a_hybrid_run_after_an_optuna_run_runs_its_own_trials(tmp_path):
+    """The default study name includes the method: hybrid no longer reuses the study an optuna run filled
+    (it ran 0 trials and printed the optuna result labelled hybrid)."""
+    from mixopt.serve.optimize import optimize
+
+    config = config_mod.from_dict({"scenario": {"generations": 4, "samples": 20, "human_budget": 60},
+                                   "run": {"seeds": 16}})
+    kwargs = dict(objective="final:kl", space="human_fraction", trials=3, storage=str(tmp_path / "s.log"),
+                  eval_seeds=100)
+    first = optimize(config, method="optuna", **kwargs)
+    second = optimize(config, method="hybrid", refine_steps=3, **kwargs)
+    assert first["study"] != second["study"] and "-hybrid-" in second["study"] and "-optuna-" in first["study"]
+    assert first["study"].startswith("gaussian-T4-M20-B60-final_kl-")
+    study = optuna.load_study(study_name=second["study"], storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "s.log"))))
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 3 and all("suggested_policy" in t.user_attrs for t in done)  # refined by hybrid

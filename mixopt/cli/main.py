@@ -22,10 +22,22 @@ def _emit(text: str, out: str | None) -> None:
         sys.stdout.write(text)
 
 
+def _check_out(out: str | None) -> None:
+    """``--out`` must be writable before anything is computed."""
+    if not out:
+        return
+    folder = Path(out).parent
+    if not folder.is_dir():
+        raise ConfigError(f"--out {out}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or Path(out).is_dir():
+        raise ConfigError(f"--out {out}: cannot write there")
+
+
 def _load_config(args, *, compile_cache: bool = True):
     from mixopt import config as config_mod
 
     _check_format(args)
+    _check_out(getattr(args, "out", None))
     config = config_mod.load(args.config, policy_file=args.policy, overrides=overrides(args))
     if compile_cache:
         enable_compilation_cache()

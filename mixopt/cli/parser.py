@@ -7,7 +7,20 @@ from mixopt.errors import ConfigError
 FORMATS = ("table", "csv", "json")
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default where it has one of its own (a scenario flag's default is the config's)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, [], argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):  # --help shows every default
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # argparse prints usage + message; the contract is one line
         raise ConfigError(message)
 
@@ -128,7 +141,13 @@ def _family_flags(sub):
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
     parser = _Parser(prog="mixopt", description="Data-mixing strategy optimiser against model collapse.")
+    try:
+        parser.add_argument("--version", action="version", version=f"mixopt {version('mixopt')}")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        parser.add_argument("--version", action="version", version="mixopt (not installed)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _scenario_flags(commands.add_parser("simulate", help="simulate generations of training on mixed data"))
     opt = commands.add_parser("optimize", help="find the mixing policy that best resists collapse")

@@ -182,8 +182,8 @@ KEYS: dict[str, Key] = {row.name: row for row in [
         lambda z, config: {"human_fraction": _sigmoid_per_generation(z, config)},
         lambda inputs, config: {"human_fraction": round(float(inputs.human_fraction[0]), 6)}),
     Key("human_fraction_schedule", lambda trial, config, changes: {"human_fraction": [
-        trial.suggest_float(f"human_fraction_{t}", 0.0, 1.0) for t in range(1, config.scenario.generations + 1)]},
-        lambda changes, config: {f"human_fraction_{t}": v for t, v in enumerate(np.broadcast_to(
+        trial.suggest_float(generation_param(t, config), 0.0, 1.0) for t in range(1, config.scenario.generations + 1)]},
+        lambda changes, config: {generation_param(t, config): v for t, v in enumerate(np.broadcast_to(
             changes["human_fraction"], (config.scenario.generations,)).tolist(), start=1)},
         lambda config: logit(config.policy.schedule("human_fraction", config.scenario.generations)),
         lambda z, config: {"human_fraction": _sigmoid_per_generation(z, config)},
@@ -212,6 +212,12 @@ KEYS: dict[str, Key] = {row.name: row for row in [
     Key("provenance_filter", lambda trial, config, changes: {} if _subsample(config, changes) else {
         "provenance_filter": trial.suggest_categorical("provenance_filter", [False, True])}, _NOT_SEARCHED),
 ]}
+
+
+def generation_param(t: int, config: Config) -> str:
+    """The search parameter of generation t's human fraction, zero-padded so tools sort it in order
+    (``human_fraction_01`` .. ``human_fraction_12``)."""
+    return f"human_fraction_{t:0{max(2, len(str(config.scenario.generations)))}d}"
 
 
 def _exp_per_generation(z, config):

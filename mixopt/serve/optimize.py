@@ -62,7 +62,7 @@ def optimize(config: Config, *, objective: str = "final:kl", method: str = "optu
         study_name = None
         extra["saturated"] = saturated_keys(result.config, space)
     else:
-        study_name = study or default_study_name(config, objective, space)
+        study_name = study or default_study_name(config, objective, space, method)
         result = optimize_search(config, objectives, space, trials=trials, storage=storage,
                                  study_name=study_name, seeds=seeds, seed=seed, sampler=search,
                                  timeout=timeout, progress=progress, workers=workers,
