@@ -61,8 +61,8 @@ def format_optimization(payload: dict, fmt: str) -> str:
     objective = payload["objective"]
     table = _strategy_table(payload, "optimised")
     if fmt == "csv":
-        return table.to_csv(index=False)
-    policy = ", ".join(f"{k}={_short(v)}" for k, v in payload["policy"].items())
+        return _with_policies(table, payload).to_csv(index=False)
+    policy = ", ".join(f"{k}={_short(v)}" for k, v in applicable(payload["policy"]).items())
     head = (f"best policy ({payload['method']}{', study ' + payload['study'] if payload['study'] else ''}): {policy}\n"
             f"{objective['metric']} ({objective['direction']}) on {objective['eval_seeds']} fresh seeds, 95% CI; "
             f"margin = how much better the optimised policy is (paired CI)\n")
@@ -99,6 +99,31 @@ def _relative(margin: dict, direction: str, metric: str) -> str:
     return f"{abs(rel['mean']):.0%} {word} {metric} [{low:.0%}, {high:.0%}]"
 
 
+def applicable(policy: dict) -> dict:
+    """The keys of a policy table that do something: no window length outside window retention, no
+    curation at 1 (keep all), no provenance filter when off."""
+    out = dict(policy)
+    if out.get("retention") != "window":
+        out.pop("window", None)
+    if out.get("curation_fraction") == 1.0:
+        out.pop("curation_fraction")
+    if out.get("provenance_filter") is False:
+        out.pop("provenance_filter")
+    return out
+
+
+def _with_policies(table: pd.DataFrame, payload: dict) -> pd.DataFrame:
+    """The strategy table with each row's policy (the applicable keys, as JSON): what CSV carries."""
+    policies = {row["name"]: row.get("policy") for row in payload.get("baselines", [])}
+    if "start" in payload:
+        policies["start (where the optimiser began)"] = payload["start"].get("policy")
+    if "optimised" in payload:
+        policies["optimised (not better)"] = payload["optimised"]["policy"]
+    first = table["name"].iloc[0]
+    policies[first] = payload["policy"]
+    return table.assign(policy=[json.dumps(applicable(policies[n])) if policies.get(n) else "" for n in table["name"]])
+
+
 def _short(value):
     if isinstance(value, list):
         return "[" + ", ".join(f"{v:.3g}" for v in value) + "]"
@@ -131,7 +156,7 @@ def format_recommendation(payload: dict, fmt: str) -> str:
         return json.dumps(payload, indent=1) + "\n"
     table = _strategy_table(payload, "recommended")
     if fmt == "csv":
-        return table.to_csv(index=False)
+        return _with_policies(table, payload).to_csv(index=False)
     objective = payload["objective"]
     source = payload["source"]
     if source == "study":

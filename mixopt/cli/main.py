@@ -67,7 +67,7 @@ def _optimize(args) -> None:
     options = {name: getattr(args, name) for name in (
         "objective", "method", "space", "trials", "steps", "learning_rate", "optimizer", "refine_steps", "search",
         "timeout", "storage", "study", "workers", "batch", "eval_seeds", "start")}
-    payload = optimize(config, **options, progress=sys.stderr.isatty() and not args.quiet)
+    payload = optimize(config, **options, progress=not args.quiet)
     _emit(fmt.format_optimization(payload, args.format), args.out)
 
 
@@ -76,7 +76,7 @@ def _recommend(args) -> None:
     from mixopt.serve import recommend, uncertain
 
     config = _load_config(args, compile_cache=False)  # JAX only if an optimisation is needed
-    progress = sys.stderr.isatty() and not args.quiet
+    progress = not args.quiet
     if args.target:
         if args.uncertain:
             raise ConfigError("--target and --uncertain do not combine: ask one question at a time")
@@ -111,7 +111,7 @@ def _atlas(args) -> None:
     enable_compilation_cache()
     payload = atlas.build(families=args.families, grid=args.grid, trials=args.trials, seeds=args.seeds,
                           eval_seeds=args.eval_seeds, workers=args.workers, storage=args.storage,
-                          out=args.out, progress=sys.stderr.isatty() and not args.quiet)
+                          out=args.out, progress=not args.quiet)
     sys.stdout.write(fmt.format_atlas(payload, args.format))
 
 
@@ -123,7 +123,7 @@ def _benchmark(args) -> None:
     enable_compilation_cache()
     out = args.out or f"mixopt-benchmark-{args.suite}"
     summary = benchmark.run(args.suite, out, seeds=args.seeds, trials=args.trials,
-                            progress=sys.stderr.isatty() and not args.quiet)
+                            progress=not args.quiet)
     sys.stdout.write(fmt.main_table(summary, args.format))
     print(f"wrote {out}/report.md, results.csv, summary.md and the figures", file=sys.stderr)
 
@@ -153,6 +153,9 @@ def main(argv=None) -> int:
     args = None
     try:
         args = make_parser().parse_args(argv)
+        from mixopt import progress
+
+        progress.enable(not getattr(args, "quiet", False))  # on stderr; plain lines when not a terminal
         if args.command == "simulate":
             _simulate(args)
         elif args.command == "optimize":

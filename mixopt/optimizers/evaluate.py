@@ -10,6 +10,7 @@ from mixopt.errors import SimulationError
 from mixopt.describe import describe
 from mixopt.objectives import Objective
 from mixopt.optimizers.simplify import simplify
+from mixopt.progress import Phase
 from mixopt.optimizers.baselines import BUDGET_MATCHED, baseline_configs
 from mixopt.optimizers.space import policy_dict
 
@@ -60,6 +61,7 @@ def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int,
     parts: dict = {name: [] for name in configs}
     errors: dict = {}
     used = 0
+    phase = Phase(f"evaluating {len(configs)} policies on fresh seeds", seeds, unit="seeds")
     while used < seeds:
         block = keys[used:used + chunk]  # the last one may be short: its own (smaller) program
         for name, config in configs.items():
@@ -73,8 +75,10 @@ def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int,
             except SimulationError as err:
                 errors[name] = err
         used += len(block)
+        phase.update(len(block))
         if deadline is not None and time.perf_counter() > deadline and used >= min_seeds:
             break
+    phase.close()
     out = {name: errors.get(name) or {m: np.concatenate([p[m] for p in parts[name]]) for m in parts[name][0]}
            for name in configs}
     return out, used
@@ -178,6 +182,8 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
                                        runners=runners, deadline=deadline, min_seeds=min_seeds)
     config, estimate, simplified = _simplest(candidates, {k: values.pop(k) for k in candidates}, objective, simpler)
     baselines = _rows(estimate, values, objective)
+    for row in baselines:  # each row says what it did, as a [policy] table
+        row["policy"] = policy_dict(others[row["name"]].policy)
     extra = {}
     if start is not None:  # compare() keeps the order of ``others``: the start is its last row
         extra = {"start": {**public_rows([baselines.pop()])[0], "policy": policy_dict(start.policy)}}

@@ -6,6 +6,11 @@ from mixopt import montecarlo
 from mixopt.config import Config
 from mixopt.errors import SimulationError
 from mixopt.objectives import Objective
+from mixopt.progress import note
+
+
+def _label(config: Config) -> str:
+    return f"{config.scenario.family}, retention {config.policy.retention}, T = {config.scenario.generations}"
 
 
 class Evaluator:
@@ -19,6 +24,7 @@ class Evaluator:
     def __call__(self, config: Config) -> tuple[list[float], dict]:
         structure = montecarlo.structure(config)
         if structure not in self.compiled:
+            note(f"preparing the simulator for {_label(config)} (compiled once, then cached on disk)")
             self.compiled[structure] = montecarlo.runner(config)
         self.evaluations += self.seeds
         metrics = montecarlo.per_seed_metrics(config, montecarlo.seed_keys(self.seed, self.seeds),

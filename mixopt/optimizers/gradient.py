@@ -15,6 +15,7 @@ from mixopt import montecarlo
 from mixopt.config import Config
 from mixopt.errors import ConfigError, SimulationError
 from mixopt.objectives import Objective
+from mixopt.progress import Waiting
 from mixopt.optimizers.baselines import BUDGET_MATCHED, baseline_configs
 from mixopt.optimizers.space import FRACTION_KEYS, KEYS, with_policy
 
@@ -102,8 +103,9 @@ def optimize_gradient(config: Config, objective: Objective, space: tuple[str, ..
         return p, history
 
     start = params
-    params, (losses, fractions, weights) = train(params, jax.random.key(seed))
-    losses = np.asarray(losses)
+    with Waiting(f"gradient: {steps} steps of {seeds} seeds (compiling, then running)"):
+        params, (losses, fractions, weights) = train(params, jax.random.key(seed))
+        losses = np.asarray(losses)
     if not np.all(np.isfinite(losses)):
         raise SimulationError(f"gradient optimisation diverged (non-finite objective at step "
                               f"{int(np.argmin(np.isfinite(losses)))}); lower the learning rate")

@@ -11,6 +11,7 @@ from mixopt import runtime
 from mixopt.config import Config
 from mixopt.errors import ConfigError, SimulationError
 from mixopt.objectives import Objective
+from mixopt.progress import Phase
 from mixopt.optimizers.baselines import baseline_params
 from mixopt.optimizers.space import policy_changes, policy_dict, suggest, with_policy
 from mixopt.optimizers.evaluators import Evaluator
@@ -54,8 +55,7 @@ def _ask_tell(study, evaluate, config, objectives, space, *, trials, batch, time
     while not interrupt.pending and not (timeout and time.monotonic() - start > timeout):
         done = len(study.get_trials(deepcopy=False, states=_finished_states()))
         if bar is not None:
-            bar.n = done
-            bar.refresh()
+            bar.update(to=done)
         if done >= trials:
             break
         asked = [study.ask() for _ in range(min(batch, trials - done))]
@@ -107,11 +107,7 @@ def _outcome(trial, result, num_objectives: int):
 
 
 def _progress_bar(enabled: bool, total: int):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm  # Optuna's own progress-bar dependency
-
-    return tqdm(total=total, desc="trials")
+    return Phase("trials", total, unit="trials") if enabled else None
 
 
 def _run_trials(study, config, objectives, space, *, trials, seeds, seed, timeout, progress, worker,
@@ -146,10 +142,14 @@ def _run_trials(study, config, objectives, space, *, trials, seeds, seed, timeou
                           worker=worker, interrupt=interrupt, progress=progress)
         return evaluate.evaluations
     if trials - done > 0:
+        bar = _progress_bar(progress, trials - done)
+        tick = [] if bar is None else [lambda study, trial: bar.update()]
         with interrupt.installed():
-            study.optimize(objective_fn, n_trials=trials - done, timeout=timeout, n_jobs=1, show_progress_bar=progress,
+            study.optimize(objective_fn, n_trials=trials - done, timeout=timeout, n_jobs=1, show_progress_bar=False,
                            gc_after_trial=False,
-                           callbacks=[optuna.study.MaxTrialsCallback(trials, states=finished)])
+                           callbacks=[optuna.study.MaxTrialsCallback(trials, states=finished), *tick])
+        if bar is not None:
+            bar.close()
     return evaluate.evaluations
 
 

@@ -187,11 +187,9 @@ def build(*, families: str = "gaussian,categorical", grid: str = "default", tria
     points = grid_configs(families, grid, seeds)
     jobs = [(c.to_dict(), objective, trials, eval_seeds, storage) for c, objective in points]
     entries = []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    from mixopt.progress import Phase
 
-        bar = tqdm(total=len(jobs), desc="atlas scenarios")
+    bar = Phase("atlas scenarios", len(jobs), unit="scenarios") if progress else None
     if workers == 1:
         results = map(_point_worker, jobs)
     else:

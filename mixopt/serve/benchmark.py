@@ -236,11 +236,9 @@ def run(suite_name: str = "default", out: str | None = None, *, seeds: int | Non
     except OSError as err:
         raise ConfigError(f"out {root}: cannot create: {err.strerror}") from None
     tasks = _tasks(suite, seeds)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    from mixopt.progress import Phase
 
-        bar = tqdm(total=len(tasks), desc=f"benchmark {suite['name']}")
+    bar = Phase(f"benchmark {suite['name']}", len(tasks), unit="parts") if progress else None
     for scenario, strategy, config, objective in tasks:
         path = _part(parts, scenario, strategy, seeds)
         if not path.exists():  # done by an earlier, interrupted run: kept
