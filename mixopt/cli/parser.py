@@ -140,18 +140,8 @@ def _family_flags(sub):
     group.add_argument("--ridge", type=float, help="ridge penalty (0 = ordinary least squares)")
 
 
-def make_parser() -> argparse.ArgumentParser:
-    from importlib.metadata import PackageNotFoundError, version
-
-    parser = _Parser(prog="mixopt", description="Data-mixing strategy optimiser against model collapse.")
-    try:
-        parser.add_argument("--version", action="version", version=f"mixopt {version('mixopt')}")
-    except PackageNotFoundError:  # running from a checkout that was never installed
-        parser.add_argument("--version", action="version", version="mixopt (not installed)")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _scenario_flags(commands.add_parser("simulate", help="simulate generations of training on mixed data"))
-    opt = commands.add_parser("optimize", help="find the mixing policy that best resists collapse")
-    _scenario_flags(opt)
+def _optimize_flags(opt):
+    """The flags of ``mixopt optimize`` beyond the scenario's."""
     opt.add_argument("--method", default="optuna", help="gradient, optuna (default) or hybrid")
     opt.add_argument("--objective", default="final:kl", help="final:METRIC or mean:METRIC, comma-separated for several")
     opt.add_argument("--space", default="human_fraction", help="policy keys to optimise, comma-separated")
@@ -171,6 +161,21 @@ def make_parser() -> argparse.ArgumentParser:
     opt.add_argument("--batch", type=int, default=1,
                      help="optuna: trials asked at a time and simulated together (vmap over their policies)")
     opt.add_argument("--eval-seeds", type=int, default=2000, help="fresh seeds to re-evaluate the result and baselines")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    parser = _Parser(prog="mixopt", description="Data-mixing strategy optimiser against model collapse.")
+    try:
+        parser.add_argument("--version", action="version", version=f"mixopt {version('mixopt')}")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        parser.add_argument("--version", action="version", version="mixopt (not installed)")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _scenario_flags(commands.add_parser("simulate", help="simulate generations of training on mixed data"))
+    opt = commands.add_parser("optimize", help="find the mixing policy that best resists collapse")
+    _scenario_flags(opt)
+    _optimize_flags(opt)
     rec = commands.add_parser("recommend", help="the best known policy for a scenario, with its evidence")
     _scenario_flags(rec)
     rec.add_argument("--objective", default="final:kl", help="final:METRIC or mean:METRIC")
