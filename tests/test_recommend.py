@@ -261,3 +261,25 @@ def test_corrupt_atlas_and_corrupt_storage_are_one_line_errors(tmp_path):
     out = _mixopt("recommend", "--generations", "3", "--storage", f"sqlite:///{database}", cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "file is not a database" in out.stderr
     assert database.read_bytes() == b"not an sqlite file"  # stored data untouched
+
+
+def test_a_nearest_atlas_answer_is_a_policy_for_your_horizon(tmp_path):
+    """T = 12 lies between the shipped atlas's T = 10 and 20: the nearest entry (T = 10) answers, says
+    what differs, and its per-generation policy is stretched to 12 generations, which `simulate
+    --policy` accepts at T = 12 (a 10-value list would be refused)."""
+    world = ["--family", "gaussian", "--generations", "12", "--samples", "100", "--human-budget", "300"]
+    proc = _mixopt("recommend", *world, "--objective", "final:kl", "--format", "json", "--quiet",
+                   "--storage", str(tmp_path / "none.log"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    assert payload["source"] == "atlas" and not payload["atlas"]["exact"]
+    assert payload["atlas"]["differs"]["generations"] == {"entry": 10, "yours": 12}
+    assert payload["scenario"]["generations"] == 12
+    for value in payload["policy"].values():
+        assert not isinstance(value, list) or len(value) == 12
+    (tmp_path / "answer.json").write_text(proc.stdout)
+    sim = _mixopt("simulate", *world, "--seeds", "50", "--policy", "answer.json", "--format", "json", "--quiet",
+                  cwd=tmp_path)
+    assert sim.returncode == 0, sim.stderr
+    assert json.loads(sim.stdout)["policy"]["human_fraction"] == payload["policy"]["human_fraction"]
+    assert atlas._for_horizon({"human_fraction": [1.0, 0.5]}, 2, 4) == {"human_fraction": [1.0, 1.0, 0.5, 0.5]}

@@ -163,10 +163,11 @@ def format_recommendation(payload: dict, fmt: str) -> str:
         origin = f"from stored study {payload['study']} ({payload.get('trials', '?')} trials); nothing recomputed"
     elif source == "atlas":
         atlas = payload["atlas"]
+        differs = ", ".join(f"{k} {v['entry']} instead of your {v['yours']}" for k, v in atlas.get("differs", {}).items())
         origin = ("from the policy atlas, exact scenario" if atlas["exact"] else
-                  f"from the policy atlas, nearest entry at distance {atlas['distance']:.3g} "
-                  f"(T={atlas['entry_scenario']['generations']}, budget={atlas['entry_scenario']['human_budget']}, "
-                  f"contamination={atlas['entry_scenario'].get('contamination', 0)}); its numbers are for that scenario")
+                  f"from the policy atlas, nearest entry at distance {atlas['distance']:.3g} ({differs or 'T='}"
+                  f"{'' if differs else atlas['entry_scenario']['generations']}); its numbers are for that scenario, "
+                  "its policy is stretched to your horizon and capped by your budget")
     else:
         origin = f"optimised now ({payload.get('trials', '?')} trials, stored as study {payload['study']})"
         budget = payload.get("budget")

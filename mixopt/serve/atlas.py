@@ -112,10 +112,27 @@ def from_atlas(config: Config, objective: Objective, atlas: dict) -> dict | None
     best = min(keep, key=lambda i: distance(points[i]))
     entry = candidates[best]
     report = dict(entry["report"])
-    return {**report, "description": describe_report(report), "source": "atlas",
+    differs = {k: {"entry": entry["scenario"].get(k), "yours": query.get(k)}
+               for k in ("generations", "human_budget", "contamination") if entry["scenario"].get(k) != query.get(k)}
+    policy = _for_horizon(report["policy"], entry["scenario"]["generations"], query["generations"])
+    return {**report, "policy": policy, "scenario": query, "source": "atlas",
+            "description": describe_report({"scenario": query, "policy": policy}),
             "atlas": {"distance": round(distance(points[best]), 6), "exact": distance(points[best]) == 0,
-                      "entry_scenario": entry["scenario"], "entries_compared": len(keep),
-                      "note": "the numbers are the atlas entry's, measured in its scenario"}}
+                      "entry_scenario": entry["scenario"], "entries_compared": len(keep), "differs": differs,
+                      "entry_policy": report["policy"],
+                      "note": "the numbers are the atlas entry's, measured in its scenario; the policy is "
+                              "the entry's, stretched to your horizon and capped by your budget"}}
+
+
+def _for_horizon(policy: dict, entry_generations: int, generations: int) -> dict:
+    """The entry's policy for another horizon: a per-generation list is resampled by relative position
+    (generation t of T takes the entry's generation at the same share of its horizon)."""
+    out = dict(policy)
+    for key, value in policy.items():
+        if isinstance(value, list) and len(value) == entry_generations and entry_generations != generations:
+            out[key] = [value[min(entry_generations - 1, int((t + 0.5) * entry_generations / generations))]
+                        for t in range(generations)]
+    return out
 
 
 def _axis_value(axis: str, value: float) -> float:
