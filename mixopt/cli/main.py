@@ -125,7 +125,7 @@ def _benchmark(args) -> None:
     summary = benchmark.run(args.suite, out, seeds=args.seeds, trials=args.trials,
                             progress=not args.quiet)
     sys.stdout.write(fmt.main_table(summary, args.format))
-    print(f"wrote {out}/report.md, results.csv, summary.md and the figures", file=sys.stderr)
+    print(f"wrote {Path(out) / 'report.md'}, results.csv, summary.md and the figures", file=sys.stderr)
 
 
 def _in_flags(message: str, argv) -> str:

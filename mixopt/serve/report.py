@@ -1,16 +1,12 @@
-"""The benchmark's figures (matplotlib, PNG) and ``report.md`` embedding them, from its results table."""
+"""The benchmark's tables (summary with paired margins, budget-quality points) and ``report.md``
+embedding the figures (``figures.py``), from its results table."""
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-HEATMAP_RETENTIONS = ("replace", "accumulate", "window", "subsample")  # the heatmap's rows
-
-def _named(results: pd.DataFrame) -> pd.DataFrame:
-    """The rows of named strategies (not the heatmap's grid cells nor the budget curve's points)."""
-    strategy = results["strategy"].astype(str)
-    return results[results["strategy"].notna() & ~strategy.str.startswith("grid:") & ~strategy.str.startswith("budget:")]
+from mixopt.serve.figures import HEATMAP_RETENTIONS, _maximised, _named, plot_all
 
 
 def summary_table(results: pd.DataFrame, per_seed: dict | None = None) -> pd.DataFrame:
@@ -164,122 +160,3 @@ def markdown_table(summary: pd.DataFrame) -> str:
     return "\n".join([head, *rows]) + "\n"
 
 
-def plot_all(results: pd.DataFrame, summary: pd.DataFrame, root: Path, curve: pd.DataFrame | None = None) -> dict:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figures = {}
-    for scenario, group in results.groupby("scenario", sort=False):
-        objective = group["objective"].dropna().iloc[0]
-        reduction, metric = objective.split(":")
-        paths = []
-        # 1. the objective's metric over generations, one line and 95% band per strategy
-        fig, ax = plt.subplots(figsize=(6.4, 4.0))
-        for strategy, rows in _named(group).groupby("strategy", sort=False):
-            rows = rows[rows["metric"] == metric]
-            if rows.empty:
-                continue
-            ax.plot(rows["generation"], rows["mean"], label=strategy)
-            ax.fill_between(rows["generation"], rows["ci_low"], rows["ci_high"], alpha=0.2)
-        ax.set(xlabel="generation", ylabel=f"{metric} (mean, 95% band)", title=f"{scenario}: {metric} over generations")
-        ax.legend(fontsize=8)
-        paths.append(_save(fig, root / f"{scenario}_trajectory.png", plt))
-        # 2. quality vs human data used: every strategy and grid cell, the Pareto front drawn
-        finals = _finals(group, metric)
-        sign = -1.0 if metric in _maximised() else 1.0
-        fig, ax = plt.subplots(figsize=(6.4, 4.0))
-        grid = finals[finals["strategy"].str.startswith("grid:")]
-        named = finals[~finals["strategy"].str.startswith("grid:") & ~finals["strategy"].str.startswith("budget:")]
-        finals = finals[~finals["strategy"].str.startswith("budget:")]
-        ax.scatter(grid["human_used"], grid["final"], color="0.7", s=14, label="human fraction x retention grid")
-        for row in named.itertuples():
-            ax.scatter(row.human_used, row.final, s=30)
-            ax.annotate(row.strategy, (row.human_used, row.final), fontsize=7)
-        front = _pareto(finals, sign)
-        ax.plot(front["human_used"], front["final"], "k--", lw=1, label="Pareto front")
-        ax.set(xlabel="fresh human samples used", ylabel=f"final {metric}",
-               title=f"{scenario}: quality vs human data")
-        ax.legend(fontsize=8)
-        paths.append(_save(fig, root / f"{scenario}_pareto.png", plt))
-        # 3. heatmap of the final metric over (human fraction x retention)
-        if not grid.empty:
-            paths.append(_heatmap_figure(grid, scenario, metric, sign, root, plt))
-        # 4. the budget-quality curve: each budget-matched heuristic's final objective per total budget,
-        # the best of them (what a budget buys the simple ways), and the named strategies as points
-        points = curve[curve["scenario"] == scenario] if curve is not None and not curve.empty else None
-        if points is not None and not points.empty:
-            paths.append(_budget_figure(points, named, scenario, metric, sign, root, plt))
-        figures[scenario] = paths
-    return figures
-
-
-def _heatmap_figure(grid: pd.DataFrame, scenario: str, metric: str, sign: float, root: Path, plt) -> Path:
-    """The final objective over human fraction x retention, values in the cells."""
-    cells = grid.assign(retention=grid["strategy"].str.split(":").str[1],
-                        fraction=grid["strategy"].str.split(":").str[2].astype(float))
-    table = cells.pivot(index="retention", columns="fraction", values="final").reindex(
-        [r for r in HEATMAP_RETENTIONS if r in set(cells["retention"])])
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    image = ax.imshow(table.to_numpy(float), aspect="auto", cmap="viridis_r" if sign > 0 else "viridis")
-    ax.set_xticks(range(table.shape[1]), [f"{f:g}" for f in table.columns])
-    ax.set_yticks(range(table.shape[0]), table.index)
-    for (i, j), value in np.ndenumerate(table.to_numpy(float)):
-        if math.isfinite(value):
-            ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=7,
-                    bbox=dict(fc="w", alpha=0.6, lw=0))
-    ax.set(xlabel="human fraction λ (fresh, within the budget)", title=f"{scenario}: final {metric}")
-    fig.colorbar(image, ax=ax)
-    return _save(fig, root / f"{scenario}_heatmap.png", plt)
-
-
-def _budget_figure(points: pd.DataFrame, named: pd.DataFrame, scenario: str, metric: str, sign: float, root: Path,
-                   plt) -> Path:
-    """Each budget-matched heuristic's final objective per total budget, the best of them, and the
-    named strategies as stars at the human data they used."""
-    fig, ax = plt.subplots(figsize=(7.2, 4.0))
-    for strategy, rows in points.groupby("strategy", sort=False):
-        ax.plot(rows["human_budget"], rows["final"], marker="o", ms=3, lw=1, label=strategy)
-    best = points.groupby("human_budget")["final"].agg("min" if sign > 0 else "max")
-    ax.plot(best.index, best.to_numpy(), "k-", lw=2.2, alpha=0.35, label="best heuristic per budget")
-    for row in named.itertuples():
-        if row.strategy not in set(points["strategy"]):
-            ax.scatter(row.human_used, row.final, marker="*", s=90, zorder=3)
-            ax.annotate(row.strategy, (row.human_used, row.final), fontsize=7, xytext=(4, 4), textcoords="offset points")
-    ax.set(xlabel="human budget (samples, generation 0's included)", ylabel=f"final {metric}",
-           title=f"{scenario}: how much human data buys what")
-    if sign > 0 and (points["final"] > 0).all():
-        ax.set_yscale("log")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _save(fig, root / f"{scenario}_budget.png", plt)
-
-
-def _finals(group: pd.DataFrame, metric: str) -> pd.DataFrame:
-    rows = group[(group["metric"] == metric)]
-    last = rows[rows["generation"] == rows["generation"].max()]
-    return last[["strategy", "mean", "human_used"]].rename(columns={"mean": "final"}).reset_index(drop=True)
-
-
-def _pareto(finals: pd.DataFrame, sign: float) -> pd.DataFrame:
-    """Points no other point beats on both human data used (less) and the objective (better)."""
-    ordered = finals.assign(score=sign * finals["final"]).sort_values(["human_used", "score"])
-    keep, best = [], math.inf
-    for row in ordered.itertuples():
-        if row.score < best:
-            keep.append(row.Index)
-            best = row.score
-    return ordered.loc[keep]
-
-
-def _maximised():
-    from mixopt.objectives import MAXIMISE
-
-    return MAXIMISE
-
-
-def _save(fig, path: Path, plt) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
