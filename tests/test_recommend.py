@@ -209,6 +209,17 @@ def test_uncertain_contamination_reports_every_variant(tmp_path):
     assert payload["objective"]["averaged_over"] == 3
     for variant in payload["variants"]:
         assert variant["best_here"]["description"] and variant["objective"]["ci_low"] <= variant["objective"]["mean"]
+        best = variant["best_here"]
+        assert best["objective"]["ci_low"] <= best["objective"]["mean"] <= best["objective"]["ci_high"]
+        assert best["robust_cost"]["ci_low"] <= best["robust_cost"]["mean"] <= best["robust_cost"]["ci_high"]
+    # the baselines, averaged over the variants seed by seed: finite CIs and paired margins (NaN before)
+    for row in payload["baselines"]:
+        assert row["ci_low"] <= row["mean"] <= row["ci_high"] and row["variants"] == 3
+        assert row["margin_ci_low"] <= row["margin"] <= row["margin_ci_high"]
+    from mixopt.cli.format import format_recommendation
+
+    text = format_recommendation(payload, "table")
+    assert "robustness costs" in text and "nan" not in text.lower()
 
 
 def test_policy_in_words():

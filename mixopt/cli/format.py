@@ -70,7 +70,7 @@ def format_optimization(payload: dict, fmt: str) -> str:
     if payload.get("saturated"):
         note = (f"note: {', '.join(payload['saturated'])} ended within 0.5% of 0 or 1, where the logit's gradient "
                 "vanishes: the optimum may be the edge itself (the schedule above is snapped there where no worse)\n")
-    return head + verdict(payload) + note + table.to_string(index=False, float_format=lambda v: f"{v:.4g}") + "\n"
+    return head + verdict(payload) + note + table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="") + "\n"
 
 
 def verdict(payload: dict) -> str:
@@ -179,14 +179,21 @@ def format_recommendation(payload: dict, fmt: str) -> str:
              f"{objective['metric']} ({objective['direction']}), 95% CI on {objective.get('eval_seeds', '?')} "
              "fresh seeds; margin = how much better the recommendation is (paired CI)",
              *([verdict(payload).rstrip("\n")] if verdict(payload) else []),
-             table.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
+             table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")]
     if payload.get("trajectory"):
         lines.append(f"predicted {objective['metric'].split(':')[1]} by generation (mean):")
         lines.append(trajectory_table(payload).to_string(float_format=lambda v: f"{v:.4g}"))
     for row in payload.get("variants", []):
         here = ", ".join(f"{k}={v:g}" for k, v in row["scenario"].items())
-        lines.append(f"at {here}: {row['objective']['mean']:.4g} [{row['objective']['ci_low']:.4g}, "
-                     f"{row['objective']['ci_high']:.4g}]; best for this value alone: {row['best_here']['description']}")
+        best = row["best_here"]
+        line = (f"at {here}: robust policy {row['objective']['mean']:.4g} [{row['objective']['ci_low']:.4g}, "
+                f"{row['objective']['ci_high']:.4g}]")
+        if "objective" in best:
+            cost = best["robust_cost"]
+            line += (f"; best for this value alone {best['objective']['mean']:.4g} [{best['objective']['ci_low']:.4g}, "
+                     f"{best['objective']['ci_high']:.4g}], so robustness costs {cost['mean']:.3g} "
+                     f"[{cost['ci_low']:.3g}, {cost['ci_high']:.3g}] here (paired)")
+        lines.append(line + f"; that policy: {best['description']}")
     return "\n".join(lines) + "\n"
 
 
@@ -214,7 +221,7 @@ def format_atlas(atlas: dict, fmt: str) -> str:
         return json.dumps(atlas, indent=1) + "\n"
     if fmt == "csv":
         return table.to_csv(index=False)
-    return table.to_string(index=False, float_format=lambda v: f"{v:.4g}") + "\n"
+    return table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="") + "\n"
 
 
 def main_table(summary: pd.DataFrame, fmt: str) -> str:

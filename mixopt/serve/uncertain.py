@@ -64,7 +64,7 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
     import numpy as np
 
     from mixopt.families import make_family
-    from mixopt.optimizers.evaluate import compare
+    from mixopt.optimizers.evaluate import _estimate, compare, paired_margin, paired_values
     from mixopt.optimizers.search import optimize_search
     from mixopt.optimizers.baselines import baseline_configs
     from mixopt.optimizers.space import policy_dict
@@ -97,11 +97,17 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
         alone = min(trials, key=lambda t: sign * t.user_attrs["variant_values"][i])
         alone_config = with_policy(dataclasses.replace(variant, policy=best_policy),
                                    **policy_changes(alone.user_attrs["policy"]))
+        # the per-value best on the same fresh seeds: its score, and what robustness costs here
+        here, _ = paired_values({"alone": alone_config}, objective, seeds=eval_seeds, seed=config.run.seed)
+        alone_estimate = _estimate(here["alone"], objective)
+        cost = paired_margin(alone_estimate.per_seed, estimate.per_seed, objective.direction)  # > 0: alone is better
         rows.append({"scenario": assignment, "objective": estimate.summary(), "trajectory": estimate.trajectory,
                      "baselines": [{k: v for k, v in r.items() if k not in ("trajectory", "per_seed")}
                                    for r in baselines],
                      "best_here": {"policy": alone.user_attrs["policy"], "description": describe(alone_config),
-                                   "search_value": alone.user_attrs["variant_values"][i]}})
+                                   "search_value": alone.user_attrs["variant_values"][i],
+                                   "objective": alone_estimate.summary(),
+                                   "robust_cost": {k: cost[k] for k in ("mean", "ci_low", "ci_high")}}})
     values = np.mean(policy_values, axis=0)  # per seed, averaged over the variants (common seeds)
     half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))
     return {"scenario": config.to_dict()["scenario"], "uncertain": specs, "policy": policy_dict(best_policy),
@@ -110,7 +116,20 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
                           "ci_low": float(values.mean() - half), "ci_high": float(values.mean() + half),
                           "eval_seeds": eval_seeds, "averaged_over": len(variants)},
             "human_used": float(np.mean([r["objective"]["human_used"] for r in rows])),
-            "baselines": [{"name": n, "mean": float(np.mean([r["mean"] for r in rs])),
-                           "human_used": float(np.mean([r["human_used"] for r in rs])), "variants": len(rs)}
+            "baselines": [_averaged(n, rs, values, objective.direction, paired_margin)
                           for n, rs in baseline_values.items()],
             "variants": rows, "source": "optimised", "study": name, "trials": len(result.study.trials)}
+
+
+def _averaged(name: str, rows: list, mine, direction: str, paired_margin) -> dict:
+    """A baseline averaged over the variants, seed by seed (the variants share their seeds), with its
+    95% CI and its paired margin against the robust policy's averaged values ``mine``."""
+    import numpy as np
+
+    theirs = np.mean([r["per_seed"] for r in rows], axis=0)
+    half = 1.96 * theirs.std(ddof=1) / np.sqrt(len(theirs))
+    margin = paired_margin(mine, theirs, direction)
+    return {"name": name, "mean": float(theirs.mean()), "ci_low": float(theirs.mean() - half),
+            "ci_high": float(theirs.mean() + half), "human_used": float(np.mean([r["human_used"] for r in rows])),
+            "variants": len(rows), "margin": margin["mean"], "margin_ci_low": margin["ci_low"],
+            "margin_ci_high": margin["ci_high"]}
