@@ -240,9 +240,16 @@ def test_pareto_front_of_quality_and_human_data(tmp_path):
     assert proc.returncode == 0, proc.stderr
     front = json.loads(proc.stdout)["pareto"]
     assert front
-    points = sorted((p["values"]["final:human_used"], p["values"]["final:kl"]) for p in front)
+    points = sorted((p["search_values"]["final:human_used"], p["search_values"]["final:kl"]) for p in front)
     # a front: spending more human data never buys a worse kl
     assert all(b[1] <= a[1] + 1e-12 for a, b in zip(points, points[1:]) if b[0] > a[0])
+    for point in front:  # each point re-evaluated on fresh seeds, with a CI per objective
+        for value in point["values"].values():
+            assert value["ci_low"] <= value["mean"] <= value["ci_high"]
+        assert point["description"] and point["eval_seeds"] == 50
+    table = mixopt("--generations", "4", "--samples", "20", "--seeds", "32", "--trials", "12", "--eval-seeds", "50",
+                   "--objective", "final:kl,final:human_used", "--search", "nsga", "--quiet", cwd=tmp_path)
+    assert "Pareto front" in table.stdout and table.stdout.count("final:kl ") >= len(front)
 
 
 @pytest.mark.parametrize("batch", ["1", "4"])  # study.optimize, and ask/tell rounds

@@ -70,7 +70,24 @@ def format_optimization(payload: dict, fmt: str) -> str:
     if payload.get("saturated"):
         note = (f"note: {', '.join(payload['saturated'])} ended within 0.5% of 0 or 1, where the logit's gradient "
                 "vanishes: the optimum may be the edge itself (the schedule above is snapped there where no worse)\n")
-    return head + verdict(payload) + note + table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="") + "\n"
+    return (head + verdict(payload) + note + table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
+            + "\n" + _pareto_lines(payload))
+
+
+def _pareto_lines(payload: dict) -> str:
+    """The re-evaluated Pareto front of a multi-objective search, one point a line."""
+    front = payload.get("pareto")
+    if not front:
+        return ""
+    lines = [f"Pareto front ({len(front)} points, re-evaluated on {front[0].get('eval_seeds', '?')} fresh seeds, 95% CI):"]
+    for point in front:
+        if "error" in point:
+            lines.append(f"  degenerate: {point['error']}")
+            continue
+        scores = "; ".join(f"{name} {v['mean']:.4g} [{v['ci_low']:.4g}, {v['ci_high']:.4g}]"
+                           for name, v in point["values"].items())
+        lines.append(f"  {scores} -- {point['description']}")
+    return "\n".join(lines) + "\n"
 
 
 def verdict(payload: dict) -> str:
