@@ -294,3 +294,15 @@ def test_a_nearest_atlas_answer_is_a_policy_for_your_horizon(tmp_path):
     assert sim.returncode == 0, sim.stderr
     assert json.loads(sim.stdout)["policy"]["human_fraction"] == payload["policy"]["human_fraction"]
     assert atlas._for_horizon({"human_fraction": [1.0, 0.5]}, 2, 4) == {"human_fraction": [1.0, 1.0, 0.5, 0.5]}
+
+
+def test_recommend_says_why_the_atlas_did_not_answer():
+    shipped = atlas.load_atlas()
+    far = config_mod.from_dict({"scenario": {"family": "gaussian", "generations": 50, "samples": 100,
+                                             "human_budget": 300}})
+    assert atlas.from_atlas(far, KL, shipped) is None
+    assert "outside the atlas's grid" in atlas.atlas_miss(far, KL, shipped)
+    assert "optimise final:kl, not final:w2" in atlas.atlas_miss(far, parse("final:w2", None)[0], shipped)
+    small = _config()  # M = 20: the atlas's Gaussian entries are for M = 100
+    assert "no entry for this family, truth and batch size" in atlas.atlas_miss(small, KL, shipped)
+    assert "gaussian M=100" in atlas.atlas_miss(small, KL, shipped)

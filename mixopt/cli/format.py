@@ -186,12 +186,15 @@ def format_recommendation(payload: dict, fmt: str) -> str:
                   f"{'' if differs else atlas['entry_scenario']['generations']}); its numbers are for that scenario, "
                   "its policy is stretched to your horizon and capped by your budget")
     else:
-        origin = f"optimised now ({payload.get('trials', '?')} trials, stored as study {payload['study']})"
-        budget = payload.get("budget")
-        if budget and budget["cut_short"]:
-            origin += (f"; the {budget['time_budget']:g} s time budget cut it short: {budget['trials']} trials in "
-                       f"{budget['search_seconds']:g} s, {budget['eval_seeds']} of {budget['eval_seeds_asked']} "
-                       "evaluation seeds; a larger --time-budget searches and measures more")
+        budget = payload.get("budget") or {}
+        origin = (f"optimised now: {payload.get('trials', '?')} trials in {budget.get('search_seconds', '?')} s, "
+                  f"stored as study {payload['study']}")
+        if payload.get("why_optimised"):
+            origin += f" ({payload['why_optimised']})"
+        if budget.get("cut_short"):
+            origin += (f"; cut short by --time-budget {budget['time_budget']:g}: {budget['eval_seeds']} of "
+                       f"{budget['eval_seeds_asked']} evaluation seeds; ask with a larger --time-budget or run "
+                       "`mixopt optimize`")
     lines = [f"recommendation ({origin}):", f"  {payload['description']}",
              f"{objective['metric']} ({objective['direction']}), 95% CI on {objective.get('eval_seeds', '?')} "
              "fresh seeds; margin = how much better the recommendation is (paired CI)",

@@ -107,7 +107,8 @@ def _outcome(trial, result, num_objectives: int):
 
 
 def _progress_bar(enabled: bool, total: int):
-    return Phase("trials", total, unit="trials") if enabled else None
+    """Trials done; no total where the count is a stand-in for "until the timeout" (recommend's)."""
+    return Phase("trials", total if total < 10_000 else None, unit="trials") if enabled else None
 
 
 def _run_trials(study, config, objectives, space, *, trials, seeds, seed, timeout, progress, worker,

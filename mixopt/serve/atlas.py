@@ -80,6 +80,18 @@ def _fixed(scenario: dict) -> str:
     return json.dumps(fixed, sort_keys=True)
 
 
+def atlas_miss(config: Config, objective: Objective, atlas: dict) -> str:
+    """Why the atlas has no answer for this scenario, in one phrase (``from_atlas`` returned None)."""
+    query = config.to_dict()["scenario"]
+    same = [e for e in atlas["entries"] if _fixed(e["scenario"]) == _fixed(query)]
+    if not same:
+        grids = sorted({f"{e['scenario']['family']} M={e['scenario']['samples']}" for e in atlas["entries"]})
+        return f"the atlas holds no entry for this family, truth and batch size (it covers {', '.join(grids)})"
+    if not [e for e in same if e.get("objective") == objective.name]:
+        return f"the atlas's entries for this world optimise {same[0].get('objective')}, not {objective.name}"
+    return "the scenario lies outside the atlas's grid (horizon, budget per generation or contamination)"
+
+
 def from_atlas(config: Config, objective: Objective, atlas: dict) -> dict | None:
     """The nearest atlas entry's report when the scenario lies inside the atlas grid, else None.
 

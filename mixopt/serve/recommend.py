@@ -22,7 +22,7 @@ import time
 from mixopt.config import Config
 from mixopt.errors import ConfigError
 from mixopt.objectives import Objective, parse
-from mixopt.serve.atlas import from_atlas, load_atlas
+from mixopt.serve.atlas import atlas_miss, from_atlas, load_atlas
 from mixopt.optimizers.space import RECOMMEND_FIRST, RECOMMEND_SPACE
 from mixopt.store import default_study_name, from_storage, store_report
 
@@ -84,8 +84,11 @@ def recommend(config: Config, objective_text: str, *, storage: str | None = None
         raise ConfigError("recommend takes one objective (optimize with search nsga gives a Pareto front)")
     objective = objectives[0]
     found = from_storage(config, objective, storage)
+    missed = "no stored study for this scenario; --no-atlas"
     if found is None and use_atlas:
-        found = from_atlas(config, objective, load_atlas(atlas_path))
+        shipped = load_atlas(atlas_path)
+        found = from_atlas(config, objective, shipped)
+        missed = "no stored study for this scenario; " + (atlas_miss(config, objective, shipped) if found is None else "")
     if found is not None:
         return found
     started = time.perf_counter()
@@ -95,5 +98,6 @@ def recommend(config: Config, objective_text: str, *, storage: str | None = None
 
     family = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples)
     objective = parse(objective_text, family.metric_names + ("human_used",))[0]  # the family check
-    return optimise(config, objective, storage=storage, time_budget=time_budget, eval_seeds=eval_seeds,
-                    progress=progress, started=started)
+    answer = optimise(config, objective, storage=storage, time_budget=time_budget, eval_seeds=eval_seeds,
+                      progress=progress, started=started)
+    return {**answer, "why_optimised": missed}
