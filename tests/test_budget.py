@@ -35,3 +35,18 @@ def test_the_report_says_how_many_seeds_it_used():
     assert runners  # the compiled programs were kept for reuse, one per structure
     unbudgeted = build_report(CONFIG, KL, eval_seeds=64, seed=0)
     assert unbudgeted["objective"]["eval_seeds"] == 64
+
+
+def test_a_precision_stops_at_the_first_chunk_that_reaches_it():
+    """The stopping rule on the CI width: with precision 0.1 the evaluation ends at the first chunk of
+    50 seeds where every config's 95% half-width is at most 10% of its mean, and not before."""
+    configs = {"policy": CONFIG, "replace": with_policy(CONFIG, retention="replace", human_fraction=0.0)}
+    full, _ = paired_values(configs, KL, seeds=4000, seed=2)
+
+    def reached(n):
+        return all(1.96 * full[k]["kl"][:n, -1].std(ddof=1) / np.sqrt(n) <= 0.1 * full[k]["kl"][:n, -1].mean()
+                   for k in configs)
+
+    expected = next(n for n in range(100, 4001, 50) if reached(n))
+    _, used = paired_values(configs, KL, seeds=4000, seed=2, chunk=50, min_seeds=100, precision=0.1)
+    assert 100 < used == expected < 4000 and not reached(expected - 50)

@@ -46,13 +46,16 @@ def evaluate(config: Config, objective: Objective, *, seeds: int, seed: int, str
 
 
 def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int, chunk: int | None = None,
-                  runners: dict | None = None, deadline: float | None = None, min_seeds: int = 0) -> tuple[dict, int]:
+                  runners: dict | None = None, deadline: float | None = None, min_seeds: int = 0,
+                  precision: float | None = None) -> tuple[dict, int]:
     """Per-seed metrics of every config on the same fresh seeds (stream 1), ``chunk`` seeds at a time.
 
     Every config sees the same keys, so differences are paired. With a ``deadline``
     (``time.perf_counter()`` value) the evaluation stops after the round of chunks that crosses it
     (and has at least ``min_seeds``): a time-budgeted answer on fewer seeds. ``runners``: compiled programs by
-    ``montecarlo.structure`` (e.g. the search's, for ``chunk`` = its seeds) are reused. Returns
+    ``montecarlo.structure`` (e.g. the search's, for ``chunk`` = its seeds) are reused. With a
+    ``precision``, it also stops (past ``min_seeds``) once every config's 95% CI half-width is at most
+    that share of its mean: the seeds a question needs, not a fixed number. Returns
     ({name: metrics or SimulationError}, seeds used).
     """
     keys = montecarlo.seed_keys(seed, seeds, stream=1)
@@ -78,10 +81,23 @@ def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int,
         phase.update(len(block))
         if deadline is not None and time.perf_counter() > deadline and used >= min_seeds:
             break
+        if precision is not None and used >= min_seeds and _precise(parts, errors, objective, precision):
+            break
     phase.close()
     out = {name: errors.get(name) or {m: np.concatenate([p[m] for p in parts[name]]) for m in parts[name][0]}
            for name in configs}
     return out, used
+
+
+def _precise(parts: dict, errors: dict, objective: Objective, precision: float) -> bool:
+    """Every config's objective mean known to within ``precision`` of itself (95% half-width)."""
+    for name, chunks in parts.items():
+        if name in errors or not chunks:
+            continue
+        values = np.asarray(objective.value({objective.metric: np.concatenate([c[objective.metric] for c in chunks])}))
+        if 1.96 * values.std(ddof=1) / np.sqrt(len(values)) > precision * abs(values.mean()):
+            return False
+    return True
 
 
 def _estimate(metrics: dict, objective: Objective) -> Estimate:
@@ -157,7 +173,7 @@ def best_budget_matched(rows: list, direction: str) -> dict | None:
 def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed: int,
                  start: Config | None = None, chunk: int | None = None, runners: dict | None = None,
                  deadline: float | None = None, min_seeds: int = 0, fallback: bool = True,
-                 simplify_policy: bool = True) -> dict:
+                 simplify_policy: bool = True, precision: float | None = None) -> dict:
     """The policy of ``config`` and every baseline on the same fresh seeds (imports JAX).
 
     ``start``: the policy an optimiser started from, compared on the same seeds like a baseline and
@@ -179,7 +195,7 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
     simpler = simplify(config) if simplify_policy else None
     candidates = {"__policy__": config, **({"__simpler__": simpler[0]} if simpler else {})}
     values, eval_seeds = paired_values({**candidates, **others}, objective, seeds=eval_seeds, seed=seed, chunk=chunk,
-                                       runners=runners, deadline=deadline, min_seeds=min_seeds)
+                                       runners=runners, deadline=deadline, min_seeds=min_seeds, precision=precision)
     config, estimate, simplified = _simplest(candidates, {k: values.pop(k) for k in candidates}, objective, simpler)
     baselines = _rows(estimate, values, objective)
     for row in baselines:  # each row says what it did, as a [policy] table

@@ -30,12 +30,19 @@ from mixopt.store import default_study_name, from_storage, store_report
 
 SEARCH_SHARE = 0.6  # of the time budget; the rest re-evaluates the answer and the baselines
 MIN_EVAL_SEEDS = 300  # even past the deadline: an answer measured on fewer seeds is not worth giving
+PRECISION = 0.02  # the evaluation stops once every mean is known to 2% (95% half-width), or at eval_seeds
 
 
 def answer_source(report: dict) -> str:
     """``optimised``, or ``heuristic`` where the optimised policy did not beat the best budget-matched
     baseline beyond its CI and that baseline is the answer (``build_report``'s fallback)."""
     return "heuristic" if report.get("answer") == "heuristic" else "optimised"
+
+
+def _precise_enough(report: dict) -> bool:
+    """Whether every row of the report is known to ``PRECISION`` of its mean (a stop by precision)."""
+    rows = [report["objective"], *[r for r in report["baselines"] if "mean" in r]]
+    return all(r["ci_high"] - r["mean"] <= PRECISION * abs(r["mean"]) + 1e-12 for r in rows)
 
 
 def optimise(config: Config, objective: Objective, *, storage: str | None, time_budget: float, eval_seeds: int,
@@ -61,13 +68,13 @@ def optimise(config: Config, objective: Objective, *, storage: str | None, time_
     searched = time.perf_counter() - started
     report = build_report(result.config, objective, eval_seeds=eval_seeds, seed=config.run.seed,
                           chunk=config.run.seeds, runners=result.runners, deadline=deadline,
-                          min_seeds=min(eval_seeds, MIN_EVAL_SEEDS))
+                          min_seeds=min(eval_seeds, MIN_EVAL_SEEDS), precision=PRECISION)
     store_report(result.study, objective, report)
     used = report["objective"]["eval_seeds"]
     budget = {"time_budget": time_budget, "search_seconds": round(searched, 2),
               "seconds": round(time.perf_counter() - started, 2), "trials": len(result.study.trials),
-              "eval_seeds": used, "eval_seeds_asked": eval_seeds, "cut_short": used < eval_seeds or trials > len(
-                  result.study.trials)}
+              "eval_seeds": used, "eval_seeds_asked": eval_seeds, "precise": _precise_enough(report),
+              "cut_short": (used < eval_seeds and not _precise_enough(report)) or trials > len(result.study.trials)}
     return {**report, "source": answer_source(report), "study": name, "trials": len(result.study.trials), "budget": budget}
 
 
