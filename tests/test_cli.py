@@ -150,18 +150,18 @@ def test_a_policy_file_made_for_another_scenario_is_a_one_line_error(tmp_path):
 
 
 def test_progress_lines_off_a_terminal_and_none_with_quiet(tmp_path):
-    args = ["optimize", *SMALL, "--trials", "3", "--eval-seeds", "100"]
+    args = ["optimize", *SMALL, "--trials", "3", "--eval-seeds", "100", "--format", "csv"]
     loud = mixopt(*args, cwd=tmp_path)  # stderr is a pipe here: plain lines, not a bar
     assert loud.returncode == 0, loud.stderr
     lines = [line for line in loud.stderr.splitlines() if line.startswith("mixopt: ")]
     assert any(line.startswith("mixopt: trials: done, 3 trials") for line in lines), lines
     assert any("evaluating" in line and "fresh seeds: done, 100 seeds" in line for line in lines), lines
-    quiet = mixopt(*args, "--quiet", cwd=tmp_path)
-    assert quiet.returncode == 0 and not [l for l in quiet.stderr.splitlines() if l.startswith("mixopt: ")]
-    # gradient: one compiled scan, with a start, heartbeat and end line
+    # gradient: one compiled scan, with a start, heartbeat and end line; --quiet: no progress at all
     grad = mixopt("optimize", *SMALL, "--method", "gradient", "--steps", "5", "--eval-seeds", "100", cwd=tmp_path)
     assert grad.returncode == 0 and "mixopt: gradient: 5 steps of 8 seeds" in grad.stderr, grad.stderr
-    csv = mixopt(*args, "--quiet", "--format", "csv", cwd=tmp_path)
-    table = pd.read_csv(io.StringIO(csv.stdout))
+    quiet = mixopt("optimize", *SMALL, "--method", "gradient", "--steps", "5", "--eval-seeds", "100", "--quiet",
+                   cwd=tmp_path)
+    assert quiet.returncode == 0 and not [l for l in quiet.stderr.splitlines() if l.startswith("mixopt: ")]
+    table = pd.read_csv(io.StringIO(loud.stdout))
     assert "policy" in table and json.loads(table.loc[table["name"] == "replace", "policy"].iloc[0]) == {
         "human_fraction": 0.0, "human_source": "fresh", "retention": "replace"}

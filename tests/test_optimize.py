@@ -216,8 +216,8 @@ def test_budget_allocation_policy_is_never_worse_than_a_baseline(tmp_path):
     estimate, rows = compare(result.config, objective[0], baselines, seeds=2000, seed=0)
     assert estimate.human_used <= 150
     for row in rows:
-        if row["name"] == "front-load-accumulate":
-            assert row["margin_ci_high"] > 0, row
+        if row["name"] == "front-load-accumulate":  # the search may find it exactly: a margin of 0
+            assert row["margin_ci_high"] >= 0, row
         else:
             assert row["margin_ci_low"] > 0, row
 
