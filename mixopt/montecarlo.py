@@ -147,9 +147,10 @@ class Result(NamedTuple):
     trajectory: pd.DataFrame  # records: generation, metric, mean, std, seeds
 
 
-def simulate(config: Config) -> Result:
-    """Runs ``config.run.seeds`` Monte-Carlo repetitions and summarises them per generation."""
-    metrics = per_seed_metrics(config, seed_keys(config.run.seed, config.run.seeds))
+def simulate(config: Config, run=None) -> Result:
+    """Runs ``config.run.seeds`` Monte-Carlo repetitions and summarises them per generation (``run``: a
+    ``runner`` of the same structure to reuse)."""
+    metrics = per_seed_metrics(config, seed_keys(config.run.seed, config.run.seeds), run)
     names = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples).metric_names + ("human_used",)
     per_seed = {name: metrics[name] for name in names}
     return Result(config, per_seed, summarise(per_seed))

@@ -180,12 +180,19 @@ def _with(config, changes):
     return with_policy(config, **changes)
 
 
-def _records(config, objective_text: str, scenario: str, strategy: str) -> pd.DataFrame:
+_RUNNERS: dict = {}  # compiled simulations by structure, shared by a run's parts (budget points, grid cells)
+
+
+def _records(config, objective_text: str, scenario: str, strategy: str) -> tuple:
+    """(per-seed objective values or None, the part's trajectory records) of one strategy."""
     from mixopt import montecarlo
     from mixopt.errors import SimulationError
 
+    structure = montecarlo.structure(config)
+    if structure not in _RUNNERS:
+        _RUNNERS[structure] = montecarlo.runner(config)
     try:
-        result = montecarlo.simulate(config)
+        result = montecarlo.simulate(config, _RUNNERS[structure])
     except SimulationError as err:  # a degenerate strategy is a result too: recorded, not fatal
         return None, pd.DataFrame([{"scenario": scenario, "strategy": strategy, "error": str(err)}])
     table = result.trajectory.copy()
