@@ -111,14 +111,22 @@ def check_finite(metrics: dict) -> None:
                           "more samples, fewer generations or more human data avoid it)")
 
 
+_RUNNERS: dict = {}  # (structure, seeds per chunk) -> runner: one traced program per structure per process
+
+
 def runner(config: Config):
     """The compiled all-seeds simulation of ``config``'s structure: ``(keys, inputs) -> GenInfo``.
 
     Reusable for any config with the same structure (family, sizes, retention, window, source,
-    sampler, weighted or not): only ``sim_inputs`` change between them.
+    sampler, weighted or not): only ``sim_inputs`` change between them. Kept per process, so every
+    caller (the search, the evaluation, the baselines, a benchmark's parts) shares one program per
+    structure instead of tracing it again.
     """
-    sim, _ = build(config)
-    return batched(sim, seeds_per_chunk=seeds_per_chunk(config))
+    key = (structure(config), seeds_per_chunk(config))
+    if key not in _RUNNERS:
+        sim, _ = build(config)
+        _RUNNERS[key] = batched(sim, seeds_per_chunk=key[1])
+    return _RUNNERS[key]
 
 
 def structure(config: Config) -> tuple:
