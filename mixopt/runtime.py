@@ -54,11 +54,30 @@ def install() -> None:
         sys.unraisablehook = unraisable_hook
 
 
+CACHE_MAX_BYTES = 4 << 30  # the persistent cache's size: least recently used programs go beyond it
+
+
+def share_compilation_cache(cache_dir: str) -> None:
+    """Uses ``cache_dir`` as JAX's persistent compilation cache, safely shared by several processes.
+
+    JAX writes a cache entry in place; without eviction it reads and writes without a lock, so a
+    process reading an entry another process is still writing gets a torn executable and aborts
+    (seen: "Fatal Python error: Aborted" in ``get_executable_and_time`` with two test workers). A
+    size limit turns on JAX's LRU eviction, which takes a file lock (``filelock``) around every read
+    and write."""
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(cache_dir))
+    jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
+
+
 def enable_compilation_cache() -> None:
-    """JAX's persistent compilation cache in ``$MIXOPT_CACHE_DIR`` (default ``~/.cache/mixopt/jax``):
+    """JAX's persistent compilation cache in ``$MIXOPT_CACHE_DIR`` (default ``~/.cache/mixopt/jax-locked``;
+    the locked layout keeps an access-time file beside each entry, so it cannot reuse an older folder):
     a second run of the same structure, in any process, loads its programs instead of compiling."""
     import jax
 
-    cache = os.environ.get("MIXOPT_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mixopt" / "jax"
-    jax.config.update("jax_compilation_cache_dir", str(cache))
+    cache = os.environ.get("MIXOPT_CACHE_DIR") or (
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mixopt" / "jax-locked")
+    share_compilation_cache(str(cache))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)

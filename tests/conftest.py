@@ -14,6 +14,7 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 _CACHE = os.environ.setdefault("MIXOPT_CACHE_DIR", os.path.join(tempfile.gettempdir(), "mixopt-tests-jax-cache"))
 jax.config.update("jax_compilation_cache_dir", _CACHE)
+jax.config.update("jax_compilation_cache_max_size", 4 << 30)  # JAX's eviction locks reads and writes (runtime.py)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 sys.path.insert(0, os.path.dirname(__file__))  # tests/_utils.py and tests/_reference.py

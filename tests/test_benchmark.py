@@ -73,10 +73,10 @@ SUITE = """
 seeds = 200
 heatmap = []
 budget_points = 0
-[scenarios.mine]
+[[scenario]]
+name = "mine"
 objective = "final:kl"
 strategies = ["front-load-accumulate", "uniform-accumulate", "replace", "ours.json"]
-[scenarios.mine.scenario]
 family = "gaussian"
 generations = 6
 samples = 40
@@ -102,9 +102,11 @@ def test_a_users_suite_file_with_a_policy_file(tmp_path):
 @pytest.mark.parametrize("text,message", [
     (SUITE.replace("seeds = 200", "seed = 200"), "unknown key 'seed'"),
     (SUITE.replace('"ours.json"', '"nonsense"'), "strategy 'nonsense' is neither a baseline"),
-    (SUITE.replace("samples = 40", "samples = -4"), "scenarios.mine: scenario.samples"),
+    (SUITE.replace("samples = 40", "samples = -4"), "scenario 'mine': scenario.samples"),
+    (SUITE.replace("samples = 40", "sample = 40"), "scenario 'mine': scenario.sample is not a known key"),
+    (SUITE.replace('name = "mine"', ''), "[[scenario]] number 1 needs a name"),
     (SUITE.replace('objective = "final:kl"', 'objective = "final:nope"'), "objective metric 'nope'"),
-    (SUITE.replace("[scenarios.mine.scenario]", "[scenarios.mine.world]"), "needs an objective and a"),
+    (SUITE.replace('objective = "final:kl"', ''), "needs an objective"),
     ("seeds = [", "malformed TOML"),
 ])
 def test_a_suite_file_with_a_mistake_is_a_one_line_error(tmp_path, text, message):

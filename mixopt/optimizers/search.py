@@ -163,7 +163,7 @@ def _worker(config_dict, objective_names, space, trials, storage, study_name, se
     import optuna
 
     if cache_dir:
-        jax.config.update("jax_compilation_cache_dir", cache_dir)
+        runtime.share_compilation_cache(cache_dir)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
     from mixopt import config as config_mod

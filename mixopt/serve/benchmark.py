@@ -64,11 +64,11 @@ BUDGET_POINTS = 5  # budgets of the budget-quality curve: M (nothing fresh) to M
 def load_suite(name_or_path: str) -> dict:
     """A built-in suite by name, or a user's suite file (TOML), checked before anything runs.
 
-    A suite file holds optional ``seeds``, ``trials``, ``heatmap`` (human fractions) and
-    ``budget_points``, and one table per scenario under ``scenarios``, each with its ``objective``, a
-    ``[scenarios.NAME.scenario]`` table (the keys of a config's ``[scenario]``) and optionally
-    ``strategies``: baseline names, ``optimised``, or policy files (``.json``/``.toml``: a ``[policy]``
-    table, e.g. what ``mixopt optimize --format json`` wrote), relative to the suite file.
+    A suite file (DESIGN.md section 4) holds optional ``seeds``, ``trials``, ``heatmap`` (human
+    fractions) and ``budget_points``, and one ``[[scenario]]`` table per scenario: its ``name``, its
+    ``objective``, the keys of a config's ``[scenario]`` (a ``[scenario.truth]`` table after it) and
+    optionally ``strategies``: baseline names, ``optimised``, or policy files (``.json``/``.toml``: a
+    ``[policy]`` table, e.g. what ``mixopt optimize --format json`` wrote), relative to the suite file.
     """
     if name_or_path in SUITES:
         suite = SUITES[name_or_path]
@@ -80,36 +80,37 @@ def load_suite(name_or_path: str) -> dict:
         raise ConfigError(f"suite must be one of {', '.join(SUITES)} or a suite file (.toml), got {name_or_path!r}")
     data = config_mod.read_file(path)
     where = f"suite {path}"
-    unknown = set(data) - {"seeds", "trials", "heatmap", "budget_points", "scenarios"}
+    unknown = set(data) - {"seeds", "trials", "heatmap", "budget_points", "scenario"}
     if unknown:
         raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} (allowed: seeds, trials, heatmap, "
-                          "budget_points, scenarios)")
-    scenarios = data.get("scenarios")
-    if not isinstance(scenarios, dict) or not scenarios:
-        raise ConfigError(f"{where}: needs at least one [scenarios.NAME] table")
+                          "budget_points, [[scenario]])")
+    tables = data.get("scenario")
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"{where}: needs at least one [[scenario]] table (a name, an objective and the "
+                          "[scenario] keys)")
     out = {"name": path.stem, "seeds": data.get("seeds", 300), "trials": data.get("trials", 24),
            "heatmap": tuple(data.get("heatmap", HEATMAP_FRACTIONS)),
            "budget_points": data.get("budget_points", BUDGET_POINTS), "scenarios": {}}
     for key in ("seeds", "trials", "budget_points"):
         if not isinstance(out[key], int) or out[key] < (2 if key == "seeds" else 0):
             raise ConfigError(f"{where}: {key} must be a whole number >= {2 if key == 'seeds' else 0}, got {out[key]!r}")
-    for name, table in scenarios.items():
-        here = f"{where}: scenarios.{name}"
-        if not isinstance(table, dict) or "scenario" not in table or "objective" not in table:
-            raise ConfigError(f"{here} needs an objective and a [scenarios.{name}.scenario] table")
-        unknown = set(table) - {"scenario", "objective", "strategies"}
-        if unknown:
-            raise ConfigError(f"{here}: unknown key {sorted(unknown)[0]!r} (allowed: scenario, objective, strategies)")
+    for number, table in enumerate(tables, start=1):
+        name = table.get("name")
+        if not isinstance(name, str) or not name or name in out["scenarios"]:
+            raise ConfigError(f"{where}: [[scenario]] number {number} needs a name of its own, got {name!r}")
+        here = f"{where}: scenario {name!r}"
+        if "objective" not in table:
+            raise ConfigError(f'{here} needs an objective (e.g. objective = "final:kl")')
+        keys = {k: v for k, v in table.items() if k not in ("name", "objective", "strategies")}
         try:
-            base = config_mod.from_dict({"scenario": table["scenario"]})
+            base = config_mod.from_dict({"scenario": keys})
         except ConfigError as err:
             raise ConfigError(f"{here}: {err}") from None
         _check_objective(base, table["objective"], here)
         strategies = table.get("strategies")
         if strategies is not None:
             strategies = [_strategy(base, s, path.parent, here) for s in strategies]
-        out["scenarios"][name] = {"scenario": table["scenario"], "objective": table["objective"],
-                                  "strategies": strategies}
+        out["scenarios"][name] = {"scenario": keys, "objective": table["objective"], "strategies": strategies}
     return out
 
 
