@@ -131,7 +131,7 @@ def test_an_unwritable_out_fails_before_computing(tmp_path, command):
     start = time.perf_counter()
     proc = mixopt(*command, *SMALL, "--out", str(tmp_path / "missing" / "x.json"), cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "does not exist" in proc.stderr, proc.stderr
-    assert time.perf_counter() - start < 10  # a process start and a parse: nothing simulated (the issue: < 2 s of work)
+    assert time.perf_counter() - start < 2  # a process start and a parse: neither JAX nor pandas is imported
     assert not (tmp_path / "mixopt-studies.log").exists()
 
 

@@ -50,9 +50,8 @@ def _check_format(args):
 
 
 def _simulate(args) -> None:
+    config = _load_config(args)  # bad input fails before JAX and pandas are imported
     import mixopt.cli.format as fmt
-
-    config = _load_config(args)
     from mixopt import montecarlo
 
     result = montecarlo.simulate(config)
@@ -60,10 +59,10 @@ def _simulate(args) -> None:
 
 
 def _optimize(args) -> None:
+    config = _load_config(args)  # bad input fails before JAX and pandas are imported
     import mixopt.cli.format as fmt
     from mixopt.serve.optimize import optimize
 
-    config = _load_config(args)
     options = {name: getattr(args, name) for name in (
         "objective", "method", "space", "trials", "steps", "learning_rate", "optimizer", "refine_steps", "search",
         "timeout", "storage", "study", "workers", "batch", "eval_seeds", "start")}
@@ -72,10 +71,10 @@ def _optimize(args) -> None:
 
 
 def _recommend(args) -> None:
+    config = _load_config(args, compile_cache=False)  # JAX only if an optimisation is needed
     import mixopt.cli.format as fmt
     from mixopt.serve import recommend, uncertain
 
-    config = _load_config(args, compile_cache=False)  # JAX only if an optimisation is needed
     progress = not args.quiet
     if args.target:
         if args.uncertain:
