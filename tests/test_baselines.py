@@ -30,15 +30,9 @@ def _world(budget, **scenario):
                                  "run": {"seeds": 64}})
 
 
-_RUNNERS: dict = {}  # compiled simulations by structure, shared by the tests of this module
-
-
 def _increments(config) -> np.ndarray:
     """Per-generation fresh human samples of the simulation itself (seed 0; they do not vary by seed)."""
-    structure = montecarlo.structure(config)
-    if structure not in _RUNNERS:
-        _RUNNERS[structure] = montecarlo.runner(config)
-    used = montecarlo.per_seed_metrics(config, montecarlo.seed_keys(0, 2), _RUNNERS[structure])["human_used"]
+    used = montecarlo.per_seed_metrics(config, montecarlo.seed_keys(0, 2))["human_used"]
     assert np.all(used == used[0])
     return np.diff(used[0])
 
@@ -91,10 +85,10 @@ def test_paired_margin_ci_covers_the_closed_form_difference():
     objective = parse("final:kl", None)[0]
     truth = (_v_final([2, 2, 2, 2, 1, 0]) - _v_final([2, 2, 2, 1, 1, 1])) / 2
     wrong = (_v_final([2] * T) - _v_final([2, 2, 2, 1, 1, 1])) / 2
-    covered, covered_wrong, diffs, runners = 0, 0, [], {}  # one compiled program for every block
+    covered, covered_wrong, diffs = 0, 0, []
     for block in range(40):
         mine, rows = compare(configs["uniform-replace"], objective, {"fixed": configs["fixed-10%-fresh-replace"]},
-                             seeds=1000, seed=100 + block, runners=runners)
+                             seeds=1000, seed=100 + block)
         (row,) = rows
         covered += row["margin_ci_low"] <= truth <= row["margin_ci_high"]
         covered_wrong += row["margin_ci_low"] <= wrong <= row["margin_ci_high"]
@@ -115,7 +109,7 @@ def budget_world():
 def test_a_policy_worse_than_a_heuristic_gets_the_heuristic_back(budget_world):
     objective = parse("final:kl", None)[0]
     worse = with_policy(budget_world, retention="replace", human_fraction=0.1)  # spends its budget badly
-    report = build_report(worse, objective, eval_seeds=1000, seed=0, runners=_RUNNERS)
+    report = build_report(worse, objective, eval_seeds=1000, seed=0)
     assert report["answer"] == "heuristic" and report["best_baseline"] == "front-load-accumulate"
     heuristic = baseline_configs(budget_world)["front-load-accumulate"]
     assert report["policy"]["human_fraction"] == list(heuristic.policy.human_fraction)
@@ -123,7 +117,7 @@ def test_a_policy_worse_than_a_heuristic_gets_the_heuristic_back(budget_world):
     assert report["objective"]["mean"] == row["mean"] and report["human_used"] == row["human_used"]
     assert report["optimised"]["objective"]["mean"] > row["mean"]  # the losing policy is kept, with its score
     assert report["margin"]["ci_high"] < 0  # and its margin says it lost
-    kept = build_report(worse, objective, eval_seeds=1000, seed=0, fallback=False, runners=_RUNNERS)
+    kept = build_report(worse, objective, eval_seeds=1000, seed=0, fallback=False)
     assert kept["answer"] == "optimised" and kept["policy"]["human_fraction"] == 0.1
 
 
@@ -132,7 +126,7 @@ def test_a_policy_better_than_every_heuristic_stays_the_answer(budget_world):
     # 300 human samples alone (E kl ~ 2/(2 * 300)), which beats front-loading at count weights
     heuristic = baseline_configs(budget_world)["front-load-accumulate"]
     better = dataclasses.replace(heuristic, policy=dataclasses.replace(heuristic.policy, human_weight=0.99))
-    report = build_report(better, parse("final:kl", None)[0], eval_seeds=1000, seed=0, runners=_RUNNERS)
+    report = build_report(better, parse("final:kl", None)[0], eval_seeds=1000, seed=0)
     assert report["answer"] == "optimised" and report["best_baseline"] == "front-load-accumulate"
     assert report["margin"]["ci_low"] > 0 and 0 < report["margin"]["relative"]["ci_low"]
     assert report["policy"]["human_weight"] == 0.99
@@ -166,15 +160,19 @@ def test_noisy_shares_are_simplified_where_no_worse_and_kept_where_simpler_is_wo
                         human_fraction=[0.99, 0.98, 0.03, 0.004, 0.02, 0.01, 0.0, 0.03, 0.01, 0.0])
     simpler, exact = simplify(noisy)
     assert not exact and simpler.policy.human_fraction == (1.0, 1.0) + (0.0,) * 8
-    report = build_report(noisy, objective, eval_seeds=1000, seed=0, fallback=False, runners=_RUNNERS)
+    report = build_report(noisy, objective, eval_seeds=1000, seed=0, fallback=False)
     assert report["simplified"] == "checked" and report["policy"]["human_fraction"] == [1.0, 1.0] + [0.0] * 8
     assert report["description"].startswith("generations 1-2: fresh human data only (100 a generation)")
     # a schedule the budget cuts short is restated as what happens, with the same numbers
     capped = with_policy(budget_world, retention="accumulate", human_fraction=0.7)
     simpler, exact = simplify(capped)
     assert exact and simpler.policy.human_fraction == (0.7, 0.7, 0.6) + (0.0,) * 7
+    restated = build_report(capped, objective, eval_seeds=300, seed=0, fallback=False)
+    as_given = build_report(capped, objective, eval_seeds=300, seed=0, fallback=False, simplify_policy=False)
+    assert restated["simplified"] == "exact" and restated["policy"]["human_fraction"] == [0.7, 0.7, 0.6] + [0.0] * 7
+    assert restated["objective"]["mean"] == as_given["objective"]["mean"]  # the same simulation, seed for seed
     # under replace, 4% fresh a generation is worth keeping: snapped to 0 it is rejected on the paired seeds
     small = with_policy(budget_world, retention="replace", human_fraction=0.04)
     assert simplify(small)[0].policy.human_fraction == 0.0
-    report = build_report(small, objective, eval_seeds=1000, seed=0, fallback=False, runners=_RUNNERS)
+    report = build_report(small, objective, eval_seeds=1000, seed=0, fallback=False)
     assert report["simplified"] == "no" and report["policy"]["human_fraction"] == 0.04

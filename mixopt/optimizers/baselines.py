@@ -51,7 +51,7 @@ def spendable(scenario) -> int:
 def _fractions_for(real: np.ndarray, scenario) -> list[float]:
     """Per-generation fractions whose batches hold ``real`` real human samples: under contamination c_t
     only (1 - c_t) of the slots bought as human are real, so round(real / (1 - c_t)) slots are bought."""
-    contamination = np.broadcast_to(np.asarray(scenario.contamination, np.float64), real.shape)
+    contamination = np.asarray(scenario.schedule("contamination"), np.float64)
     slots = np.minimum(np.round(real / np.maximum(1.0 - contamination, 1e-9)), scenario.samples)
     return [float(v) for v in slots / scenario.samples]
 
@@ -60,7 +60,7 @@ def spending(scenario) -> dict[str, tuple[list[float] | float, float]]:
     """The budget-matched baselines' human fractions (per generation 1..T, or one value) and their level."""
     num, size, left = scenario.generations, scenario.samples, spendable(scenario)
     uniform = np.full(num, left // num) + (np.arange(num) < left % num)  # whole samples, summing to ``left``
-    contamination = np.broadcast_to(np.asarray(scenario.contamination, np.float64), (num,))
+    contamination = np.asarray(scenario.schedule("contamination"), np.float64)
     most = size - np.round(contamination * size)  # real samples in an all-human batch
     front = np.clip(left - np.concatenate([[0.0], np.cumsum(most)[:-1]]), 0, most)  # all-human until spent
     fixed = FIXED_SHARE if np.isinf(scenario.human_budget) or left > 0 else 0.0  # the budget cap stops it

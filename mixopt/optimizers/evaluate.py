@@ -193,10 +193,16 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
     if start is not None:
         others["start"] = start
     simpler = simplify(config) if simplify_policy else None
+    if simpler is not None and simpler[1]:  # an exact restatement is the same simulation: no need to run both
+        config, simpler = simpler[0], None
+        restated = True
+    else:
+        restated = False
     candidates = {"__policy__": config, **({"__simpler__": simpler[0]} if simpler else {})}
     values, eval_seeds = paired_values({**candidates, **others}, objective, seeds=eval_seeds, seed=seed, chunk=chunk,
                                        runners=runners, deadline=deadline, min_seeds=min_seeds, precision=precision)
     config, estimate, simplified = _simplest(candidates, {k: values.pop(k) for k in candidates}, objective, simpler)
+    simplified = "exact" if restated else simplified
     baselines = _rows(estimate, values, objective)
     for row in baselines:  # each row says what it did, as a [policy] table
         row["policy"] = policy_dict(others[row["name"]].policy)
@@ -225,16 +231,14 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
 
 
 def _simplest(candidates: dict, values: dict, objective: Objective, simpler) -> tuple[Config, Estimate, str]:
-    """The policy, or its simpler spelling where that restates it exactly or is no worse beyond the
-    paired CI (``simplified``: ``no``, ``exact`` or ``checked``)."""
+    """The policy, or its simpler spelling where that is no worse beyond the paired CI (``simplified``:
+    ``no`` or ``checked``)."""
     if isinstance(values["__policy__"], SimulationError):
         raise values["__policy__"]
     mine = _estimate(values["__policy__"], objective)
     if simpler is None or isinstance(values["__simpler__"], SimulationError):
         return candidates["__policy__"], mine, "no"
     simple = _estimate(values["__simpler__"], objective)
-    if simpler[1]:
-        return candidates["__simpler__"], simple, "exact"
     margin = paired_margin(mine.per_seed, simple.per_seed, objective.direction)  # > 0: the original is better
     if margin["ci_low"] > 0:
         return candidates["__policy__"], mine, "no"

@@ -17,10 +17,6 @@ from mixopt.describe import effective_human
 SNAP = 0.05  # shares within 5 points of 0 or 1 snap; neighbours within 5 points merge
 
 
-def effective_counts(config: Config) -> np.ndarray:
-    return np.asarray(effective_human(config), np.float64)
-
-
 def simplify(config: Config) -> tuple[Config, bool] | None:
     """``(simpler config, exact)``, or None where the policy is already as simple. ``exact``: the
     simpler policy only restates the effective counts (the same simulation); otherwise it needs the
@@ -29,7 +25,7 @@ def simplify(config: Config) -> tuple[Config, bool] | None:
     if np.any(np.asarray(scenario.schedule("contamination")) > 0):
         return None
     size = scenario.samples
-    counts = effective_counts(config)
+    counts = np.asarray(effective_human(config), np.float64)
     shares = counts / size
     snapped = np.where(shares >= 1 - SNAP, 1.0, np.where(shares <= SNAP, 0.0, shares))
     runs: list[list[float]] = []

@@ -9,7 +9,6 @@ figures (PNG): the objective over generations with 95% bands, the Pareto front o
 data used, a heatmap of the final objective over human fraction x retention; and ``report.md``
 embedding them.
 """
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -148,7 +147,7 @@ def _tasks(suite: dict, seeds: int) -> list[tuple[str, str, object, str]]:
     """(scenario name, strategy name, config, objective) of the suite; the ``optimised`` config is the
     scenario's, searched when its part is made."""
     from mixopt.optimizers.baselines import BUDGET_MATCHED, baseline_configs
-    from mixopt.serve.target import grid
+    from mixopt.serve.target import at_budget, grid
 
     tasks = []
     for name, entry in suite["scenarios"].items():
@@ -168,8 +167,7 @@ def _tasks(suite: dict, seeds: int) -> list[tuple[str, str, object, str]]:
                 tasks.append((name, f"grid:{retention}:{fraction:g}", _with(base, changes), objective))
         if suite["budget_points"] and math.isfinite(base.scenario.human_budget):
             for budget in grid(base, suite["budget_points"]):
-                at = dataclasses.replace(base, scenario=dataclasses.replace(base.scenario, human_budget=float(budget)))
-                for strategy, config in baseline_configs(at).items():
+                for strategy, config in baseline_configs(at_budget(base, budget)).items():
                     if strategy in BUDGET_MATCHED:
                         tasks.append((name, f"budget:{budget}:{strategy}", config, objective))
     return tasks
@@ -181,19 +179,13 @@ def _with(config, changes):
     return with_policy(config, **changes)
 
 
-_RUNNERS: dict = {}  # compiled simulations by structure, shared by a run's parts (budget points, grid cells)
-
-
 def _records(config, objective_text: str, scenario: str, strategy: str) -> tuple:
     """(per-seed objective values or None, the part's trajectory records) of one strategy."""
     from mixopt import montecarlo
     from mixopt.errors import SimulationError
 
-    structure = montecarlo.structure(config)
-    if structure not in _RUNNERS:
-        _RUNNERS[structure] = montecarlo.runner(config)
-    try:
-        result = montecarlo.simulate(config, _RUNNERS[structure])
+    try:  # montecarlo.runner keeps one program per structure: budget points and grid cells share it
+        result = montecarlo.simulate(config)
     except SimulationError as err:  # a degenerate strategy is a result too: recorded, not fatal
         return None, pd.DataFrame([{"scenario": scenario, "strategy": strategy, "error": str(err)}])
     table = result.trajectory.copy()

@@ -71,10 +71,11 @@ def optimise(config: Config, objective: Objective, *, storage: str | None, time_
                           min_seeds=min(eval_seeds, MIN_EVAL_SEEDS), precision=PRECISION)
     store_report(result.study, objective, report)
     used = report["objective"]["eval_seeds"]
+    precise = _precise_enough(report)
     budget = {"time_budget": time_budget, "search_seconds": round(searched, 2),
               "seconds": round(time.perf_counter() - started, 2), "trials": len(result.study.trials),
-              "eval_seeds": used, "eval_seeds_asked": eval_seeds, "precise": _precise_enough(report),
-              "cut_short": (used < eval_seeds and not _precise_enough(report)) or trials > len(result.study.trials)}
+              "eval_seeds": used, "eval_seeds_asked": eval_seeds, "precise": precise,
+              "cut_short": (used < eval_seeds and not precise) or trials > len(result.study.trials)}
     return {**report, "source": answer_source(report), "study": name, "trials": len(result.study.trials), "budget": budget}
 
 

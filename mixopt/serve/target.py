@@ -59,7 +59,8 @@ def parse_target(text: str, metric_names: tuple[str, ...] | None = None) -> Targ
     return Target(objective, op, number)
 
 
-def _at_budget(config: Config, budget: float) -> Config:
+def at_budget(config: Config, budget: float) -> Config:
+    """``config`` with another total human budget."""
     return dataclasses.replace(config, scenario=dataclasses.replace(config.scenario, human_budget=float(budget)))
 
 
@@ -70,7 +71,7 @@ def _evaluate(config: Config, objective: Objective, budget: float, *, seeds: int
     from mixopt.optimizers.evaluate import _estimate, paired_values
     from mixopt.optimizers.baselines import BUDGET_MATCHED, baseline_configs
 
-    here = _at_budget(config, budget)
+    here = at_budget(config, budget)
     configs = {n: c for n, c in baseline_configs(here).items() if n in BUDGET_MATCHED}
     values, _ = paired_values(configs, objective, seeds=seeds, seed=seed, runners=runners)
     rows = []
@@ -125,7 +126,7 @@ def least_budget(config: Config, target: Target, *, seeds: int = 1000, seed: int
         else:
             low = middle
     best = _best(rows_at(high), target.objective)
-    answer = baseline_configs(_at_budget(config, high))[best["strategy"]]
+    answer = baseline_configs(at_budget(config, high))[best["strategy"]]
     met = sorted(b for b in seen if meets(b))
     monotone = all(b >= high for b in met)
     from mixopt.describe import describe
@@ -136,7 +137,7 @@ def least_budget(config: Config, target: Target, *, seeds: int = 1000, seed: int
             "objective": {"metric": target.objective.name, "direction": target.objective.direction,
                           "mean": best["mean"], "ci_low": best["ci_low"], "ci_high": best["ci_high"],
                           "eval_seeds": seeds},
-            "human_used": best["human_used"], "scenario": _at_budget(config, high).to_dict()["scenario"],
+            "human_used": best["human_used"], "scenario": at_budget(config, high).to_dict()["scenario"],
             "source": "target", "monotone": monotone, "curve": curve()}
 
 
