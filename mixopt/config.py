@@ -222,8 +222,8 @@ def _make(table: str, values: dict):
 def from_dict(data: dict) -> Config:
     """Builds and validates a Config from ``{"scenario": {...}, "policy": {...}, "run": {...}}``."""
     for table in data:
-        if table not in TABLES:
-            raise ConfigError(f"unknown table [{table}]; allowed: {', '.join(TABLES)}")
+        if table not in TABLES and table != "calibration":  # [calibration]: what mixopt calibrate fitted
+            raise ConfigError(f"unknown table [{table}]; allowed: {', '.join(TABLES)}, calibration")
     scenario = _make("scenario", data.get("scenario", {}))
     policy = _make("policy", data.get("policy", {})).check(scenario)
     return Config(scenario, policy, _make("run", data.get("run", {})))

@@ -18,15 +18,21 @@ from mixopt.families import make_family
 from mixopt.generation import SimInputs, Simulator, simulator
 
 
-def build(config: Config, *, relaxed: bool = False, soft_window: bool = False) -> tuple[Simulator, SimInputs]:
+def build(config: Config, *, relaxed: bool = False, soft_window: bool = False, family=None,
+          tempered: bool | None = None) -> tuple[Simulator, SimInputs]:
     """The one-seed simulator of ``config`` and its dynamic inputs.
+
+    ``family``: a family already made from the scenario (a calibration's, built from traced truth
+    values) instead of making it; ``tempered``: take the synthesis temperature from the inputs even
+    where the policy sets none (a fitted temperature).
 
     ``soft_window``: a ``window`` retention takes its length from ``inputs.window`` as a continuous
     value (``policies.soft_window``: at integer lengths the same as the window), so the gradient
     path can differentiate through it.
     """
     scenario, policy = config.scenario, config.policy
-    family = make_family(scenario.family, scenario.truth, num_samples=scenario.samples)
+    if family is None:
+        family = make_family(scenario.family, scenario.truth, num_samples=scenario.samples)
     retention = retention_rules.make(policy.retention, family, num_generations=scenario.generations,
                                      num_samples=scenario.samples, window_size=policy.window, soft=soft_window)
     sim = simulator(family, retention, num_generations=scenario.generations,
@@ -34,7 +40,7 @@ def build(config: Config, *, relaxed: bool = False, soft_window: bool = False) -
                     human_source=policy.human_source, weighted=policy.human_weight is not None,
                     relaxed=relaxed, contaminated=any(c > 0 for c in scenario.schedule("contamination")),
                     provenance_filter=policy.provenance_filter, curated=policy.curated,
-                    tempered=policy.temperature is not None)
+                    tempered=policy.temperature is not None if tempered is None else tempered)
     return sim, sim_inputs(config)
 
 

@@ -90,6 +90,7 @@ def _recommend(args) -> None:
         _emit(fmt.format_target(payload, args.format), args.out)
         return
     if args.uncertain:
+        args.uncertain = _calibrated_ranges(args)
         enable_compilation_cache()
         payload = uncertain.recommend_uncertain(config, args.objective, args.uncertain, storage=args.storage,
                                                 time_budget=args.time_budget, eval_seeds=args.eval_seeds,
@@ -100,6 +101,20 @@ def _recommend(args) -> None:
                                       eval_seeds=args.eval_seeds, progress=progress,
                                       on_compute=enable_compilation_cache)
     _emit(fmt.format_recommendation(payload, args.format), args.out)
+
+
+def _calibrated_ranges(args) -> list[str]:
+    """``--uncertain`` with no range: the intervals a ``mixopt calibrate --out`` config keeps."""
+    if "calibrated" not in args.uncertain:
+        return args.uncertain
+    from mixopt import config as config_mod
+
+    table = config_mod.read_file(args.config).get("calibration", {}) if args.config else {}
+    ranges = table.get("uncertain") if isinstance(table, dict) else None
+    if not ranges:
+        raise ConfigError("--uncertain without KEY=LO:HI needs a config written by mixopt calibrate --out "
+                          "(its [calibration] table holds the fitted intervals)")
+    return [spec for spec in args.uncertain if spec != "calibrated"] + list(ranges)
 
 
 def _atlas(args) -> None:
@@ -125,6 +140,28 @@ def _benchmark(args) -> None:
                             progress=not args.quiet)
     sys.stdout.write(fmt.main_table(summary, args.format))
     print(f"wrote {Path(out) / 'report.md'}, results.csv, summary.md and the figures", file=sys.stderr)
+
+
+def _calibrate(args) -> None:
+    from mixopt.calibration import measurements
+
+    _check_format(args)
+    for path in (args.out, args.figure):
+        _check_out(path)
+    measured = measurements.load(args.measurements)  # bad input fails before JAX is imported
+    predict = [measurements.load_policy(path) for path in args.predict]
+    enable_compilation_cache()
+    from mixopt.calibration import predict as predict_mod
+    from mixopt.calibration.report import calibrate
+    from mixopt.cli.calibration_format import format_calibration
+
+    payload = calibrate(measured, predict=predict, seeds=args.seeds, seed=args.seed, steps=args.steps,
+                        trials=args.trials, progress=not args.quiet)
+    if args.out:
+        _emit(predict_mod.config_text(payload, args.measurements), args.out)
+    if args.figure:
+        predict_mod.figure(payload, args.figure)
+    sys.stdout.write(format_calibration(payload, args.format))
 
 
 def _in_flags(message: str, argv) -> str:
@@ -165,6 +202,8 @@ def main(argv=None) -> int:
             _atlas(args)
         elif args.command == "benchmark":
             _benchmark(args)
+        elif args.command == "calibrate":
+            _calibrate(args)
         return 0
     except ConfigError as err:
         print(f"mixopt: error: {_in_flags(str(err), argv)}", file=sys.stderr)

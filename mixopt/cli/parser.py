@@ -163,6 +163,20 @@ def _optimize_flags(opt):
     opt.add_argument("--eval-seeds", type=int, default=2000, help="fresh seeds to re-evaluate the result and baselines")
 
 
+def _calibrate_flags(cal):
+    cal.add_argument("measurements", help="a measurements TOML: the family, the keys to fit, observed runs")
+    cal.add_argument("--predict", action="append", default=[], metavar="POLICY.toml",
+                     help="predict this policy's curves in the fitted world (repeatable)")
+    cal.add_argument("--out", help="write the calibrated config (a TOML that every command takes) here")
+    cal.add_argument("--figure", metavar="PNG", help="draw the measured points, the fit and the predictions here")
+    cal.add_argument("--seeds", type=int, default=200, help="common Monte-Carlo seeds of every candidate world")
+    cal.add_argument("--seed", type=int, default=0, help="the seed of the search and of the common seeds")
+    cal.add_argument("--steps", type=int, default=10, help="Levenberg-Marquardt steps after the search")
+    cal.add_argument("--trials", type=int, default=40, help="optuna trials of the search over the fitted keys")
+    cal.add_argument("--format", default="table", help="table (default), csv or json, on standard output")
+    cal.add_argument("--quiet", action="store_true", help="no progress output")
+
+
 def make_parser() -> argparse.ArgumentParser:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -188,9 +202,10 @@ def make_parser() -> argparse.ArgumentParser:
     rec.add_argument("--target", metavar="METRIC<=VALUE",
                      help="how much human data must we keep: the least human budget whose best simple heuristic "
                           "meets the target with its 95%% CI (e.g. final:kl<=0.01; >= for a maximised metric)")
-    rec.add_argument("--uncertain", action="append", default=[], metavar="KEY=LO:HI",
+    rec.add_argument("--uncertain", action="append", default=[], metavar="KEY=LO:HI", nargs="?", const="calibrated",
                      help="optimise the expected objective over a range of a scenario key (contamination, "
-                          "human_budget, detector_tpr, detector_fpr, verifier_noise or a truth key)")
+                          "human_budget, detector_tpr, detector_fpr, verifier_noise, samples or a truth key); "
+                          "with no range, the intervals of a config written by mixopt calibrate")
     atlas = commands.add_parser("atlas", help="the policy atlas: recommendations precomputed over a grid")
     atlas_commands = atlas.add_subparsers(dest="atlas_command", required=True, parser_class=_Parser)
     build = atlas_commands.add_parser("build", help="optimise every grid scenario (resumable) and write the atlas")
@@ -202,6 +217,7 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument("--workers", type=int, default=1, help="worker processes (grid scenarios in parallel)")
     build.add_argument("--storage", help="where the grid's studies are stored (as for optimize)")
     _common(build)
+    _calibrate_flags(commands.add_parser("calibrate", help="fit the world to your own measurements, predict other policies"))
     bench = commands.add_parser("benchmark", help="scenarios x strategies against the baselines: tables, figures, report")
     bench.add_argument("--suite", default="default",
                        help="smoke, default (a few minutes), full, or a suite file FILE.toml (your own scenarios)")

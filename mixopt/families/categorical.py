@@ -32,9 +32,16 @@ class CategoricalParams(NamedTuple):
     top_p: jax.Array  # ()
 
 
-def zipf_probs(vocab: int, exponent: float) -> np.ndarray:
-    """p_i ∝ i^-exponent, i = 1..vocab (float64)."""
-    weights = np.arange(1, vocab + 1, dtype=np.float64) ** -exponent
+def traced(value) -> bool:
+    """Whether a truth parameter is a JAX value (a key a calibration fits, ``mixopt.calibration.world``):
+    the factory then builds the truth from it inside the trace and leaves its range check to the caller."""
+    return isinstance(value, jax.Array)
+
+
+def zipf_probs(vocab: int, exponent) -> np.ndarray:
+    """p_i ∝ i^-exponent, i = 1..vocab (float64; a JAX array where ``exponent`` is traced)."""
+    xp = jnp if traced(exponent) else np
+    weights = xp.arange(1, vocab + 1, dtype=xp.float64 if xp is np else None) ** -exponent
     return weights / weights.sum()
 
 
@@ -58,10 +65,13 @@ def tail_set(probs: np.ndarray, share: float = TAIL_SHARE) -> np.ndarray:
     Ties in probability are broken by index (the later index counts as rarer), so the set is
     well defined for Zipf truths and real word lists alike.
     """
-    order = np.lexsort((-np.arange(len(probs)), probs))  # rarest first
-    cum = np.cumsum(probs[order])
+    xp = jnp if traced(probs) else np
+    order = xp.lexsort((-xp.arange(len(probs)), probs))  # rarest first
+    rare = xp.cumsum(probs[order]) <= share + 1e-12
+    if xp is jnp:
+        return jnp.zeros(len(probs), bool).at[order].set(rare)
     mask = np.zeros(len(probs), bool)
-    mask[order[cum <= share + 1e-12]] = True
+    mask[order[rare]] = True
     return mask
 
 
@@ -153,16 +163,18 @@ def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", c
     Raises:
       ConfigError: a parameter out of range, or ``english`` without the ``words`` extra.
     """
+    dynamic = traced(zipf) or traced(smoothing)
     if isinstance(vocab, bool) or not isinstance(vocab, int) or vocab < 2:
         raise ConfigError(f"scenario.truth.vocab must be an integer >= 2, got {vocab!r}")
-    if isinstance(zipf, bool) or not isinstance(zipf, (int, float)) or not zipf > 0:
+    if not traced(zipf) and (isinstance(zipf, bool) or not isinstance(zipf, (int, float)) or not zipf > 0):
         raise ConfigError(f"scenario.truth.zipf must be a number > 0, got {zipf!r}")
     if source not in SOURCES:
         raise ConfigError(f"scenario.truth.source must be one of {', '.join(SOURCES)}, got {source!r}")
     if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int)
                                  or not 1 <= capacity <= vocab):
         raise ConfigError(f"scenario.truth.capacity must be an integer in [1, vocab = {vocab}], got {capacity!r}")
-    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not smoothing >= 0:
+    if not traced(smoothing) and (isinstance(smoothing, bool) or not isinstance(smoothing, (int, float))
+                                  or not smoothing >= 0):
         raise ConfigError(f"scenario.truth.smoothing must be a number >= 0, got {smoothing!r}")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
         raise ConfigError(f"scenario.truth.temperature must be a number > 0, got {temperature!r}")
@@ -174,6 +186,8 @@ def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", c
         raise ConfigError(f"scenario.truth.minority_size must be an integer in [1, vocab), got {minority_size!r}")
 
     if source == "english":
+        if traced(zipf):
+            raise ConfigError("scenario.truth.zipf is not a parameter of the english source: it cannot be fitted")
         _, probs = english_words(vocab)
     else:
         probs = zipf_probs(vocab, zipf)
@@ -181,11 +195,14 @@ def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", c
     group = np.zeros(vocab, bool)
     if grouped:
         group[vocab - minority_size:] = True
-        probs = np.concatenate([(1 - minority) * probs[:vocab - minority_size] / probs[:vocab - minority_size].sum(),
+        xp = jnp if dynamic else np
+        probs = xp.concatenate([(1 - minority) * probs[:vocab - minority_size] / probs[:vocab - minority_size].sum(),
                                 minority * zipf_probs(minority_size, zipf if source == "zipf" else 1.0)])
     tail = tail_set(probs)
-    finite_kl = smoothing > 0 and (capacity is None or capacity >= vocab)
-    true_entropy = float(-(probs * np.log(probs)).sum())
+    smoothed = traced(smoothing) or smoothing > 0  # a fitted smoothing's range is above 0
+    finite_kl = smoothed and (capacity is None or capacity >= vocab)
+    true_entropy = -(probs * (jnp if traced(probs) else np).log(probs)).sum()
+    true_entropy = true_entropy if traced(true_entropy) else float(true_entropy)
 
     dtype = jnp.result_type(float)
     p_true = jnp.asarray(probs, dtype)
@@ -228,7 +245,7 @@ def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", c
         else:
             _, top = jax.lax.top_k(counts, capacity)
             kept = jnp.zeros(vocab, bool).at[top].set(True)
-        if smoothing == 0:
+        if not smoothed:
             kept = kept & (counts > 0)
         mass = jnp.where(kept, counts + smoothing, 0.0)
         return CategoricalParams(mass / jnp.sum(mass), jnp.asarray(temperature, dtype), jnp.asarray(top_p, dtype))

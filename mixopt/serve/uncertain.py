@@ -9,7 +9,8 @@ from mixopt.errors import ConfigError
 from mixopt.objectives import parse
 from mixopt.store import default_study_name
 
-UNCERTAIN_SCENARIO_KEYS = ("contamination", "human_budget", "detector_tpr", "detector_fpr", "verifier_noise")
+UNCERTAIN_SCENARIO_KEYS = ("contamination", "human_budget", "detector_tpr", "detector_fpr", "verifier_noise",
+                           "samples")  # samples: rounded to an integer (a calibrated M's interval)
 
 UNCERTAIN_POINTS = 3  # lo, middle, hi of each range
 
@@ -45,7 +46,7 @@ def parse_uncertain(specs: list[str], config: Config) -> list[tuple[dict, Config
         data = config.to_dict()
         for key, value in assignment.items():
             if key in UNCERTAIN_SCENARIO_KEYS:
-                data["scenario"][key] = value
+                data["scenario"][key] = int(round(value)) if key == "samples" else value
             else:
                 truth_key = key.removeprefix("truth.")
                 old = config.scenario.truth.get(truth_key)

@@ -1,0 +1,122 @@
+"""Predictions of other policies in the fitted world, with 90% intervals that carry the fitted
+parameters' uncertainty (``intervals``), the calibrated config, and the figure."""
+import math
+from pathlib import Path
+
+import numpy as np
+
+from mixopt.calibration.fit import Z, continuous, jacobian
+from mixopt.calibration.intervals import link_params
+
+
+def predict(world, links: dict, values: dict, best, cov, profiles: dict, name: str, policy: dict) -> list[dict]:
+    """Rows ``policy, metric, generation, mean, pi_low, pi_high`` (measured units, the link applied)."""
+    names = list(links)
+    num = world.measurements.generations + 1
+
+    def stacked(v):
+        curves = world.curves(v, policy)
+        return np.concatenate([curves[m].mean for m in names])
+
+    curves = world.curves(values, policy)
+    mu = np.concatenate([curves[m].mean for m in names])
+    var_mc = np.concatenate([curves[m].var for m in names])
+    a = np.repeat([best.links[m][0] for m in names], num)
+    b = np.repeat([best.links[m][1] for m in names], num)
+    keys = continuous(world.measurements)
+    columns = [b[:, None] * jacobian(stacked, keys, values)] if keys else []
+    for metric, part in link_params(links):
+        rows = np.repeat([m == metric for m in names], num).astype(float)
+        columns.append((rows if part == "a" else rows * mu)[:, None])
+    var = b ** 2 * var_mc
+    if columns:
+        grad = np.concatenate(columns, 1)
+        finite = np.where(np.isfinite(cov), cov, 0.0)
+        var = var + np.einsum("ij,jk,ik->i", grad, finite, grad)
+        if not np.isfinite(cov).all():
+            var = np.where(np.abs(grad) @ (~np.isfinite(np.diag(cov))).astype(float) > 0, np.inf, var)
+    mean = a + b * mu
+    for key, (low, high, _) in profiles.items():  # an integer key's interval, as +- z sd
+        for end in (low, high):
+            if end != values[key]:
+                var = var + (b * (stacked({**values, key: end}) - mu) / Z) ** 2 / 2
+    half = Z * np.sqrt(var)
+    return [{"policy": name, "metric": names[i // num], "generation": i % num, "mean": float(mean[i]),
+             "pi_low": float(mean[i] - half[i]), "pi_high": float(mean[i] + half[i])} for i in range(len(mean))]
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, float):
+        return '"inf"' if math.isinf(value) else repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return str(value)
+
+
+def _table(name: str, table: dict) -> list[str]:
+    lines = [f"[{name}]"]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None and not isinstance(v, dict)]
+    for k, v in table.items():
+        if isinstance(v, dict):
+            lines += [""] + _table(f"{name}.{k}", v)
+    return lines
+
+
+def config_text(payload: dict, source: str) -> str:
+    """The calibrated world as a config every command takes, its policy the first observed run's; the
+    ``[calibration]`` table keeps the intervals (``recommend --uncertain`` with no range reads them)."""
+    uncertain = [f"{'' if key == 'samples' else 'truth.'}{key}={row['ci_low']:.6g}:{row['ci_high']:.6g}"
+                 for key, row in payload["fitted"].items() if row["ci_low"] < row["ci_high"]]
+    widths = {spec: _relative_width(payload["fitted"][spec.split("=")[0].removeprefix("truth.")]) for spec in uncertain}
+    calibration = {"source": source, "verdict": payload["verdict"], "level": payload["level"],
+                   "uncertain": sorted(uncertain, key=lambda s: -widths[s])[:2],
+                   "fitted": {k: [row["ci_low"], row["value"], row["ci_high"]] for k, row in payload["fitted"].items()}}
+    lines = ["# written by mixopt calibrate: the fitted world (value inside its 90% interval),",
+             "# the policy of the first observed run", ""]
+    lines += _table("scenario", payload["scenario"]) + [""]
+    lines += _table("policy", payload["policy"]) + [""]
+    lines += _table("run", {"seeds": 1000, "seed": payload["seed"]}) + [""]
+    lines += _table("calibration", calibration)
+    return "\n".join(lines) + "\n"
+
+
+def _relative_width(row: dict) -> float:
+    scale = abs(row["value"]) or 1.0
+    return (row["ci_high"] - row["ci_low"]) / scale
+
+
+def figure(payload: dict, path: str | Path) -> Path:
+    """Measured points (with error bars), the fitted curves and the predicted curves with their bands."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    fit = pd.DataFrame(payload["fit"])
+    predictions = pd.DataFrame(payload["predictions"])
+    metrics = list(dict.fromkeys(fit["metric"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for run, group in fit[fit["metric"] == metric].groupby("run", sort=False):
+            bars = None if group["stderr"].isna().any() else group["stderr"]
+            points = ax.errorbar(group["generation"], group["measured"], yerr=bars, fmt="o", label=f"{run} (measured)")
+            ax.plot(group["generation"], group["predicted"], "-", color=points[0].get_color(), label=f"{run} (fit)")
+        if len(predictions):
+            for policy, group in predictions[predictions["metric"] == metric].groupby("policy", sort=False):
+                line = ax.plot(group["generation"], group["mean"], "--", label=f"{policy} (predicted)")
+                ax.fill_between(group["generation"], group["pi_low"], group["pi_high"], alpha=0.2,
+                                color=line[0].get_color())
+        ax.set_xlabel("generation")
+        ax.set_ylabel(metric + ("" if payload["link"][metric]["link"] == "identity" else " (measured units)"))
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle(payload["verdict"][:120], fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,77 @@
+"""Simulated mean curves of a candidate world: the measurements' scenario with the fitted keys set to
+candidate values, run under a run's policy on common random numbers (the same seeds for every
+candidate, so that differences between candidates are not Monte-Carlo noise).
+
+Traced keys (``measurements.TRACED_KEYS``: the synthesis temperature, the categorical Zipf exponent
+and smoothing) enter the compiled program as values, so a search over them compiles once per
+policy structure; any other fitted key (the batch size M, a model size) compiles once per value.
+"""
+import json
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mixopt import montecarlo
+from mixopt.calibration.measurements import Measurements
+from mixopt.config import Config
+from mixopt.families import make_family
+
+
+class Curve(NamedTuple):
+    mean: np.ndarray  # (T + 1,) mean over seeds
+    var: np.ndarray  # (T + 1,) variance of that mean (Monte-Carlo error squared)
+
+
+class World:
+    """The curves of ``measurements``' runs in candidate worlds, on ``seeds`` common seeds."""
+
+    def __init__(self, measurements: Measurements, *, seeds: int, seed: int = 0, stream: int = 0):
+        self.measurements = measurements
+        self.keys = montecarlo.seed_keys(seed, seeds, stream=stream)
+        self.traced = tuple(k.name for k in measurements.fit if k.traced)
+        self.simulations = 0  # seed-trajectories simulated (the cost)
+        self._runners: dict = {}
+
+    def curves(self, values: dict, policy: dict) -> dict[str, Curve]:
+        """Metric name -> its mean curve over generations 0..T in world ``values`` under ``policy``.
+
+        Raises:
+          SimulationError: a metric is not finite (the candidate world degenerates).
+        """
+        config = self.measurements.config(values, policy, seeds=len(self.keys))
+        run = self._runner(config)
+        inputs = montecarlo.sim_inputs(config)
+        dtype = inputs.human_fraction.dtype
+        if "temperature" in self.traced and config.policy.temperature is None:
+            inputs = inputs._replace(temperature=jnp.full(config.scenario.generations, values["temperature"], dtype))
+        theta = {k: jnp.asarray(values[k], dtype) for k in self.traced if k != "temperature"}
+        metrics = {name: np.asarray(v, np.float64) for name, v in run(self.keys, inputs, theta).items()}
+        montecarlo.check_finite(metrics)
+        self.simulations += len(self.keys)
+        num = len(self.keys)
+        return {name: Curve(v.mean(0), v.var(0, ddof=1) / num) for name, v in metrics.items()}
+
+    def _runner(self, config: Config):
+        static_truth = {k: v for k, v in config.scenario.truth.items() if k not in self.traced}
+        tempered = "temperature" in self.traced or config.policy.temperature is not None
+        key = (montecarlo.structure(config)[:1] + (json.dumps(static_truth, sort_keys=True),)
+               + montecarlo.structure(config)[2:] + (tempered, self.traced))
+        if key not in self._runners:
+            self._runners[key] = _compile(config, static_truth, self.traced, tempered)
+        return self._runners[key]
+
+
+def _compile(config: Config, static_truth: dict, traced: tuple[str, ...], tempered: bool):
+    """``jit(vmap over seeds)`` of a rollout whose family is made from the traced values ``theta``."""
+    scenario = config.scenario
+
+    def rollout(key, inputs, theta):
+        truth = {**static_truth, **theta}
+        family = make_family(scenario.family, truth, num_samples=scenario.samples)
+        sim, _ = montecarlo.build(config, family=family, tempered=tempered)
+        return sim.rollout(key, inputs).metrics
+
+    del traced
+    return jax.jit(jax.vmap(rollout, in_axes=(0, None, None)))
