@@ -1,9 +1,11 @@
 """Fitting a world to measurements: a weighted least-squares fit of the simulated mean curves.
 
-The loss is chi^2 = sum over measured points of (y - (a + b * mu(theta)))^2 / (se^2 + b^2 var_mc),
-with mu the simulated mean on common random numbers and var_mc its Monte-Carlo variance (so that a
-few seeds cannot fake a good fit); an ``affine`` link's a and b are solved in closed form (weighted
-least squares) at every theta, an ``identity`` link has a = 0, b = 1.
+The loss is the generalised least-squares chi^2 = r^T (diag(se^2) + B C B)^-1 r of the residuals
+r = y - (a + b * mu(theta)), with mu the simulated means on common random numbers and C their
+Monte-Carlo covariance (the points share seeds, so their Monte-Carlo errors are correlated: treated
+as independent, a 2000-seed fit put a known link slope outside its interval), B = diag(b); an
+``affine`` link's a and b are solved in closed form (weighted least squares) at every theta, an
+``identity`` link has a = 0, b = 1.
 
 1. Search: Optuna (TPE, seeded) over the box of every fitted key, exact simulator.
 2. Refine: Levenberg-Marquardt on the continuous keys (logit scale inside their ranges), the
@@ -42,17 +44,19 @@ def to_unit(key: FitKey, value: float) -> float:
 def from_unit(key: FitKey, u: float) -> float:
     scale, inverse = (math.log, math.exp) if key.log else (float, float)
     lo, hi = scale(key.low), scale(key.high)
-    return float(min(max(inverse(lo + (hi - lo) / (1 + math.exp(-u))), key.low), key.high))
+    t = 1 / (1 + math.exp(-u)) if u >= 0 else math.exp(u) / (1 + math.exp(u))  # no overflow at any u
+    return float(min(max(inverse(lo + (hi - lo) * t), key.low), key.high))
 
 
 class Evaluation(NamedTuple):
     chi2: float
-    residuals: np.ndarray  # (points,) (y - predicted) / sigma
+    residuals: np.ndarray  # (points,) whitened: L^-1 (y - predicted), L L^T the covariance of the errors
     predicted: np.ndarray  # (points,)
-    sigma: np.ndarray  # (points,)
+    sigma: np.ndarray  # (points,) each point's standard error (measurement and Monte-Carlo)
     mu: np.ndarray  # (points,) the simulated metric (before the link)
     links: dict  # metric -> (a, b)
     curves: list  # per run: metric -> Curve
+    whiten: np.ndarray  # (points, points) L^-1
 
 
 class Points(NamedTuple):
@@ -95,7 +99,9 @@ def evaluate(world: World, points: Points, links: dict, values: dict) -> Evaluat
     runs = world.measurements.runs
     curves = [world.curves(values, run.policy) for run in runs]
     mu = np.array([curves[r][m].mean[g] for r, m, g in zip(points.run, points.metric, points.generation)])
-    var = np.array([curves[r][m].var[g] for r, m, g in zip(points.run, points.metric, points.generation)])
+    seeds = np.stack([curves[r][m].per_seed[:, g] for r, m, g in zip(points.run, points.metric, points.generation)], 1)
+    mc_cov = np.atleast_2d(np.cov(seeds, rowvar=False)) / len(seeds)
+    var = np.diag(mc_cov)
     metric = np.array(points.metric)
     a, b, solved = np.zeros_like(mu), np.ones_like(mu), {}
     for name, link in links.items():
@@ -106,9 +112,11 @@ def evaluate(world: World, points: Points, links: dict, values: dict) -> Evaluat
         a[rows], b[rows] = coef
         solved[name] = coef
     predicted = a + b * mu
-    sigma = np.sqrt(points.stderr ** 2 + b ** 2 * var)
-    residuals = (points.value - predicted) / sigma
-    return Evaluation(float(residuals @ residuals), residuals, predicted, sigma, mu, solved, curves)
+    cov = np.diag(points.stderr ** 2) + b[:, None] * mc_cov * b[None, :]
+    whiten = np.linalg.inv(np.linalg.cholesky(cov + 1e-12 * np.diag(np.diag(cov))))
+    residuals = whiten @ (points.value - predicted)
+    return Evaluation(float(residuals @ residuals), residuals, predicted, np.sqrt(np.diag(cov)), mu, solved, curves,
+                      whiten)
 
 
 def safe_chi2(world, points, links, values) -> float:

@@ -17,7 +17,7 @@ from mixopt.calibration.fit import (PROFILE_DELTA, Z, Evaluation, Points, contin
 from mixopt.calibration.world import World
 from mixopt.errors import SimulationError
 
-PROFILE_POINTS = 4  # grid values on each side of the best integer value
+PROFILE_POINTS = 3  # grid values on each side of the best integer value
 
 
 def scale_of(evaluation: Evaluation, points: Points, num_params: int) -> tuple[float, int]:
@@ -59,9 +59,24 @@ def profile(world, points, links, values: dict, best: Evaluation, *, steps: int,
         if low_chi2 < best.chi2:
             values, best = fitted, ev
         threshold = min(low_chi2, best.chi2) + PROFILE_DELTA * scale_fn(best)
-        inside = [v for v, c, *_ in table if c <= threshold]
-        intervals[key.name] = (min(inside), max(inside), [(v, c) for v, c, *_ in table])
+        grid = sorted((v, c) for v, c, *_ in table)
+        intervals[key.name] = (_crossing(key, grid, threshold, -1), _crossing(key, grid, threshold, +1), grid)
     return values, best, intervals
+
+
+def _crossing(key, grid: list, threshold: float, side: int) -> float:
+    """Where the profile chi^2 crosses ``threshold`` beyond its minimum on ``side`` (-1 below, +1 above),
+    linear between grid values (on the log scale for a log key); the range's end if it never does."""
+    scale, inverse = (math.log, math.exp) if key.log else (float, float)
+    order = grid if side > 0 else grid[::-1]
+    start = min(range(len(order)), key=lambda i: order[i][1])
+    for (v0, c0), (v1, c1) in zip(order[start:], order[start + 1:]):
+        if c1 > threshold >= c0:
+            t = (threshold - c0) / (c1 - c0)
+            return float(inverse(scale(v0) + t * (scale(v1) - scale(v0))))
+        if c1 > threshold:
+            break
+    return key.high if side > 0 else key.low
 
 
 def covariance(world: World, points: Points, links: dict, values: dict, best: Evaluation, scale: float):
@@ -79,7 +94,7 @@ def covariance(world: World, points: Points, links: dict, values: dict, best: Ev
             columns.append(np.stack([rows, rows * best.mu], 1))
     if not columns:
         return np.zeros((0, 0))
-    jac = np.concatenate(columns, 1) / best.sigma[:, None]
+    jac = best.whiten @ np.concatenate(columns, 1)
     info = jac.T @ jac
     try:
         cov = np.linalg.inv(info)

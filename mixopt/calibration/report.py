@@ -105,9 +105,9 @@ def _links(links: dict, best, cov, offset: int) -> dict:
 
 def _fit_rows(measurements: Measurements, points: Points, best) -> list[dict]:
     return [{"run": measurements.runs[r].name, "metric": m, "generation": int(g), "measured": float(y),
-             "predicted": float(p), "residual_z": float(z)}
-            for r, m, g, y, p, z in zip(points.run, points.metric, points.generation, points.value,
-                                        best.predicted, best.residuals)]
+             "predicted": float(p), "residual_z": float((y - p) / s)}
+            for r, m, g, y, p, s in zip(points.run, points.metric, points.generation, points.value,
+                                        best.predicted, best.sigma)]
 
 
 def verdict(measurements: Measurements, points: Points, best, dof: int) -> str:
@@ -134,7 +134,8 @@ def _shape(measurements: Measurements, points: Points, best) -> str:
                 return (f"run {run.name}: the measured {metric.name} {'rises' if rise > 0 else 'falls'} by "
                         f"{abs(rise):.4g} from generation 0 to {int(metric.generation[-1])} where the fitted family's "
                         f"{'falls' if fitted < 0 else 'rises'} by {abs(fitted):.4g}")
-    i = int(np.argmax(np.abs(best.residuals)))
+    z = (points.value - best.predicted) / best.sigma
+    i = int(np.argmax(np.abs(z)))
     return (f"the worst point is run {measurements.runs[points.run[i]].name}, {points.metric[i]} at generation "
             f"{int(points.generation[i])}: measured {points.value[i]:.4g}, fitted {best.predicted[i]:.4g} "
-            f"({best.residuals[i]:+.1f} standard errors)")
+            f"({z[i]:+.1f} standard errors)")

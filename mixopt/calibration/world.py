@@ -22,6 +22,7 @@ from mixopt.families import make_family
 class Curve(NamedTuple):
     mean: np.ndarray  # (T + 1,) mean over seeds
     var: np.ndarray  # (T + 1,) variance of that mean (Monte-Carlo error squared)
+    per_seed: np.ndarray  # (seeds, T + 1): the Monte-Carlo errors of different points are correlated
 
 
 class World:
@@ -32,7 +33,6 @@ class World:
         self.keys = montecarlo.seed_keys(seed, seeds, stream=stream)
         self.traced = tuple(k.name for k in measurements.fit if k.traced)
         self.simulations = 0  # seed-trajectories simulated (the cost)
-        self._runners: dict = {}
 
     def curves(self, values: dict, policy: dict) -> dict[str, Curve]:
         """Metric name -> its mean curve over generations 0..T in world ``values`` under ``policy``.
@@ -51,19 +51,22 @@ class World:
         montecarlo.check_finite(metrics)
         self.simulations += len(self.keys)
         num = len(self.keys)
-        return {name: Curve(v.mean(0), v.var(0, ddof=1) / num) for name, v in metrics.items()}
+        return {name: Curve(v.mean(0), v.var(0, ddof=1) / num, v) for name, v in metrics.items()}
 
     def _runner(self, config: Config):
         static_truth = {k: v for k, v in config.scenario.truth.items() if k not in self.traced}
         tempered = "temperature" in self.traced or config.policy.temperature is not None
         key = (montecarlo.structure(config)[:1] + (json.dumps(static_truth, sort_keys=True),)
                + montecarlo.structure(config)[2:] + (tempered, self.traced))
-        if key not in self._runners:
-            self._runners[key] = _compile(config, static_truth, self.traced, tempered)
-        return self._runners[key]
+        if key not in _RUNNERS:
+            _RUNNERS[key] = _compile(config, static_truth, tempered)
+        return _RUNNERS[key]
 
 
-def _compile(config: Config, static_truth: dict, traced: tuple[str, ...], tempered: bool):
+_RUNNERS: dict = {}  # one compiled program per structure per process (calibrations of one file share them)
+
+
+def _compile(config: Config, static_truth: dict, tempered: bool):
     """``jit(vmap over seeds)`` of a rollout whose family is made from the traced values ``theta``."""
     scenario = config.scenario
 
@@ -73,5 +76,4 @@ def _compile(config: Config, static_truth: dict, traced: tuple[str, ...], temper
         sim, _ = montecarlo.build(config, family=family, tempered=tempered)
         return sim.rollout(key, inputs).metrics
 
-    del traced
     return jax.jit(jax.vmap(rollout, in_axes=(0, None, None)))
