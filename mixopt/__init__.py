@@ -10,6 +10,7 @@ _EXPORTS = {
     "Config": "mixopt.config", "Scenario": "mixopt.config", "Policy": "mixopt.config",
     "RunConfig": "mixopt.config", "from_dict": "mixopt.config", "load": "mixopt.config",
     "simulate": "mixopt.api", "optimize": "mixopt.api", "recommend": "mixopt.api", "benchmark": "mixopt.api",
+    "calibrate": "mixopt.api",
     "build": "mixopt.montecarlo", "Result": "mixopt.montecarlo",
     "GenInfo": "mixopt.generation", "GenState": "mixopt.generation", "SimInputs": "mixopt.generation",
     "StepInputs": "mixopt.generation",

@@ -60,3 +60,16 @@ def benchmark(suite: str = "smoke", out: str | None = None, **options) -> pd.Dat
     from mixopt.serve.benchmark import run
 
     return run(suite, out, **options)
+
+
+def calibrate(measurements, predict=(), **options) -> dict:
+    """Fits the world to measured curves (``measurements``: a measurements TOML path or its table, DESIGN.md
+    section 4) and predicts the ``predict`` policies ((name, [policy] dict) pairs or TOML paths); the
+    report as ``mixopt calibrate --format json`` prints it (``seeds``, ``seed``, ``steps``, ``trials``)."""
+    from mixopt.calibration import measurements as measurements_mod
+    from mixopt.calibration.report import calibrate as run
+
+    measured = (measurements_mod.parse(measurements) if isinstance(measurements, dict)
+                else measurements_mod.load(measurements))
+    pairs = [measurements_mod.load_policy(p) if isinstance(p, (str, Path)) else p for p in predict]
+    return run(measured, predict=pairs, progress=False, **options)

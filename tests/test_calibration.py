@@ -189,3 +189,16 @@ def test_the_shipped_toml_writer_round_trips():
 
     assert tomllib.loads(_toml(GOOD))["run"][0]["metric"][0]["value"] == pytest.approx(list(closed_form(TAU)))
     assert math.isclose(tomllib.loads(_toml(GOOD))["fit"]["temperature"][1], 1.5)
+
+
+def test_the_shipped_example_files_parse():
+    from pathlib import Path
+
+    folder = Path(__file__).parent.parent / "experiments" / "calibration"
+    files = sorted(folder.glob("*.toml")) + sorted((folder / "real").glob("*.toml"))
+    measured = [f for f in files if "[[run]]" in f.read_text()]
+    assert len(measured) >= 3, measured
+    for path in measured:
+        assert measurements_mod.load(path).runs
+    for name in ("accumulate", "fresh10", "accumulate-subsample"):
+        assert measurements_mod.load_policy(folder / f"{name}.toml")[0] == name
