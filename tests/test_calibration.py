@@ -202,3 +202,19 @@ def test_the_shipped_example_files_parse():
         assert measurements_mod.load(path).runs
     for name in ("accumulate", "fresh10", "accumulate-subsample"):
         assert measurements_mod.load_policy(folder / f"{name}.toml")[0] == name
+
+
+def test_recommend_uncertain_without_a_range_reads_the_calibrated_intervals(tmp_path):
+    from mixopt.cli.main import _calibrated_ranges
+    from mixopt.cli.parser import make_parser
+
+    path = tmp_path / "calibrated.toml"
+    path.write_text('[scenario]\nfamily = "gaussian"\n\n[calibration]\nuncertain = ["truth.temperature=0.8:0.95"]\n')
+    args = make_parser().parse_args(["recommend", str(path), "--uncertain"])
+    assert _calibrated_ranges(args) == ["truth.temperature=0.8:0.95"]
+    args = make_parser().parse_args(["recommend", str(path), "--uncertain", "contamination=0:0.2"])
+    assert _calibrated_ranges(args) == ["contamination=0:0.2"]
+    plain = tmp_path / "plain.toml"
+    plain.write_text('[scenario]\nfamily = "gaussian"\n')
+    with pytest.raises(ConfigError, match="written by mixopt calibrate"):
+        _calibrated_ranges(make_parser().parse_args(["recommend", str(plain), "--uncertain"]))
