@@ -139,17 +139,9 @@ def test_integer_key_profile_and_calibrated_config(tmp_path, capsys):
 
 
 def _toml(data: dict) -> str:
-    from mixopt.calibration.predict import _toml_value
+    from mixopt.calibration.predict import measurements_text
 
-    lines = [f"family = {_toml_value(data['family'])}",
-             "fit = { " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in data["fit"].items()) + " }", "[scenario]"]
-    lines += [f"{k} = {_toml_value(v)}" for k, v in data["scenario"].items() if not isinstance(v, dict)]
-    for run in data["run"]:
-        lines += ["[[run]]", f"name = {_toml_value(run['name'])}",
-                  "policy = { " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in run["policy"].items()) + " }"]
-        for metric in run["metric"]:
-            lines += ["[[run.metric]]"] + [f"{k} = {_toml_value(v)}" for k, v in metric.items()]
-    return "\n".join(lines) + "\n"
+    return measurements_text(data)
 
 
 GOOD = gaussian_file(closed_form(TAU))

@@ -31,20 +31,6 @@ FIT_REAL = {"zipf": [0.5, 2.5], "smoothing": [0.001, 1.0]}
 DEFAULT_WORLD = {"zipf": 1.1, "smoothing": 0.01, "temperature": 1.0}  # categorical defaults (smoothing: kl finite)
 
 
-def toml_text(data: dict) -> str:
-    value = predict_mod._toml_value
-    lines = [f"family = {value(data['family'])}",
-             "fit = { " + ", ".join(f"{k} = {value(v)}" for k, v in data["fit"].items()) + " }", "", "[scenario]"]
-    lines += [f"{k} = {value(v)}" for k, v in data["scenario"].items() if k != "truth"]
-    lines += ["", "[scenario.truth]"] + [f"{k} = {value(v)}" for k, v in data["scenario"].get("truth", {}).items()]
-    for run in data["run"]:
-        lines += ["", "[[run]]", f"name = {value(run['name'])}",
-                  "policy = { " + ", ".join(f"{k} = {value(v)}" for k, v in run["policy"].items()) + " }"]
-        for metric in run["metric"]:
-            lines += ["[[run.metric]]"] + [f"{k} = {value(v)}" for k, v in metric.items()]
-    return "\n".join(lines) + "\n"
-
-
 def metric_table(name, generations, values, stderr, link="identity") -> dict:
     return {"name": name, "link": link, "generation": [int(g) for g in generations],
             "value": [round(float(v), 6) for v in values], "stderr": [float(f"{s:.3g}") for s in stderr]}
@@ -115,7 +101,7 @@ def known(args, out: Path) -> list[dict]:
     path = HERE / "known-truth.toml"
     path.write_text("# (a) known truth: categorical V = 1000, M = 1000, zipf 1.2, temperature 0.9, smoothing 0.01;\n"
                     "# replace measured on 2000 seeds, N(0, 0.003^2) noise added (experiments/calibration/run.py known)\n"
-                    + toml_text(skeleton))
+                    + predict_mod.measurements_text(skeleton))
     predict = {k: POLICIES[k] for k in ("accumulate", "fresh10")}
     truth = {}
     for name, policy in predict.items():
@@ -150,7 +136,7 @@ def neural(args, out: Path) -> list[dict]:
     path = HERE / "neural-replace.toml"
     path.write_text(f"# (b) the neural family (vocab 6, length 3, M = {samples}) under replace, {seeds} seeds "
                     "(experiments/calibration/run.py neural);\n# fitted with the categorical family over its 216 sequences\n"
-                    + toml_text(data))
+                    + predict_mod.measurements_text(data))
     truth = {(name, m): (np.arange(generations + 1), measured[name][m][0])
              for name in ("accumulate", "fresh10") for m in ("entropy_ratio", "kl")}
     _, rows = fit_and_score(path, "neural", truth, {k: POLICIES[k] for k in ("accumulate", "fresh10")}, out, args)
@@ -185,7 +171,7 @@ def real(args, out: Path) -> list[dict]:
         label = re.sub(r"[^a-z0-9]+", "-", f"{paper} {model}".lower()).strip("-")
         path = folder / f"{label}.toml"
         path.write_text(f"# (c) {paper}, {model}: the replace curve of data/real-curves.csv (test loss, nats or the "
-                        "paper's units), read-off uncertainty as stderr\n" + toml_text(data))
+                        "paper's units), read-off uncertainty as stderr\n" + predict_mod.measurements_text(data))
         truth = {}
         for policy in others:
             group = curves[curves["policy_normalised"] == policy]

@@ -55,7 +55,7 @@ def profile(world, points, links, values: dict, best: Evaluation, *, steps: int,
             table.append((value, ev.chi2, fitted, ev))
         if not table:
             continue
-        low_value, low_chi2, fitted, ev = min(table, key=lambda row: row[1])
+        _, low_chi2, fitted, ev = min(table, key=lambda row: row[1])
         if low_chi2 < best.chi2:
             values, best = fitted, ev
         threshold = min(low_chi2, best.chi2) + PROFILE_DELTA * scale_fn(best)

@@ -57,6 +57,18 @@ def _toml_value(value) -> str:
     return str(value)
 
 
+def measurements_text(data: dict) -> str:
+    """A measurements table (as ``measurements.parse`` takes it) written as TOML."""
+    inline = lambda table: "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in table.items()) + " }"
+    lines = [f"family = {_toml_value(data['family'])}", f"fit = {inline(data['fit'])}", ""]
+    lines += _table("scenario", data.get("scenario", {}))
+    for run in data["run"]:
+        lines += ["", "[[run]]", f"name = {_toml_value(run['name'])}", f"policy = {inline(run['policy'])}"]
+        for metric in run["metric"]:
+            lines += ["[[run.metric]]"] + [f"{k} = {_toml_value(v)}" for k, v in metric.items()]
+    return "\n".join(lines) + "\n"
+
+
 def _table(name: str, table: dict) -> list[str]:
     lines = [f"[{name}]"]
     lines += [f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None and not isinstance(v, dict)]

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from mixopt.calibration import predict as predict_mod
-from mixopt.calibration.fit import LEVEL, Points, continuous, links_of, refine, search
+from mixopt.calibration.fit import LEVEL, Z, Points, continuous, links_of, refine, search
 from mixopt.calibration.intervals import covariance, key_interval, link_params, num_params, profile, scale_of
 from mixopt.calibration.measurements import Measurements
 from mixopt.calibration.world import World
@@ -60,13 +60,10 @@ def calibrate(measurements: Measurements, *, predict=(), seeds: int = 200, seed:
         cov = covariance(world, points, links, values, best, scale)
     fitted = _fitted(measurements, values, cov, profiles)
     link = _links(links, best, cov, len(continuous(measurements)))
-    stderr = {(m["run"], m["metric"], m["generation"]): se for m, se in zip(_fit_rows(measurements, points, best),
-                                                                               points.stderr)}
     payload = {
         "scenario": measurements.config(values, {}).to_dict()["scenario"],
         "fitted": fitted, "link": link, "level": LEVEL,
-        "fit": [dict(row, stderr=float(stderr[(row["run"], row["metric"], row["generation"])])
-                 if points.known_stderr else None) for row in _fit_rows(measurements, points, best)],
+        "fit": _fit_rows(measurements, points, best),
         "chi2": best.chi2, "dof": dof, "interval_scale": scale,
         "verdict": verdict(measurements, points, best, dof),
         "seeds": seeds, "seed": seed, "simulations": world.simulations,
@@ -98,16 +95,16 @@ def _links(links: dict, best, cov, offset: int) -> dict:
     for j, (name, part) in enumerate(link_params(links)):
         value = best.links[name][0 if part == "a" else 1]
         sd = math.sqrt(cov[offset + j, offset + j]) if math.isfinite(cov[offset + j, offset + j]) else math.inf
-        out[name][part] = {"value": value, "ci_low": value - 1.6448536269514722 * sd,
-                           "ci_high": value + 1.6448536269514722 * sd}
+        out[name][part] = {"value": value, "ci_low": value - Z * sd, "ci_high": value + Z * sd}
     return out
 
 
 def _fit_rows(measurements: Measurements, points: Points, best) -> list[dict]:
     return [{"run": measurements.runs[r].name, "metric": m, "generation": int(g), "measured": float(y),
-             "predicted": float(p), "residual_z": float((y - p) / s)}
-            for r, m, g, y, p, s in zip(points.run, points.metric, points.generation, points.value,
-                                        best.predicted, best.sigma)]
+             "predicted": float(p), "residual_z": float((y - p) / s),
+             "stderr": float(se) if points.known_stderr else None}
+            for r, m, g, y, p, s, se in zip(points.run, points.metric, points.generation, points.value,
+                                            best.predicted, best.sigma, points.stderr)]
 
 
 def verdict(measurements: Measurements, points: Points, best, dof: int) -> str:
