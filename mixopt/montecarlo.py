@@ -13,6 +13,7 @@ import pandas as pd
 
 from mixopt.policies import retention as retention_rules
 from mixopt.config import Config
+from mixopt import runtime
 from mixopt.errors import SimulationError
 from mixopt.families import make_family
 from mixopt.generation import SimInputs, Simulator, simulator
@@ -117,7 +118,7 @@ def check_finite(metrics: dict) -> None:
                           "more samples, fewer generations or more human data avoid it)")
 
 
-_RUNNERS: dict = {}  # (structure, seeds per chunk) -> runner: one traced program per structure per process
+_RUNNERS = runtime.Programs()  # (structure, seeds per chunk) -> runner: one traced program per structure per process
 
 
 def runner(config: Config):
@@ -128,11 +129,8 @@ def runner(config: Config):
     caller (the search, the evaluation, the baselines, a benchmark's parts) shares one program per
     structure instead of tracing it again.
     """
-    key = (structure(config), seeds_per_chunk(config))
-    if key not in _RUNNERS:
-        sim, _ = build(config)
-        _RUNNERS[key] = batched(sim, seeds_per_chunk=key[1])
-    return _RUNNERS[key]
+    chunk = seeds_per_chunk(config)
+    return _RUNNERS.get((structure(config), chunk), lambda: batched(build(config)[0], seeds_per_chunk=chunk))
 
 
 def structure(config: Config) -> tuple:

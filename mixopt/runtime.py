@@ -1,4 +1,5 @@
-"""The process's runtime settings: Ctrl-C that is never lost, and the persistent compilation cache.
+"""The process's runtime settings: Ctrl-C that is never lost, the persistent compilation cache, and a
+bounded memo of compiled programs (``Programs``).
 
 Ctrl-C: a request is recorded before it is raised.
 
@@ -81,3 +82,49 @@ def enable_compilation_cache() -> None:
         Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mixopt" / "jax-locked")
     share_compilation_cache(str(cache))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
+class Programs:
+    """A bounded, per-process memo of compiled programs (least recently used dropped beyond ``size``).
+
+    Each compiled XLA CPU executable keeps a few memory mappings of its code for as long as it lives,
+    and Linux allows a process 65530 of them (``vm.max_map_count``): a process that keeps every program
+    it ever compiled (a test worker running the whole suite, a long API session over many scenarios)
+    runs out, and LLVM aborts the next compile ("Fatal Python error: Aborted" in
+    ``backend_compile_and_load``, seen in CI with 52k mappings in one worker). ``clear_programs``
+    drops every memo and JAX's own caches."""
+
+    _every: list = []
+
+    def __init__(self, size: int = 32):
+        from collections import OrderedDict
+
+        self.size = size
+        self._items = OrderedDict()
+        Programs._every.append(self)
+
+    def get(self, key, make):
+        """The program stored under ``key``, made by ``make()`` the first time."""
+        if key in self._items:
+            self._items.move_to_end(key)
+        else:
+            self._items[key] = make()
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return self._items[key]
+
+    def __len__(self):
+        return len(self._items)
+
+
+def clear_programs() -> None:
+    """Releases every compiled program of this process (the memos and JAX's caches); the next use
+    traces again and loads from the persistent compilation cache where it is on."""
+    import gc
+
+    import jax
+
+    for memo in Programs._every:
+        memo._items.clear()
+    jax.clear_caches()
+    gc.collect()

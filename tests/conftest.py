@@ -18,3 +18,15 @@ jax.config.update("jax_compilation_cache_max_size", 4 << 30)  # JAX's eviction l
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 sys.path.insert(0, os.path.dirname(__file__))  # tests/_utils.py and tests/_reference.py
+
+import pytest  # noqa: E402
+
+from mixopt import runtime  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Each test module's compiled programs are released when it ends: a worker that kept all of
+    them ran out of memory mappings (``runtime.Programs``); later modules load from the cache."""
+    yield
+    runtime.clear_programs()

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mixopt import montecarlo
+from mixopt import montecarlo, runtime
 from mixopt.calibration.measurements import Measurements
 from mixopt.config import Config
 from mixopt.families import make_family
@@ -58,12 +58,10 @@ class World:
         tempered = "temperature" in self.traced or config.policy.temperature is not None
         key = (montecarlo.structure(config)[:1] + (json.dumps(static_truth, sort_keys=True),)
                + montecarlo.structure(config)[2:] + (tempered, self.traced))
-        if key not in _RUNNERS:
-            _RUNNERS[key] = _compile(config, static_truth, tempered)
-        return _RUNNERS[key]
+        return _RUNNERS.get(key, lambda: _compile(config, static_truth, tempered))
 
 
-_RUNNERS: dict = {}  # one compiled program per structure per process (calibrations of one file share them)
+_RUNNERS = runtime.Programs()  # one compiled program per structure per process (calibrations of one file share them)
 
 
 def _compile(config: Config, static_truth: dict, tempered: bool):
