@@ -141,3 +141,20 @@ def test_the_rolled_levels_of_the_tree_keep_the_law(n):
     assert np.all(counts[:, 17] == 0)
     assert max(_moments_z(counts, n, q)) < 5
     assert max(_moments_z(counts, n, np.concatenate([q[20:], q[:20]]))) > 5
+
+
+@pytest.mark.parametrize("num", [1, 31, 32, 33, 1000, 1024, 1025])
+def test_the_two_level_search_counts_like_searchsorted(num):
+    """``inverse_cdf``'s two-level search (blocks of 32, up to 1024 categories; beyond, searchsorted
+    itself) gives searchsorted's integers exactly, at block edges, on ties (x equal to a cumulative
+    sum), at 0 and at the total, with empty categories, in float32 and float64."""
+    from mixopt.families.counts import _count_at_most
+
+    rng = np.random.default_rng(num)
+    for dtype in (np.float32, np.float64):
+        q = rng.random(num) ** 3
+        q[rng.random(num) < 0.2] = 0.0
+        q[0] += 1e-3
+        cum = jnp.cumsum(jnp.asarray(q, dtype))
+        x = jnp.concatenate([jnp.asarray(rng.random(4000), dtype) * cum[-1], cum[:64], jnp.zeros(1, dtype), cum[-1:]])
+        np.testing.assert_array_equal(jax.jit(_count_at_most)(cum, x), jnp.searchsorted(cum, x, side="right"))

@@ -72,14 +72,37 @@ class CountSampler(NamedTuple):
 
 def inverse_cdf(q, u):
     """The category of each uniform ``u`` in [0, 1) under probabilities ``q`` (summing to 1 up to
-    rounding): ``searchsorted`` on the cumulative sums. A zero-probability category has an empty
+    rounding): the number of cumulative sums <= u x total (``_count_at_most``). A zero-probability category has an empty
     interval, and a uniform that rounds onto the total goes to the last category with mass, so a
     category without mass is never drawn. (``method="scan_unrolled"`` was tried: faster alone, but
     1.5x slower inside the whole categorical simulation, 2.98 s against 1.95 s at V = M = 1000, T = 99,
     S = 400, in one process.)"""
     cum = jnp.cumsum(q)
     last = q.shape[0] - 1 - jnp.argmax(q[::-1] > 0)
-    return jnp.minimum(jnp.searchsorted(cum, u * cum[-1], side="right"), last)
+    return jnp.minimum(_count_at_most(cum, u * cum[-1]), last)
+
+
+BLOCK = 32  # two-level search: blocks of 32 cumulative sums, up to BLOCK * BLOCK_MAX_COUNT categories
+BLOCK_MAX_COUNT = 32  # V = 2000 (63 blocks) was 1.6x slower than searchsorted; V <= 1024 1.7-1.9x faster
+
+
+def _count_at_most(cum, x):
+    """``#{i : cum[i] <= x}`` for each ``x`` (``searchsorted(cum, x, side="right")``, the same
+    integers). Up to 1024 categories in two levels of comparisons instead of a binary search (whose
+    log2 V dependent gathers are what XLA's CPU searchsorted spends its time on): count the blocks of
+    32 whose last sum is <= x (every sum in them is, cum being nondecreasing), then the sums <= x in
+    the next block, gathered as one row. The whole categorical simulation (replace, T = 99, 400
+    seeds, one process, /tmp A/B): V = M = 1000 2.12 s -> 1.16 s, V = 100 1.49 s -> 0.89 s; V = M =
+    2000 (63 blocks) 4.90 s -> 7.64 s, so beyond 32 blocks the binary search stays. Same law; the same
+    numbers up to the rounding of the cumulative sums inside a differently fused program (1 seed of
+    400 took another path from generation 4 on)."""
+    num = cum.shape[0]
+    blocks = -(-num // BLOCK)
+    if blocks > BLOCK_MAX_COUNT:
+        return jnp.searchsorted(cum, x, side="right")
+    rows = jnp.full(blocks * BLOCK, jnp.inf, cum.dtype).at[:num].set(cum).reshape(blocks, BLOCK)
+    full = jnp.minimum(jnp.sum(rows[:, -1][None, :] <= x[:, None], axis=1), blocks - 1)
+    return full * BLOCK + jnp.sum(rows[full] <= x[:, None], axis=1)
 
 
 def count_sampler(num_categories: int, max_count: int | None, *, method: str | None = None) -> CountSampler:
