@@ -72,8 +72,8 @@ class CountSampler(NamedTuple):
 
 def inverse_cdf(q, u):
     """The category of each uniform ``u`` in [0, 1) under probabilities ``q`` (summing to 1 up to
-    rounding): the number of cumulative sums <= u x total (``_count_at_most``). A zero-probability category has an empty
-    interval, and a uniform that rounds onto the total goes to the last category with mass, so a
+    rounding): the number of cumulative sums <= u x total (``_count_at_most``). A zero-probability
+    category has an empty interval, and a uniform that rounds onto the total goes to the last category with mass, so a
     category without mass is never drawn. (``method="scan_unrolled"`` was tried: faster alone, but
     1.5x slower inside the whole categorical simulation, 2.98 s against 1.95 s at V = M = 1000, T = 99,
     S = 400, in one process.)"""
