@@ -129,8 +129,8 @@ def test_large_counts_have_the_multinomial_moments(method):
 
 @pytest.mark.parametrize("n", [37, 5000])
 def test_the_rolled_levels_of_the_tree_keep_the_law(n):
-    """V = 40: 6 levels, the first 4 in the tree's rolled scan (inputs padded with empty nodes), the
-    2 widest written out. Same moment check over 40 means and 820 covariances; threshold 5 (not 4.5)
+    """V = 40: 6 levels, the first 2 in the tree's rolled scan (inputs padded with empty nodes), the
+    4 widest written out. Same moment check over 40 means and 820 covariances; threshold 5 (not 4.5)
     for the larger family: Bonferroni 860 x 5.7e-7 = 5e-4. The padding must not leak counts or
     reorder the nodes: a q with its two halves swapped is rejected on the same draws."""
     q = 1.0 / np.arange(1, 41) ** 1.1
