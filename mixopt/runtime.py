@@ -12,6 +12,8 @@ import os
 import signal
 import sys
 import threading
+import weakref
+from collections import OrderedDict
 from pathlib import Path
 
 _requested = False
@@ -94,14 +96,12 @@ class Programs:
     ``backend_compile_and_load``, seen in CI with 52k mappings in one worker). ``clear_programs``
     drops every memo and JAX's own caches."""
 
-    _every: list = []
+    _every = weakref.WeakSet()  # every live memo, for clear_programs
 
     def __init__(self, size: int = 32):
-        from collections import OrderedDict
-
         self.size = size
         self._items = OrderedDict()
-        Programs._every.append(self)
+        Programs._every.add(self)
 
     def get(self, key, make):
         """The program stored under ``key``, made by ``make()`` the first time."""

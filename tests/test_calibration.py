@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from mixopt.calibration import measurements as measurements_mod
+from mixopt.calibration.predict import measurements_text
 from mixopt.calibration.report import calibrate
 from mixopt.calibration.world import World
 from mixopt.cli.main import main
@@ -116,7 +117,7 @@ def test_integer_key_profile_and_calibrated_config(tmp_path, capsys):
     data = gaussian_file(values, stderr=0.01, fit={"temperature": [0.5, 1.5], "samples": [35, 50]})
     data["scenario"].pop("samples")
     path = tmp_path / "measured.toml"
-    path.write_text(_toml(data))
+    path.write_text(measurements_text(data))
     out_config = tmp_path / "calibrated.toml"
     code = main(["calibrate", str(path), "--out", str(out_config),
                  "--figure", str(tmp_path / "fit.png"), "--seeds", "200", "--trials", "4", "--steps", "3",
@@ -136,12 +137,6 @@ def test_integer_key_profile_and_calibrated_config(tmp_path, capsys):
     variants = parse_uncertain(ranges, calibrated)
     assert len(variants) == 3 ** len(ranges) and all(isinstance(v.scenario.samples, int) for _, v in variants)
     assert main(["simulate", str(out_config), "--seeds", "20", "--quiet"]) == 0
-
-
-def _toml(data: dict) -> str:
-    from mixopt.calibration.predict import measurements_text
-
-    return measurements_text(data)
 
 
 GOOD = gaussian_file(closed_form(TAU))
@@ -168,7 +163,7 @@ BAD_FILES = [
 @pytest.mark.parametrize("change, message", BAD_FILES)
 def test_bad_measurement_files_get_one_line_errors(tmp_path, capsys, change, message):
     path = tmp_path / "bad.toml"
-    path.write_text(_toml(_broken(change)))
+    path.write_text(measurements_text(_broken(change)))
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         measurements_mod.load(path)
     assert main(["calibrate", str(path), "--quiet"]) == 2
@@ -179,8 +174,8 @@ def test_bad_measurement_files_get_one_line_errors(tmp_path, capsys, change, mes
 def test_the_shipped_toml_writer_round_trips():
     import tomllib
 
-    assert tomllib.loads(_toml(GOOD))["run"][0]["metric"][0]["value"] == pytest.approx(list(closed_form(TAU)))
-    assert math.isclose(tomllib.loads(_toml(GOOD))["fit"]["temperature"][1], 1.5)
+    assert tomllib.loads(measurements_text(GOOD))["run"][0]["metric"][0]["value"] == pytest.approx(list(closed_form(TAU)))
+    assert math.isclose(tomllib.loads(measurements_text(GOOD))["fit"]["temperature"][1], 1.5)
 
 
 def test_the_shipped_example_files_parse():

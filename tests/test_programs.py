@@ -36,10 +36,9 @@ def test_clearing_gives_the_mappings_of_compiled_programs_back():
     runtime.clear_programs()
     before = mappings()
     memo = runtime.Programs(size=100)
-    with jax.disable_jit(False):
-        for i in range(40):  # 40 distinct programs, kept by the memo
-            f = memo.get(i, lambda i=i: jax.jit(lambda x: jnp.cumsum(jnp.sin(x) * i) ** (i % 3 + 1)))
-            f(jnp.ones(64 + i)).block_until_ready()
+    for i in range(40):  # 40 distinct programs, kept by the memo
+        f = memo.get(i, lambda i=i: jax.jit(lambda x: jnp.cumsum(jnp.sin(x) * i) ** (i % 3 + 1)))
+        f(jnp.ones(64 + i)).block_until_ready()
     held = mappings()
     runtime.clear_programs()
     released = mappings()
