@@ -249,8 +249,9 @@ def _stats_draw(family, retention, num_samples, draw_stats, curation, detector, 
 def _sample_draw(family, retention, num_samples, draw_stats, curation, detector, pool_source, contaminated):
     """A generation's batch drawn sample by sample. One noise draw serves all slots: real human
     [0, n_real) under the truth, contaminated [n_real, n_h) and synthetic [n_h, M) under the model;
-    disjoint slots, so independent."""
-    del draw_stats, contaminated  # contaminated slots are empty (weight 0) when there are none
+    disjoint slots, so independent. Without contamination the contaminated slots are empty and
+    their statistics are not computed (combining empty statistics changes nothing)."""
+    del draw_stats
 
     def draw(keys, params, pool, num_real, num_contam, inputs_t):
         key_human, key_synth, _, key_detect = keys
@@ -272,8 +273,9 @@ def _sample_draw(family, retention, num_samples, draw_stats, curation, detector,
             return SampleBatch(jnp.where(real_slot, real_x, synth_x), real_w + contam_w)
         pass_real, pass_contam = detector.passes(key_detect, num_samples, inputs_t.detector_fpr,
                                                  inputs_t.detector_tpr, real_w.dtype)
-        human = family.combine(family.data_stats(real_x, real_w * pass_real),
-                               family.data_stats(synth_x, contam_w * pass_contam))
+        human = family.data_stats(real_x, real_w * pass_real)
+        if contaminated:
+            human = family.combine(human, family.data_stats(synth_x, contam_w * pass_contam))
         return Batch(human, family.data_stats(synth_x, curate(1.0 - real_w - contam_w)))
 
     return draw

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mixopt.errors import ConfigError
+from mixopt.families import streams
 from mixopt.families.base import Family
 from mixopt.families.counts import count_sampler, inverse_cdf, relaxed_counts
 
@@ -213,7 +214,7 @@ def categorical(*, vocab: int = 1000, zipf: float = 1.1, source: str = "zipf", c
     group_mask = jnp.asarray(group)
 
     def noise(key, num):
-        return jax.random.uniform(key, (num,))
+        return streams.uniform(key, (num,))
 
     def transform(params, u):
         return inverse_cdf(sampling_probs(params, truncated), u)

@@ -6,6 +6,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from mixopt.families import streams
+
 
 def multinomial_counts(key, count, q):
     """Multinomial(round(count), q) counts, as floats, by V conditional binomials (any count)."""
@@ -126,7 +128,7 @@ def count_sampler(num_categories: int, max_count: int | None, *, method: str | N
     slots = jnp.arange(max_count)
 
     def draw(key, count, q):
-        index = inverse_cdf(q, jax.random.uniform(key, (max_count,), q.dtype))
+        index = inverse_cdf(q, streams.uniform(key, (max_count,), q.dtype))
         return jnp.zeros_like(q).at[index].add((slots < jnp.round(count)).astype(q.dtype))
 
     return CountSampler(draw, method)

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from mixopt import metrics as dist
 from mixopt.errors import ConfigError
+from mixopt.families import streams
 from mixopt.families.base import Family
 
 ESTIMATORS = ("mle", "unbiased")
@@ -33,6 +34,17 @@ class GaussianStats(NamedTuple):
 
 def _safe(count):
     return jnp.where(count > 0, count, 1.0)
+
+
+SMALL_DIM = 4  # up to this d, products with the samples are elementwise products summed
+
+
+def _summed_product(a, b):
+    """``a @ b`` as an elementwise product summed, which XLA fuses with the draw of the samples in one
+    pass, where a (vmapped, batched) dot product reads materialised samples: for d <= ``SMALL_DIM``.
+    The naive Gaussian path (M = 10^4, T = 20, S = 1000, three batch statistics a generation, 2 CPU
+    cores): 10.4 s -> 4.6 s."""
+    return jnp.sum(a[:, :, None] * b[None, :, :], axis=1)
 
 
 def bartlett_factor(key, df, dim):
@@ -89,22 +101,23 @@ def gaussian(*, dim: int = 1, estimator: str = "mle", fit: str = "full", tempera
         raise ConfigError(f"scenario.truth.temperature must be a number > 0, got {temperature!r}")
 
     truth = GaussianParams(jnp.zeros(dim), jnp.eye(dim))
+    product = _summed_product if dim <= SMALL_DIM else jnp.matmul
     model_temperature = jnp.asarray(temperature, jnp.result_type(float))
 
     def noise(key, num):
-        return jax.random.normal(key, (num, dim))
+        return streams.normal(key, (num, dim))
 
     def transform(params, z):
-        return params.mean[None, :] + params.temperature * z @ jnp.linalg.cholesky(params.cov).T
+        return params.mean[None, :] + params.temperature * product(z, jnp.linalg.cholesky(params.cov).T)
 
     def sample(key, params, num):
         return transform(params, noise(key, num))
 
     def data_stats(x, weights):
         count = jnp.sum(weights)
-        mean = weights @ x / _safe(count)
+        mean = product(weights[None, :], x)[0] / _safe(count)
         centred = x - mean[None, :]
-        return GaussianStats(count, mean, (centred * weights[:, None]).T @ centred)
+        return GaussianStats(count, mean, product((centred * weights[:, None]).T, centred))
 
     def sample_stats(key, params, count):
         # Mean of n samples ~ N(mu, C/n); scatter ~ Wishart(n - 1, C), independent (Cochran).

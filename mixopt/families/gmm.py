@@ -36,6 +36,7 @@ from jax.scipy.special import logsumexp
 from jax.scipy.stats import norm
 
 from mixopt.errors import ConfigError
+from mixopt.families import streams
 from mixopt.families.base import Family
 from mixopt.families.categorical import weighted_counts
 from mixopt.families.counts import count_sampler, relaxed_counts
@@ -160,7 +161,7 @@ def gmm(*, components: int = 3, em_steps: int = 50, dim: int = 1, weights=None, 
 
     def noise(key, num):
         key_u, key_z = jax.random.split(key)
-        return jnp.concatenate([jax.random.uniform(key_u, (num, 1), dtype), jax.random.normal(key_z, (num, dim), dtype)],
+        return jnp.concatenate([streams.uniform(key_u, (num, 1), dtype), streams.normal(key_z, (num, dim), dtype)],
                                axis=1)
 
     def transform(params, z):

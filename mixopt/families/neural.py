@@ -30,6 +30,7 @@ import numpy as np
 import optax
 
 from mixopt.errors import ConfigError
+from mixopt.families import streams
 from mixopt.families.base import Family
 from mixopt.families.categorical import (CategoricalParams, distribution_metrics, sampling_probs, tail_set,
                                          weighted_counts, zipf_probs)
@@ -180,7 +181,7 @@ def neural(*, vocab: int = 6, length: int = 3, zipf: float = 1.2, width: int = 1
         return NeuralParams(net, jnp.asarray(temperature, dtype), jnp.asarray(top_p, dtype))
 
     def noise(key, n):
-        return jax.random.uniform(key, (n,), dtype)
+        return streams.uniform(key, (n,), dtype)
 
     def transform(params, u):
         return inverse_cdf(sampling_probs(joint(params), truncated), u)

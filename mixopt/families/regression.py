@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mixopt.errors import ConfigError
+from mixopt.families import streams
 from mixopt.families.base import Family
 from mixopt.families.gaussian import bartlett_factor
 
@@ -95,7 +96,7 @@ def regression(*, dim: int = 10, noise: float = 1.0, design: str = "fresh", ridg
         x0 = jnp.asarray(x0, dtype)
 
     def noise_fn(key, num):
-        return jax.random.normal(key, (num, dim + 1))
+        return streams.normal(key, (num, dim + 1))
 
     def transform(params, z):
         if fixed:
