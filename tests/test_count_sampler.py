@@ -27,6 +27,7 @@ from scipy.stats import binom
 from _utils import z_score
 from mixopt import montecarlo
 from mixopt.families.categorical import categorical, sampling_probs, zipf_probs
+from mixopt.families import counts as counts_module
 from mixopt.families.counts import count_sampler
 from mixopt.generation import SimInputs, simulator
 from mixopt.policies.retention import replace
@@ -129,11 +130,12 @@ def test_large_counts_have_the_multinomial_moments(method):
 
 @pytest.mark.parametrize("n", [37, 5000])
 def test_the_rolled_levels_of_the_tree_keep_the_law(n):
-    """V = 40: 6 levels, the first 2 in the tree's rolled scan (inputs padded with empty nodes), the
-    4 widest written out. Same moment check over 40 means and 820 covariances; threshold 5 (not 4.5)
+    """V = 40: 6 levels, the first 4 in the tree's rolled scan (inputs padded with empty nodes), the
+    2 widest written out (``TREE_UNROLLED_LEVELS``, asserted). Same moment check over 40 means and 820 covariances; threshold 5 (not 4.5)
     for the larger family: Bonferroni 860 x 5.7e-7 = 5e-4. The padding must not leak counts or
     reorder the nodes: a q with its two halves swapped is rejected on the same draws."""
     q = 1.0 / np.arange(1, 41) ** 1.1
+    assert counts_module.TREE_UNROLLED_LEVELS == 2
     q[17] = 0.0  # an empty category inside the tree, not only at its end
     q /= q.sum()
     counts = _draw("tree", n, q, max_count=None)
