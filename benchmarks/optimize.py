@@ -80,13 +80,13 @@ def recommend_times(out: Path, budget: float = 20.0) -> pd.DataFrame:
 
 def worker_times(out: Path, quick: bool) -> pd.DataFrame:
     """Trials per second with 1 and 2 worker processes on slow trials (a categorical V = 1000, M = 1000,
-    T = 20, 256 seeds a trial: about 0.3 s), sharing a warm persistent compilation cache as the CLI
+    T = 60, 256 seeds a trial: about 0.35 s), sharing a warm persistent compilation cache as the CLI
     does; the cache is warmed by a short run first, so compiling is not what is measured."""
     import os
 
     from mixopt import runtime
 
-    config = config_mod.from_dict({"scenario": {"family": "categorical", "generations": 10 if quick else 20,
+    config = config_mod.from_dict({"scenario": {"family": "categorical", "generations": 10 if quick else 60,
                                                 "samples": 1000, "human_budget": 6000, "truth": {"vocab": 1000}},
                                    "policy": {"retention": "accumulate"}})
     objective = objectives.parse("final:tv", None)

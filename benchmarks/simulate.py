@@ -19,7 +19,8 @@ conditional binomials (``jax.random.multinomial``, the sampler before issue 10) 
 ``Generator.multinomial`` on the (S, V) array once a generation; written to ``simulate_counts.csv`` with numpy's time over each engine's.
 
 ``--part prng`` alone: the naive Gaussian draw (M = 1e4, S = 1000, T = 20) under jax's threefry, rbg
-and unsafe_rbg PRNGs against numpy vectorised (``simulate_prng.csv``): the cheaper-PRNG idea, measured.
+and unsafe_rbg PRNGs and mixopt's counter-hash stream (``families.streams``, what the families draw
+with) against numpy vectorised (``simulate_prng.csv``).
 
 Run: ``python benchmarks/simulate.py`` (``--quick`` for a smoke run). Prints a table and writes
 ``benchmarks/results/simulate.csv`` and ``simulate_memory.csv`` (with machine and device names).
@@ -37,6 +38,7 @@ import pandas as pd
 
 from mixopt import config as config_mod
 from mixopt import montecarlo
+from mixopt.families import streams
 
 FRACTION = 0.1
 
@@ -197,6 +199,8 @@ def prng_costs(quick: bool, out: Path) -> pd.DataFrame:
     def normals(impl):
         if impl == "threefry":
             return lambda key, shape: jax.random.normal(key, shape, np.float32)
+        if impl == "mixopt stream":
+            return lambda key, shape: streams.normal(key, shape, np.float32)
         return lambda key, shape: jax.random.normal(
             jax.random.wrap_key_data(jax.random.bits(key, (4,), np.uint32), impl=impl), shape, np.float32)
 
@@ -212,12 +216,12 @@ def prng_costs(quick: bool, out: Path) -> pd.DataFrame:
 
     keys = jax.random.split(jax.random.key(0), S)
     rows = []
-    for impl in ("threefry", "rbg", "unsafe_rbg"):
+    for impl in ("threefry", "rbg", "unsafe_rbg", "mixopt stream"):
         run = chains(normals(impl))
         jax.block_until_ready(run(keys))
         start = time.perf_counter()
         jax.block_until_ready(run(keys))
-        rows.append({"method": f"jax {impl}", "wall_s": time.perf_counter() - start})
+        rows.append({"method": impl if impl == "mixopt stream" else f"jax {impl}", "wall_s": time.perf_counter() - start})
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     mean, var = np.zeros((S, 1), np.float32), np.ones((S, 1), np.float32)
