@@ -145,10 +145,11 @@ def test_the_rolled_levels_of_the_tree_keep_the_law(n):
     assert max(_moments_z(counts, n, np.concatenate([q[20:], q[:20]]))) > 5
 
 
-@pytest.mark.parametrize("num", [1, 31, 32, 33, 1000, 1024, 1025])
+@pytest.mark.parametrize("num", [1, 31, 32, 33, 1000, 1024, 1025, 2000, 4913, 4914, 10_000])
 def test_the_two_level_search_counts_like_searchsorted(num):
-    """``inverse_cdf``'s two-level search (blocks of 32, up to 1024 categories; beyond, searchsorted
-    itself) gives searchsorted's integers exactly, at block edges, on ties (x equal to a cumulative
+    """``inverse_cdf``'s two-level search (blocks of 32, up to 1024 categories; beyond, three levels
+    over a cube of side ceil(V^(1/3)): 1025 and 2000 pad it, 4913 = 17^3 fills it, 4914 needs side 18)
+    gives searchsorted's integers exactly, at block edges, on ties (x equal to a cumulative
     sum), at 0 and at the total, with empty categories, in float32 and float64."""
     from mixopt.families.counts import _count_at_most
 
