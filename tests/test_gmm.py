@@ -32,11 +32,24 @@ def test_metrics_match_closed_forms_for_single_gaussians():
     assert family.metrics(single(3.0, 0.5))["mode_coverage"] == 0.0  # density at 0 far below half
 
 
+def _fitted_metrics(components, seeds=16):
+    family = gmm(components=components, em_steps=200)
+
+    def fitted(key):
+        stats = family.sample_stats(key, family.truth, 1e6)
+        return family.metrics(family.fit(None, stats, family.empty_stats(), None))
+
+    return jax.jit(jax.vmap(fitted))(jax.random.split(jax.random.key(0), seeds))
+
+
 def test_em_recovers_the_default_truth_with_enough_capacity_and_data():
-    family = gmm(components=5, em_steps=200)
-    stats = family.sample_stats(jax.random.key(0), family.truth, 1e6)
-    out = family.metrics(family.fit(None, stats, family.empty_stats(), None))
-    assert out["kl"] < 1e-4 and out["mode_coverage"] == 1.0 and out["w2"] < 0.01
+    """Over 16 seeds of 10^6 samples: mean KL and W2 against bounds far above their Monte-Carlo
+    error (measured over 32 seeds: W2 0.0044-0.0088, mean 0.0063, SE of a 16-seed mean ~0.0003;
+    KL at most 1.2e-5), every mode covered. One seed alone is not a test: one of them reached W2
+    0.011. Two components, the same data, must miss the W2 bound."""
+    out = _fitted_metrics(5)
+    assert np.mean(out["kl"]) < 1e-4 and np.all(out["mode_coverage"] == 1.0) and np.mean(out["w2"]) < 0.01
+    assert np.mean(_fitted_metrics(2)["w2"]) > 0.01
 
 
 def test_too_few_components_smooth_the_fine_detail_away():
