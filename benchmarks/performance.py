@@ -19,35 +19,44 @@ def _read(results: Path, name: str) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.exists() else None
 
 
+def _missing(what, goal, command):
+    return what, None, None, None, goal, f"no CSV: run {command}"
+
+
+def _speedup(what, mixopt, reference, ratio, goal):
+    return what, mixopt, reference, ratio, f">= {goal:g}x", "met" if ratio >= goal else "NOT met"
+
+
 def _counts_rows(results):
     table = _read(results, "simulate_counts.csv")
     for M, method in ((1000, "engine inverse_cdf"), (100_000, "engine tree")):
         what = f"categorical V = 1000, M = {M:,}, T = 99, 400 seeds (whole simulation)"
         if table is None:
-            yield what, None, None, None, "numpy / mixopt >= 2", "python benchmarks/simulate.py --part counts"
+            yield _missing(what, ">= 2x", "python benchmarks/simulate.py --part counts")
             continue
         at = table[table.M == M].set_index("method")["wall_s"]
-        yield (what, f"{at[method]:.3g} s", f"numpy multinomial {at['numpy multinomial']:.3g} s",
-               at["numpy multinomial"] / at[method], 2.0, "")
+        yield _speedup(what, f"{at[method]:.3g} s", f"numpy multinomial {at['numpy multinomial']:.3g} s",
+                       at["numpy multinomial"] / at[method], 2.0)
 
 
 def _naive_rows(results):
     table = _read(results, "simulate.csv")
     what = "naive Gaussian M = 1e4, T = 100, 1000 seeds, replace"
     if table is None:
-        yield what, None, None, None, 3.0, "python benchmarks/simulate.py --part gaussian"
+        yield _missing(what, ">= 3x", "python benchmarks/simulate.py --part gaussian")
         return
     rows = table[(table.M == 10_000) & (table.retention == "replace")].set_index("method")
     engine, numpy = rows.loc["engine naive"], rows.loc["numpy vectorised"]
-    yield (what, f"{engine.wall_s:.3g} s ({engine.seeds} seeds)", f"numpy vectorised {numpy.wall_s:.3g} s "
-           f"({numpy.seeds} seeds)", numpy.us_per_seed_gen / engine.us_per_seed_gen, 3.0, "")
+    yield _speedup(what, f"{engine.wall_s:.3g} s ({engine.seeds} seeds)",
+                   f"numpy vectorised {numpy.wall_s:.3g} s ({numpy.seeds} seeds)",
+                   numpy.us_per_seed_gen / engine.us_per_seed_gen, 3.0)
 
 
 def _recommend_rows(results):
     table = _read(results, "optimize_recommend.csv")
     if table is None:
-        yield ("optimising recommend, whole process", None, None, None, "<= budget + 5 s",
-               "python benchmarks/optimize.py --part recommend")
+        yield _missing("optimising recommend, whole process", "<= 5 s over",
+                       "python benchmarks/optimize.py --part recommend")
         return
     for row in table.itertuples():
         yield (f"optimising recommend, {row.scenario}, {row.cache} cache", f"{row.whole_process_s:.3g} s",
@@ -59,21 +68,16 @@ def _worker_rows(results):
     table = _read(results, "optimize_slow_workers.csv")
     what = "optimize, 2 workers vs 1, trials/s (slow trials)"
     if table is None:
-        yield what, None, None, None, 1.7, "python benchmarks/optimize.py --part workers"
+        yield _missing(what, ">= 1.7x", "python benchmarks/optimize.py --part workers")
         return
     one, two = table.set_index("workers").loc[1], table.set_index("workers").loc[2]
-    yield (what, f"{two.trials_per_s:.3g} trials/s", f"1 worker {one.trials_per_s:.3g} trials/s "
-           f"({one.seconds_per_trial_1_worker:.2g} s a trial)", two.trials_per_s / one.trials_per_s, 1.7, "")
+    yield _speedup(what, f"{two.trials_per_s:.3g} trials/s", f"1 worker {one.trials_per_s:.3g} trials/s "
+                   f"({one.seconds_per_trial_1_worker:.2g} s a trial)", two.trials_per_s / one.trials_per_s, 1.7)
 
 
 def table(results: Path) -> pd.DataFrame:
     rows = [*_counts_rows(results), *_naive_rows(results), *_recommend_rows(results), *_worker_rows(results)]
-    frame = pd.DataFrame(rows, columns=["what", "mixopt", "reference", "ratio", "goal", "status"])
-    numeric = frame.goal.map(lambda g: isinstance(g, float))
-    frame.loc[numeric & frame.ratio.notna(), "status"] = [
-        "met" if r >= g else "NOT met" for r, g in zip(frame.ratio[numeric & frame.ratio.notna()],
-                                                         frame.goal[numeric & frame.ratio.notna()])]
-    return frame
+    return pd.DataFrame(rows, columns=["what", "mixopt", "reference", "ratio", "goal", "status"])
 
 
 def main(argv=None):
@@ -85,8 +89,7 @@ def main(argv=None):
           "|---|---|---|---|---|---|")
     for row in frame.itertuples():
         ratio = "" if pd.isna(row.ratio) else f"{row.ratio:.2f}"
-        goal = f">= {row.goal:g}x" if isinstance(row.goal, float) else row.goal
-        print(f"| {row.what} | {row.mixopt or ''} | {row.reference or ''} | {ratio} | {goal} | {row.status} |")
+        print(f"| {row.what} | {row.mixopt or ''} | {row.reference or ''} | {ratio} | {row.goal} | {row.status} |")
     frame.to_csv(Path(args.results) / "performance.csv", index=False)
 
 

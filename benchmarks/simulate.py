@@ -199,7 +199,7 @@ def prng_costs(quick: bool, out: Path) -> pd.DataFrame:
     def normals(impl):
         if impl == "threefry":
             return lambda key, shape: jax.random.normal(key, shape, np.float32)
-        if impl == "mixopt stream":
+        if impl == "stream":
             return lambda key, shape: streams.normal(key, shape, np.float32)
         return lambda key, shape: jax.random.normal(
             jax.random.wrap_key_data(jax.random.bits(key, (4,), np.uint32), impl=impl), shape, np.float32)
@@ -216,12 +216,13 @@ def prng_costs(quick: bool, out: Path) -> pd.DataFrame:
 
     keys = jax.random.split(jax.random.key(0), S)
     rows = []
-    for impl in ("threefry", "rbg", "unsafe_rbg", "mixopt stream"):
+    for label, impl in (("jax threefry", "threefry"), ("jax rbg", "rbg"), ("jax unsafe_rbg", "unsafe_rbg"),
+                        ("mixopt stream", "stream")):
         run = chains(normals(impl))
         jax.block_until_ready(run(keys))
         start = time.perf_counter()
         jax.block_until_ready(run(keys))
-        rows.append({"method": impl if impl == "mixopt stream" else f"jax {impl}", "wall_s": time.perf_counter() - start})
+        rows.append({"method": label, "wall_s": time.perf_counter() - start})
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     mean, var = np.zeros((S, 1), np.float32), np.ones((S, 1), np.float32)

@@ -66,7 +66,7 @@ def _btrs_round(key, n, q):
     spq = jnp.sqrt(n * q * (1.0 - q))
     b = 1.15 + 2.53 * spq
     a = -0.0873 + 0.0248 * b + 0.01 * q
-    r = q / (1.0 - q)
+    r = _odds(q)
     m = jnp.floor((n + 1.0) * q)
     u, v = streams.uniform(key, (2,) + n.shape, q.dtype)
     u = u - 0.5
@@ -135,9 +135,9 @@ def binomial(key, count, prob):
 
 
 def _split(key, counts, p_left):
-    """Each node's count split between its halves by one Binomial(count, p_left): (N,) -> (2N,)."""
+    """Each node's count split between its halves by one Binomial(count, p_left): (N,) -> (2N,)
+    (``binomial`` gives 0 and count exactly at p_left = 0 and 1)."""
     left = binomial(key, counts, p_left)
-    left = jnp.where(p_left >= 1.0, counts, jnp.where(p_left <= 0.0, 0.0, left))
     return jnp.stack([left, counts - left], -1).reshape(-1)
 
 
@@ -228,6 +228,22 @@ def _count_at_most(cum, x):
     return full * BLOCK + jnp.sum(rows[full] <= x[:, None], axis=1)
 
 
+def _three_levels(cum, x):
+    """``_count_at_most`` beyond 1024 categories: the sums padded to a cube of side b = ceil(V^(1/3)),
+    then three rounds of b comparisons (the super-blocks' last sums, the blocks' last sums inside the
+    chosen super-block, the sums inside the chosen block): 3 b comparisons and two row gathers where
+    searchsorted makes log2 V dependent gathers. The whole categorical simulation (replace, 400
+    seeds, one process, a test suite beside it): V = M = 2000, T = 99, 8.26 s -> 4.30 s; V = M =
+    10^4, T = 20, 14.8 s -> 6.27 s. At V = 1000 it was slower than two levels (1.84 s vs 1.51 s)."""
+    num = cum.shape[0]
+    side = max(2, math.ceil(num ** (1 / 3) - 1e-9))
+    side += side**3 < num  # the float cube root may round down
+    cube = jnp.full(side**3, jnp.inf, cum.dtype).at[:num].set(cum).reshape(side, side, side)
+    outer = jnp.minimum(jnp.sum(cube[:, -1, -1][None, :] <= x[:, None], axis=1), side - 1)
+    inner = jnp.minimum(jnp.sum(cube[outer, :, -1] <= x[:, None], axis=1), side - 1)
+    return (outer * side + inner) * side + jnp.sum(cube[outer, inner] <= x[:, None], axis=1)
+
+
 def count_sampler(num_categories: int, max_count: int | None, *, method: str | None = None) -> CountSampler:
     """The exact count sampler for V = ``num_categories`` and counts up to ``max_count`` (static).
 
@@ -261,19 +277,3 @@ def relaxed_counts(key, count, q):
     shape = jnp.maximum(count * q, 1e-12)
     log_g = jnp.where(q > 0, jax.random.loggamma(key, shape), -jnp.inf)
     return count * jax.nn.softmax(log_g)
-
-
-def _three_levels(cum, x):
-    """``_count_at_most`` beyond 1024 categories: the sums padded to a cube of side b = ceil(V^(1/3)),
-    then three rounds of b comparisons (the super-blocks' last sums, the blocks' last sums inside the
-    chosen super-block, the sums inside the chosen block): 3 b comparisons and two row gathers where
-    searchsorted makes log2 V dependent gathers. The whole categorical simulation (replace, 400
-    seeds, one process, a test suite beside it): V = M = 2000, T = 99, 8.26 s -> 4.30 s; V = M =
-    10^4, T = 20, 14.8 s -> 6.27 s. At V = 1000 it was slower than two levels (1.84 s vs 1.51 s)."""
-    num = cum.shape[0]
-    side = max(2, math.ceil(num ** (1 / 3) - 1e-9))
-    side += side**3 < num  # the float cube root may round down
-    cube = jnp.full(side**3, jnp.inf, cum.dtype).at[:num].set(cum).reshape(side, side, side)
-    outer = jnp.minimum(jnp.sum(cube[:, -1, -1][None, :] <= x[:, None], axis=1), side - 1)
-    inner = jnp.minimum(jnp.sum(cube[outer, :, -1] <= x[:, None], axis=1), side - 1)
-    return (outer * side + inner) * side + jnp.sum(cube[outer, inner] <= x[:, None], axis=1)

@@ -42,8 +42,8 @@ SMALL_DIM = 4  # up to this d, products with the samples are elementwise product
 def _summed_product(a, b):
     """``a @ b`` as an elementwise product summed, which XLA fuses with the draw of the samples in one
     pass, where a (vmapped, batched) dot product reads materialised samples: for d <= ``SMALL_DIM``.
-    The naive Gaussian path (M = 10^4, T = 20, S = 1000, three batch statistics a generation, 2 CPU
-    cores): 10.4 s -> 4.6 s."""
+    A chain of the naive path's draw, transform and three batch statistics a generation (M = 10^4,
+    T = 20, S = 1000, 2 CPU cores, a test suite beside it): 10.4 s -> 4.6 s."""
     return jnp.sum(a[:, :, None] * b[None, :, :], axis=1)
 
 

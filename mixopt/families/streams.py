@@ -1,8 +1,8 @@
 """The families' per-sample random draws (issue 10): uniforms and normals from a keyed counter hash.
 
 A batch of M samples needs M (or M x d) variates. ``jax.random``'s threefry spends 20 rounds of
-2x32-bit mixing on every pair of words; on a 2-core CPU it is ~80% of the naive Gaussian path's time
-(``benchmarks/simulate.py --part prng``). Here each call takes two 32-bit words from threefry once
+2x32-bit mixing on every pair of words; on a 2-core CPU it was ~80% of drawing M = 10^4 normals and
+their mean and variance (5.5 of 6.8 s for 1000 seeds x 20 generations, bits alone against the draw). Here each call takes two 32-bit words from threefry once
 (``jax.random.bits(key, (2,))``, so the streams of different keys are as independent as threefry's)
 and maps the counter i = 0..n-1 of each variate through a keyed permutation of the 32-bit words:
 ``mix(mix(i xor k0) + k1)``, ``mix`` the lowbias32 integer hash (Wellons, *Prospecting for hash
@@ -11,7 +11,7 @@ functions*, 2018: xor-shift 16, multiply 0x7feb352d, xor-shift 15, multiply 0x84
 give the same word. Float64 variates take two words (counters 2i, 2i+1) for their 52 mantissa bits.
 
 The tests (``tests/test_streams.py``) hold the law to the uniform and normal moments, bin
-frequencies, the lag-1 correlation along the counter and across neighbouring keys, within
+frequencies, the lag-1 correlation along the counter and the correlation across keys, within
 Monte-Carlo error, and show that a weaker mix (one multiply) fails them.
 """
 import math
