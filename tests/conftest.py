@@ -23,6 +23,21 @@ import pytest  # noqa: E402
 
 from mixopt import runtime  # noqa: E402
 
+_REPORT = os.environ.get("MIXOPT_COMPILE_REPORT")  # a folder: each process's compilations, by test (benchmarks/compile_report.py)
+if _REPORT:
+    import json
+
+    os.makedirs(_REPORT, exist_ok=True)
+    _REPORT_FILE = os.path.join(_REPORT, f"{os.getpid()}.jsonl")
+
+    def _record_compilation(event, seconds, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":  # a compilation, or a load from the cache
+            with open(_REPORT_FILE, "a") as out:
+                out.write(json.dumps({"test": os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0],
+                                      "program": str(kwargs.get("fun_name", "")), "seconds": seconds}) + "\n")
+
+    jax.monitoring.register_event_duration_secs_listener(_record_compilation)
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_programs():
