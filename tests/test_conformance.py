@@ -41,19 +41,22 @@ def test_every_registered_family_is_covered():
     assert set(FAMILIES) == set(REGISTRY)
 
 
-def _config(family, truth, **policy):
+SEEDS = 3000  # the distribution check's count: the shapes check runs that check's exact program, not one of its own
+
+
+def _config(family, truth, seeds=8, **policy):
     return config_mod.from_dict({"scenario": {"family": family, "generations": T, "samples": M, "truth": truth},
-                                 "policy": {"human_fraction": 0.3, **policy}, "run": {"seeds": 8}})
+                                 "policy": {"human_fraction": 0.3, **policy}, "run": {"seeds": seeds}})
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_shapes_and_names(family):
     truth, _, _ = FAMILIES[family]
-    config = _config(family, truth, retention="window", window=2)
+    config = _config(family, truth, SEEDS, retention="window", window=2)
     result = montecarlo.simulate(config)
     fam = make_family(family, truth, num_samples=M)
     assert set(result.per_seed) == set(fam.metric_names) | {"human_used"}
-    assert all(v.shape == (8, T + 1) for v in result.per_seed.values())
+    assert all(v.shape == (SEEDS, T + 1) for v in result.per_seed.values())
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -113,6 +116,6 @@ def test_gradient_in_lambda_matches_finite_difference_in_expectation(family):
 def test_exact_and_naive_agree_in_distribution(family):
     truth, distance, _ = FAMILIES[family]
     case = dict(family=family, generations=T, samples=M, human_fraction=0.3, retention="window", window=2, **truth)
-    a = run(3000, seed=1, sampler="exact", **case)
-    b = run(3000, seed=2, sampler="naive", **case)
+    a = run(SEEDS, seed=1, sampler="exact", **case)
+    b = run(SEEDS, seed=2, sampler="naive", **case)
     assert min(ks_2samp(a[distance][:, t], b[distance][:, t]).pvalue for t in (1, T)) > 1e-4
