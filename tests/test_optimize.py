@@ -235,7 +235,7 @@ def test_hybrid_refines_each_trial_and_finds_the_golden_ratio(tmp_path):
 
 
 def test_pareto_front_of_quality_and_human_data(tmp_path):
-    proc = mixopt("--generations", "4", "--samples", "20", "--seeds", "32", "--trials", "12", "--eval-seeds", "50",
+    proc = mixopt("--generations", "4", "--samples", "20", "--seeds", "16", "--trials", "12", "--eval-seeds", "50",
                   "--objective", "final:kl,final:human_used", "--search", "nsga", "--format", "json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     front = json.loads(proc.stdout)["pareto"]
@@ -247,7 +247,7 @@ def test_pareto_front_of_quality_and_human_data(tmp_path):
         for value in point["values"].values():
             assert value["ci_low"] <= value["mean"] <= value["ci_high"]
         assert point["description"] and point["eval_seeds"] == 50
-    table = mixopt("--generations", "4", "--samples", "20", "--seeds", "32", "--trials", "12", "--eval-seeds", "50",
+    table = mixopt("--generations", "4", "--samples", "20", "--seeds", "16", "--trials", "12", "--eval-seeds", "50",
                    "--objective", "final:kl,final:human_used", "--search", "nsga", "--quiet", cwd=tmp_path)
     assert "Pareto front" in table.stdout and table.stdout.count("final:kl ") >= len(front)
 
