@@ -19,6 +19,15 @@ DRAWS = 1 << 16
 CASES = [(20, 0.3), (1000, 0.005), (60, 0.95), (37, 0.5), (1000, 0.3), (100_000, 0.7), (25, 0.45)]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_trace():
+    """``counts.binomial`` is jitted: its trace is made once per shape, so a test that patches one of
+    its parts (the buffer share, the walk's odds, the squeeze) must trace it again, before and after."""
+    counts.binomial.clear_cache()
+    yield
+    counts.binomial.clear_cache()
+
+
 def _draw(n, p, dtype="float64", seed=1):
     return np.asarray(counts.binomial(jax.random.key(seed), jnp.full(DRAWS, n, dtype), jnp.full(DRAWS, p, dtype)))
 

@@ -117,11 +117,17 @@ def _btrs(key, n, q):
     return _until_accepted(key_rest, n, q, k, done)
 
 
+@jax.jit
 def binomial(key, count, prob):
     """Binomial(round(count), prob) draws (floats, the shape of ``prob``), exact in law: for q = min(p,
     1 - p), inversion where n q <= 10, BTRS beyond, n - X for p > 1/2; p outside [0, 1] is clipped.
     Uniforms from ``streams``. Both branches run over every lane (static shapes); the lanes of the
-    other branch are given sizes that finish at once (n = 0; n = 10^4, q = 1/2 as in ``jax.random``)."""
+    other branch are given sizes that finish at once (n = 0; n = 10^4, q = 1/2 as in ``jax.random``).
+
+    Jitted so that its trace, and its batching under ``vmap`` (the while loops of BTRS are the
+    costliest part of tracing a simulation), are made once per shape and reused by every call in a
+    process: the gmm's default world (T = 4, M = 20000, 256 bins, 40 seeds) traced in 4.1-4.7 s
+    without, 2.4 s with, and 0.33 s for a second simulator of the same shapes; same numbers."""
     n = jnp.broadcast_to(jnp.round(count), prob.shape).astype(prob.dtype)
     prob = jnp.clip(prob, 0.0, 1.0)
     flip = prob > 0.5
