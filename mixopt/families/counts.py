@@ -126,8 +126,9 @@ def binomial(key, count, prob):
 
     Jitted so that its trace, and its batching under ``vmap`` (the while loops of BTRS are the
     costliest part of tracing a simulation), are made once per shape and reused by every call in a
-    process: the gmm's default world (T = 4, M = 20000, 256 bins, 40 seeds) traced in 4.1-4.7 s
-    without, 2.4 s with, and 0.33 s for a second simulator of the same shapes; same numbers."""
+    process: the gmm's default world (T = 4, M = 20000, 256 bins, 40 seeds) traced in 4.7 s without
+    (4.1 s again for a second simulator of the same shapes), 2.4 s with (0.33 s for the second); the
+    same numbers."""
     n = jnp.broadcast_to(jnp.round(count), prob.shape).astype(prob.dtype)
     prob = jnp.clip(prob, 0.0, 1.0)
     flip = prob > 0.5
