@@ -14,7 +14,7 @@ exact and naive samplers, written to ``simulate_families.csv``.
 
 Then (``--part counts``) the count families' exact sampler against numpy: categorical, V = 1000, a Zipf
 truth, lambda = 0, replace, T = 99, S = 400, M in {1e3, 1e5}: mixopt's default (``count_sampler``
-chooses inverse-CDF at M <= 10 V, the binomial splitting tree beyond), mixopt forced to V
+chooses inverse-CDF at M <= 10 V, Poisson counts topped up to M beyond), mixopt forced to V
 conditional binomials (``jax.random.multinomial``, the sampler before issue 10) and numpy's
 ``Generator.multinomial`` on the (S, V) array once a generation; written to ``simulate_counts.csv`` with numpy's time over each engine's.
 

@@ -2,7 +2,7 @@
 
 Two branches, chosen at build time from the static sizes: ``inverse_cdf`` (M uniforms, searchsorted
 on the cumulative probabilities, counts by scatter-add: O(M log V), no V-long chain) where M <= 10 V,
-and ``tree`` (binary splitting by binomials, log2 V levels, any count) beyond it. ``binomials``
+and ``poisson`` (V Poisson counts with total below n, topped up by inverse CDF: any count) beyond it. ``binomials``
 (``jax.random.multinomial``: V conditional binomials) is the reference the benchmarks compare with.
 
 Checks, on every branch:
@@ -52,7 +52,7 @@ def _draw(method, n, q, max_count):
     return np.asarray(jax.jit(jax.vmap(lambda k: sampler(k, jnp.asarray(float(n)), jnp.asarray(q))))(keys))
 
 
-@pytest.mark.parametrize("method", ["inverse_cdf", "tree", "binomials"])
+@pytest.mark.parametrize("method", ["inverse_cdf", "poisson", "binomials"])
 @pytest.mark.parametrize("n", [1, 17, 40])
 def test_counts_have_the_multinomial_moments(method, n):
     counts = _draw(method, n, Q, max_count=40)
@@ -71,8 +71,8 @@ def test_counts_have_the_multinomial_moments(method, n):
 
 def test_the_branch_follows_the_sizes():
     assert count_sampler(100, 1000).method == "inverse_cdf"  # M <= 10 V
-    assert count_sampler(100, 1001).method == "tree"
-    assert count_sampler(100, None).method == "tree"  # any count: no static bound to draw M slots
+    assert count_sampler(100, 1001).method == "poisson"
+    assert count_sampler(100, None).method == "poisson"  # any count: no static bound to draw M slots
 
 
 def _exact_chain(V, a, M, generations):
@@ -96,10 +96,10 @@ def test_the_exact_chain_values_of_the_issue():
     np.testing.assert_allclose([exact[t][0] for t in (0, 9, 99)], [0.279693, 0.082561, 0.015056], atol=1e-6)
 
 
-@pytest.mark.parametrize("method,generations,seeds", [("inverse_cdf", 99, 300), ("tree", 99, 300)])
+@pytest.mark.parametrize("method,generations,seeds", [("inverse_cdf", 99, 300), ("poisson", 99, 300)])
 def test_the_zipf_chain_matches_its_exact_survival(method, generations, seeds):
     family = categorical(vocab=1000, zipf=1.1, num_samples=1000)  # M <= 10 V: inverse_cdf
-    if method == "tree":
+    if method == "poisson":
         draw = count_sampler(1000, None)
         family = family._replace(sample_stats=lambda key, params, count: draw(key, count, sampling_probs(params)))
     sim = simulator(family, replace(), num_generations=generations, num_samples=1000)
@@ -116,9 +116,9 @@ def test_the_zipf_chain_matches_its_exact_survival(method, generations, seeds):
     assert abs(z_score(out["support"][:, checked[-1]], fewer[0])) > 4
 
 
-@pytest.mark.parametrize("method", ["tree", "binomials"])
+@pytest.mark.parametrize("method", ["poisson", "binomials"])
 def test_large_counts_have_the_multinomial_moments(method):
-    """M >> V, where the binomials take their rejection branch (n q >= 10): the same moment check."""
+    """M >> V, where the Poisson draws take their rejection branch (lam q >= 10): the same moment check."""
     counts = _draw(method, 5000, Q, max_count=None)
     np.testing.assert_array_equal(counts.sum(1), 5000)
     assert max(_moments_z(counts, 5000, Q)) < 4.5
@@ -128,21 +128,35 @@ def test_large_counts_have_the_multinomial_moments(method):
     assert max(_moments_z(counts, 5000, wrong)) > 4.5
 
 
-@pytest.mark.parametrize("n", [37, 5000])
-def test_the_rolled_levels_of_the_tree_keep_the_law(n):
-    """V = 40: 6 levels, the first 4 in the tree's rolled scan (inputs padded with empty nodes), the
-    2 widest written out (``TREE_UNROLLED_LEVELS``, asserted). Same moment check over 40 means and 820 covariances; threshold 5 (not 4.5)
-    for the larger family: Bonferroni 860 x 5.7e-7 = 5e-4. The padding must not leak counts or
-    reorder the nodes: a q with its two halves swapped is rejected on the same draws."""
+def test_the_redraws_and_top_up_rounds_keep_the_law(monkeypatch):
+    """The Poisson branch's two loops, made to run many rounds: with its mean one standard deviation
+    below n (offset 1) the Poisson total exceeds n in about 1 in 6 draws, which are drawn again; with
+    rounds of 32 slots the top-up takes several (at n = 5000 about 71 are missing: 3 rounds). n = 37 and 5000 in one
+    program (10^4 draws each), V = 40 with an empty category inside; the moment check over 40
+    means and 820 covariances at threshold 5 (Bonferroni 860 x 5.7e-7 = 5e-4). A top-up that draws
+    its categories uniformly instead of from q is rejected."""
+    monkeypatch.setattr(counts_module, "POISSON_OFFSET", 1.0)
     q = 1.0 / np.arange(1, 41) ** 1.1
-    assert counts_module.TREE_UNROLLED_LEVELS == 2
-    q[17] = 0.0  # an empty category inside the tree, not only at its end
+    q[17] = 0.0
     q /= q.sum()
-    counts = _draw("tree", n, q, max_count=None)
-    np.testing.assert_array_equal(counts.sum(1), n)
+    sizes = np.repeat([37.0, 5000.0], DRAWS // 2)
+
+    def draw():
+        counts_module.poissonised_counts.clear_cache()
+        sampler = jax.jit(jax.vmap(lambda k, n: counts_module.poissonised_counts(k, n, jnp.asarray(q), chunk=32)))
+        return np.asarray(sampler(jax.random.split(jax.random.key(12), len(sizes)), jnp.asarray(sizes)))
+
+    counts = draw()
+    np.testing.assert_array_equal(counts.sum(1), sizes)
     assert np.all(counts[:, 17] == 0)
-    assert max(_moments_z(counts, n, q)) < 5
-    assert max(_moments_z(counts, n, np.concatenate([q[20:], q[:20]]))) > 5
+    for n in (37, 5000):
+        assert max(_moments_z(counts[sizes == n], n, q)) < 5, n
+    uniform_top_up = counts_module.inverse_cdf
+    monkeypatch.setattr(counts_module, "inverse_cdf", lambda q, u: uniform_top_up(jnp.ones_like(q), u))
+    wrong = draw()
+    for n in (37, 5000):
+        assert max(_moments_z(wrong[sizes == n], n, q)) > 5, n
+    counts_module.poissonised_counts.clear_cache()
 
 
 @pytest.mark.parametrize("num", [1, 31, 32, 33, 1000, 1024, 1025, 2000, 4913, 4914, 10_000])

@@ -11,7 +11,7 @@ _SPEC.loader.exec_module(performance)
 
 def test_ratios_and_status_come_from_the_csvs(tmp_path):
     pd.DataFrame({"M": [1000, 1000, 100_000, 100_000], "wall_s": [0.2, 0.5, 10.0, 3.0],
-                  "method": ["engine inverse_cdf", "numpy multinomial", "engine tree", "numpy multinomial"]}
+                  "method": ["engine inverse_cdf", "numpy multinomial", "engine poisson", "numpy multinomial"]}
                  ).to_csv(tmp_path / "simulate_counts.csv", index=False)
     pd.DataFrame({"scenario": ["g"], "cache": ["cold"], "time_budget": [20.0], "whole_process_s": [26.0]}
                  ).to_csv(tmp_path / "optimize_recommend.csv", index=False)

@@ -1,6 +1,7 @@
 """Samplers of count vectors, shared by the count families (categorical, the mixture's histogram, the
 neural family's sequences): the exact Multinomial(n, q) law (``count_sampler``, its branch chosen from
 the static sizes) and the relaxed, differentiable stand-in (``relaxed_counts``)."""
+import functools
 import math
 from typing import Callable, NamedTuple
 
@@ -16,8 +17,8 @@ def multinomial_counts(key, count, q):
     return jax.random.multinomial(key, jnp.round(count), q, dtype=q.dtype)
 
 
-INVERSION_MAX_MEAN = 10.0  # Binomial(n, q), q <= 1/2: the pmf walked up from 0 where n q <= 10, BTRS beyond
-INVERSION_MAX_STEPS = 48  # P(X >= 48) < 1e-16 at mean 10: the walk's cap, below the resolution of any uniform
+INVERSION_MAX_MEAN = 10.0  # Poisson(lam): the pmf walked up from 0 where lam <= 10, PTRS beyond
+INVERSION_MAX_STEPS = 48  # P(X >= 48) < 1e-17 at mean 10: the walk's cap, below the resolution of any uniform
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _STIRLING_TABLE = np.array([math.lgamma(k + 1) - (k + 0.5) * math.log(k + 1) + (k + 1) - _LOG_SQRT_2PI
                             for k in range(10)])
@@ -31,162 +32,142 @@ def _stirling_tail(k):
     return jnp.where(k <= 9, table, series)
 
 
-def _odds(q):
-    return q / (1.0 - q)
+def _pmf_ratio(lam, k):
+    """P(X = k + 1) / P(X = k) of Poisson(lam)."""
+    return lam / (k + 1.0)
 
 
-def _inversion(key, n, q):
-    """Binomial(n, q) by inversion: one uniform u, the pmf walked up from P(X = 0) = (1 - q)^n by
-    p_{k+1} = p_k (n - k) q / ((k + 1)(1 - q)) until its sum reaches u (for n q <= 10: a few steps)."""
-    u = streams.uniform(key, n.shape, q.dtype)
-    ratio = _odds(q)
-    p = jnp.exp(n * jnp.log1p(-q))
+def _inversion(key, lam):
+    """Poisson(lam) by inversion: one uniform u, the pmf walked up from P(X = 0) = exp(-lam) until its
+    sum reaches u (for lam <= 10: a few steps)."""
+    u = streams.uniform(key, lam.shape, lam.dtype)
+    p = jnp.exp(-lam)
 
     def step(carry):
         i, k, p, cdf = carry
-        walk = (u > cdf) & (k < n)
-        p = jnp.where(walk, p * ratio * (n - k) / (k + 1.0), p)
+        walk = u > cdf
+        p = jnp.where(walk, p * _pmf_ratio(lam, k), p)
         return i + 1, jnp.where(walk, k + 1.0, k), p, jnp.where(walk, cdf + p, cdf)
 
     def more(carry):
-        i, k, _, cdf = carry
-        return jnp.any((u > cdf) & (k < n)) & (i < INVERSION_MAX_STEPS)
+        i, _, _, cdf = carry
+        return jnp.any(u > cdf) & (i < INVERSION_MAX_STEPS)
 
-    return jax.lax.while_loop(more, step, (0, jnp.zeros_like(n), p, p))[1]
+    return jax.lax.while_loop(more, step, (0, jnp.zeros_like(lam), p, p))[1]
 
 
 def _squeeze_height(b):
-    """Below it, a proposal is accepted without evaluating the pmf (the squeeze of BTRS)."""
-    return 0.92 - 4.2 / b
+    """Below it, a proposal is accepted without evaluating the pmf (the squeeze of PTRS)."""
+    return 0.9277 - 3.6224 / (b - 2.0)
 
 
-def _btrs_round(key, n, q):
-    """One BTRS proposal for each lane, transformed rejection with squeeze (Hormann, *The generation
-    of binomial random variates*, J. Stat. Comput. Simul. 46, 1993), valid for n q > 10: (k, accepted)."""
-    spq = jnp.sqrt(n * q * (1.0 - q))
-    b = 1.15 + 2.53 * spq
-    a = -0.0873 + 0.0248 * b + 0.01 * q
-    r = _odds(q)
-    m = jnp.floor((n + 1.0) * q)
-    u, v = streams.uniform(key, (2,) + n.shape, q.dtype)
+def _log_pmf(lam, k):
+    """log P(X = k) of Poisson(lam) for k >= 0, written without the cancelling large terms of
+    k log lam - log k!: (k + 1 - lam) + k log(lam / (k + 1)) - log(k + 1) / 2 - log(2 pi) / 2 - tail."""
+    return ((k + 1.0 - lam) + k * jnp.log1p((lam - k - 1.0) / (k + 1.0)) - 0.5 * jnp.log(k + 1.0) - _LOG_SQRT_2PI
+            - _stirling_tail(k))
+
+
+def _ptrs_round(key, lam):
+    """One PTRS proposal for each lane, transformed rejection with squeeze (Hormann, *The transformed
+    rejection method for generating Poisson random variables*, Insurance: Mathematics and
+    Economics 12, 1993; the constants as in numpy and ``jax.random.poisson``), valid for lam >= 10:
+    (k, accepted)."""
+    b = 0.931 + 2.53 * jnp.sqrt(lam)
+    a = -0.059 + 0.02483 * b
+    inv_alpha = 1.1239 + 1.1328 / (b - 3.4)
+    u, v = streams.uniform(key, (2,) + lam.shape, lam.dtype)
     u = u - 0.5
     us = 0.5 - jnp.abs(u)
-    k = jnp.floor((2.0 * a / us + b) * u + n * q + 0.5)
-    log_v = jnp.log(v * (2.83 + 5.1 / b) * spq / (a / (us * us) + b))
-    bound = ((m + 0.5) * jnp.log((m + 1.0) / (r * (n - m + 1.0))) + (n + 1.0) * jnp.log((n - m + 1.0) / (n - k + 1.0))
-             + (k + 0.5) * jnp.log(r * (n - k + 1.0) / (k + 1.0))
-             + _stirling_tail(m) + _stirling_tail(n - m) - _stirling_tail(k) - _stirling_tail(n - k))
+    k = jnp.floor((2.0 * a / us + b) * u + lam + 0.43)
+    log_v = jnp.log(v * inv_alpha / (a / (us * us) + b))
     squeeze = (us >= 0.07) & (v <= _squeeze_height(b))
-    return k, squeeze | ((k >= 0) & (k <= n) & (log_v <= bound))
+    return k, squeeze | ((k >= 0) & ~((us < 0.013) & (v > us)) & (log_v <= _log_pmf(lam, jnp.maximum(k, 0.0))))
 
 
-def _until_accepted(key, n, q, k, done):
-    """Further BTRS rounds (key folded with the round) for the lanes not ``done``, until every lane is."""
+def _until_accepted(key, lam, k, done):
+    """Further PTRS rounds (key folded with the round) for the lanes not ``done``, until every lane is."""
     def step(carry):
         i, k, done = carry
-        k_new, accept = _btrs_round(jax.random.fold_in(key, i), n, q)
+        k_new, accept = _ptrs_round(jax.random.fold_in(key, i), lam)
         accept = accept & ~done
         return i + 1, jnp.where(accept, k_new, k), done | accept
 
     return jax.lax.while_loop(lambda carry: ~jnp.all(carry[2]), step, (0, k, done))[1]
 
 
-BTRS_COMPACT_MIN = 64  # lanes from which the rejected ones go on in a buffer ...
-BTRS_BUFFER_SHARE = 4  # ... a quarter as wide
+PTRS_COMPACT_MIN = 64  # lanes from which the rejected ones go on in a buffer ...
+PTRS_BUFFER_SHARE = 4  # ... a quarter as wide
 
 
-def _btrs(key, n, q):
-    """Binomial(n, q) for n q > 10 by BTRS. Every lane proposes once; about 1 in 7 is rejected, and a
-    loop over all lanes would run until the last accepts (about 6 rounds at 10^5 lanes). From
-    ``BTRS_COMPACT_MIN`` lanes on, the rejected ones are gathered into a buffer a quarter as wide and
-    go on there; lanes that did not fit (more than a quarter rejected) finish on the full width.
-    Which lanes go on depends only on the first round, and each round draws fresh uniforms, so the
-    law is the same. A (400, 1024) draw at n = 10^5 on 2 CPU cores: 127 ms on the full width, 48 ms
-    with the buffer. (One loop that gathers the lanes not yet accepted every round compiled faster,
-    16 s against 22 s for the whole categorical simulation at M = 10^5, but ran 1.6x slower.)"""
+def _ptrs(key, lam):
+    """Poisson(lam) for lam >= 10 by PTRS. Every lane proposes once; about 1 in 9 is rejected, and a
+    loop over all lanes would run until the last accepts. From ``PTRS_COMPACT_MIN`` lanes on, the
+    rejected ones are gathered into a buffer a quarter as wide and go on there; lanes that did not
+    fit (more than a quarter rejected) finish on the full width. Which lanes go on depends only on
+    the first round, and each round draws fresh uniforms, so the law is the same."""
     key_first, key_buffer, key_rest = jax.random.split(key, 3)
-    k, done = _btrs_round(key_first, n, q)
-    if n.size >= BTRS_COMPACT_MIN:
-        shape, lanes = n.shape, n.size
-        index = jnp.nonzero(~done.ravel(), size=max(1, lanes // BTRS_BUFFER_SHARE), fill_value=lanes)[0]
-        n_buf = n.ravel().at[index].get(mode="fill", fill_value=1e4)  # filler slots: a lane that accepts at once
-        q_buf = q.ravel().at[index].get(mode="fill", fill_value=0.5)
-        k_buf = _until_accepted(key_buffer, n_buf, q_buf, jnp.zeros_like(n_buf), jnp.zeros(n_buf.shape, bool))
+    k, done = _ptrs_round(key_first, lam)
+    if lam.size >= PTRS_COMPACT_MIN:
+        shape, lanes = lam.shape, lam.size
+        index = jnp.nonzero(~done.ravel(), size=max(1, lanes // PTRS_BUFFER_SHARE), fill_value=lanes)[0]
+        lam_buf = lam.ravel().at[index].get(mode="fill", fill_value=1e4)  # filler slots: a lane that accepts at once
+        k_buf = _until_accepted(key_buffer, lam_buf, jnp.zeros_like(lam_buf), jnp.zeros(lam_buf.shape, bool))
         k = k.ravel().at[index].set(k_buf, mode="drop").reshape(shape)
         done = done.ravel().at[index].set(True, mode="drop").reshape(shape)
-    return _until_accepted(key_rest, n, q, k, done)
+    return _until_accepted(key_rest, lam, k, done)
 
 
 @jax.jit
-def binomial(key, count, prob):
-    """Binomial(round(count), prob) draws (floats, the shape of ``prob``), exact in law: for q = min(p,
-    1 - p), inversion where n q <= 10, BTRS beyond, n - X for p > 1/2; p outside [0, 1] is clipped.
-    Uniforms from ``streams``. Both branches run over every lane (static shapes); the lanes of the
-    other branch are given sizes that finish at once (n = 0; n = 10^4, q = 1/2 as in ``jax.random``).
-
-    Jitted so that its trace, and its batching under ``vmap`` (the while loops of BTRS are the
-    costliest part of tracing a simulation), are made once per shape and reused by every call in a
-    process: the gmm's default world (T = 4, M = 20000, 256 bins, 40 seeds) traced in 4.7 s without
-    (4.1 s again for a second simulator of the same shapes), 2.4 s with (0.33 s for the second); the
-    same numbers."""
-    n = jnp.broadcast_to(jnp.round(count), prob.shape).astype(prob.dtype)
-    prob = jnp.clip(prob, 0.0, 1.0)
-    flip = prob > 0.5
-    q = jnp.where(flip, 1.0 - prob, prob)
-    small = n * q <= INVERSION_MAX_MEAN
-    key_inversion, key_btrs = jax.random.split(key)
-    low = _inversion(key_inversion, jnp.where(small, n, 0.0), q)
-    high = _btrs(key_btrs, jnp.where(small, 1e4, n), jnp.where(small, 0.5, q))
-    k = jnp.where(small, low, high)
-    return jnp.where(flip, n - k, k)
+def poisson(key, lam):
+    """Poisson(lam) draws (floats, the shape of ``lam``), exact in law: inversion where lam <= 10, PTRS
+    beyond; lam < 0 counts as 0. Uniforms from ``streams``. Both branches run over every lane
+    (static shapes); the lanes of the other branch are given means that finish at once (0; 10^4).
+    Jitted so that its trace and its batching under ``vmap`` are made once per shape."""
+    lam = jnp.maximum(lam, 0.0)
+    small = lam <= INVERSION_MAX_MEAN
+    key_inversion, key_ptrs = jax.random.split(key)
+    low = _inversion(key_inversion, jnp.where(small, lam, 0.0))
+    high = _ptrs(key_ptrs, jnp.where(small, 1e4, lam))
+    return jnp.where(small, low, high)
 
 
-def _split(key, counts, p_left):
-    """Each node's count split between its halves by one Binomial(count, p_left): (N,) -> (2N,)
-    (``binomial`` gives 0 and count exactly at p_left = 0 and 1)."""
-    left = binomial(key, counts, p_left)
-    return jnp.stack([left, counts - left], -1).reshape(-1)
+POISSON_OFFSET = 4.0  # the Poisson counts' total has mean n - 4 sqrt(n): above n in about 3e-5 of draws
+POISSON_CHUNK_SDS = 9.0  # the top-up draws ceil(9 sqrt(M)) categories a round: one round but in ~3e-7 of draws
+POISSON_CHUNK = 2048  # ... or this many without a static bound on the count
 
 
-TREE_UNROLLED_LEVELS = 2  # the widest levels, written out; the narrower ones share one rolled binomial
+@functools.partial(jax.jit, static_argnames="chunk")
+def poissonised_counts(key, count, q, *, chunk: int):
+    """Multinomial(round(count), q) counts, as floats, exact in law for any count: independent
+    Poisson(lam q_i) counts with lam = n - 4 sqrt(n), drawn again while their total N exceeds n, then
+    n - N more categories drawn from q by ``inverse_cdf``, ``chunk`` at a time. Why it is exact:
+    given N = m, Poisson counts are Multinomial(m, q) (for every m, so also given N <= n), and
+    Multinomial(m, q) + Multinomial(n - m, q) is Multinomial(n, q). Cost: V Poisson draws and about
+    4 sqrt(n) inverse-CDF draws, independent of V's binary depth; it replaced a binomial splitting
+    tree (log2 V levels of BTRS binomials) that compiled 2-3x slower and ran 1.6-2x slower
+    (benchmarks/README.md)."""
+    n = jnp.round(count)
+    lam = jnp.maximum(n - POISSON_OFFSET * jnp.sqrt(n), 0.0)
+    key_poisson, key_top_up = jax.random.split(key)
+
+    def redraw(carry):
+        i, _, _ = carry
+        x = poisson(jax.random.fold_in(key_poisson, i), lam * q)
+        return i + 1, x, jnp.sum(x) <= n
+
+    x = jax.lax.while_loop(lambda carry: ~carry[2], redraw, (0, jnp.zeros_like(q), jnp.array(False)))[1]
+    slots = jnp.arange(chunk)
+
+    def top_up(carry):
+        i, x, missing = carry
+        index = inverse_cdf(q, streams.uniform(jax.random.fold_in(key_top_up, i), (chunk,), q.dtype))
+        return i + 1, x.at[index].add((slots < missing).astype(q.dtype)), missing - jnp.minimum(missing, chunk)
+
+    return jax.lax.while_loop(lambda carry: carry[2] > 0, top_up, (0, x, n - jnp.sum(x)))[1]
 
 
-def binomial_tree(key, count, q):
-    """Multinomial(round(count), q) counts, as floats, by binary splitting: the count of each node of a
-    balanced tree over the V categories is split between its halves by one Binomial(n, q_left / q_node),
-    every node of a level at once. Exact in law for any count; ceil(log2 V) sequential levels of
-    vectorised binomials instead of V binomials in sequence.
-
-    Compiling a binomial costs seconds of XLA on a 2-core CPU, so the narrow levels run in one
-    ``lax.scan`` (each padded to the width of the last of them) and only the
-    ``TREE_UNROLLED_LEVELS`` widest, which hold 3/4 of the nodes, are written out: 3 binomials in the
-    program instead of L. The whole categorical simulation (V = 1000, M = 10^5, replace, T = 20,
-    400 seeds, one process, cache off) with ``binomial``: 4 written out compile in 20.9 s and run in
-    1.77 s, 3: 17.9 s and 1.97 s, 2: 13.6 s and 2.14 s (the padded scan draws more); with
-    ``jax.random.binomial`` and 4 written out: 11.3 s and 4.4 s. Measure a change in its context."""
-    num = q.shape[0]
-    levels = max(1, (num - 1).bit_length())
-    mass = jnp.zeros(1 << levels, q.dtype).at[:num].set(q)
-
-    def p_left(level):
-        halves = mass.reshape(1 << level, 2, -1).sum(-1)
-        node = halves.sum(-1)
-        return jnp.clip(halves[:, 0] / jnp.where(node > 0, node, 1.0), 0.0, 1.0)
-
-    keys = jax.random.split(key, levels)
-    counts = jnp.reshape(jnp.round(count), (1,)).astype(q.dtype)
-    rolled = levels - TREE_UNROLLED_LEVELS
-    if rolled > 1:  # levels 0 .. rolled-1 in one scan: inputs padded to 2^(rolled-1) nodes, outputs to 2^rolled
-        width = 1 << (rolled - 1)
-        ps = jnp.stack([jnp.zeros(width, q.dtype).at[: 1 << level].set(p_left(level)) for level in range(rolled)])
-        counts, _ = jax.lax.scan(lambda c, x: (_split(x[1], c[:width], x[0]), None),
-                                 jnp.zeros(2 * width, q.dtype).at[0].set(counts[0]), (ps, keys[:rolled]))
-    for level in range(rolled if rolled > 1 else 0, levels):
-        counts = _split(keys[level], counts, p_left(level))
-    return counts[:num]
-
-
-INVERSE_CDF_MAX_RATIO = 10  # M uniforms beat the tree's V binomials up to about M = 10 V (benchmarks/simulate.py)
+INVERSE_CDF_MAX_RATIO = 10  # M uniforms beat V Poisson draws up to about M = 10 V (benchmarks/README.md)
 
 
 class CountSampler(NamedTuple):
@@ -256,16 +237,20 @@ def count_sampler(num_categories: int, max_count: int | None, *, method: str | N
 
     ``inverse_cdf`` (default where max_count <= 10 V): max_count uniforms mapped to categories by
     ``inverse_cdf``, the first round(count) of them counted by a scatter-add: O(M log V), every step
-    vectorised. ``tree`` (beyond, or without a static bound): ``binomial_tree``, log2 V levels of
-    binomials, its cost independent of M. ``binomials``: ``jax.random.multinomial``, V conditional
-    binomials in sequence (the sampler before issue 10; kept as the benchmarks' reference). A count
-    above ``max_count`` is not allowed on the ``inverse_cdf`` branch.
+    vectorised. ``poisson`` (beyond, or without a static bound): ``poissonised_counts``, V Poisson
+    draws topped up to the count, its cost about independent of M. ``binomials``:
+    ``jax.random.multinomial``, V conditional binomials in sequence (the sampler before issue 10;
+    kept as the benchmarks' reference). A count above ``max_count`` is not allowed on the
+    ``inverse_cdf`` branch.
     """
     if method is None:
         method = ("inverse_cdf" if max_count is not None and max_count <= INVERSE_CDF_MAX_RATIO * num_categories
-                  else "tree")
-    if method in ("binomials", "tree"):
-        return CountSampler(multinomial_counts if method == "binomials" else binomial_tree, method)
+                  else "poisson")
+    if method == "binomials":
+        return CountSampler(multinomial_counts, method)
+    if method == "poisson":
+        chunk = POISSON_CHUNK if max_count is None else 64 * math.ceil(POISSON_CHUNK_SDS * math.sqrt(max_count) / 64)
+        return CountSampler(functools.partial(poissonised_counts, chunk=chunk), method)
     if method != "inverse_cdf" or max_count is None:
         raise ValueError(f"count sampler {method!r} needs a static max_count")
     slots = jnp.arange(max_count)
