@@ -2,8 +2,9 @@
 
 Two branches, chosen at build time from the static sizes: ``inverse_cdf`` (M uniforms, searchsorted
 on the cumulative probabilities, counts by scatter-add: O(M log V), no V-long chain) where M <= 10 V,
-and ``poisson`` (V Poisson counts with total below n, topped up by inverse CDF: any count) beyond it. ``binomials``
-(``jax.random.multinomial``: V conditional binomials) is the reference the benchmarks compare with.
+and ``poisson`` (V Poisson counts with total below n, topped up by inverse CDF: any count) beyond
+it. ``binomials`` (``jax.random.multinomial``: V conditional binomials) is the reference the
+benchmarks compare with.
 
 Checks, on every branch:
 - the moments: mean n q_i and covariance n (diag q - q q^T), each entry within 4.5 Monte-Carlo
