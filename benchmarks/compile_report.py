@@ -6,7 +6,7 @@ running, the program's name and its seconds (a load from the persistent cache is
 takes well under a second). CLI subprocesses started by the tests are not recorded. Then::
 
     rm -rf /tmp/cold-cache /tmp/compiles
-    MIXOPT_CACHE_DIR=/tmp/cold-cache MIXOPT_COMPILE_REPORT=/tmp/compiles .venv/bin/python -m pytest -q -n auto
+    MIXOPT_CACHE_DIR=/tmp/cold-cache MIXOPT_COMPILE_REPORT=/tmp/compiles .venv/bin/python -m pytest -q -n auto --dist loadfile
     python benchmarks/compile_report.py /tmp/compiles --cache /tmp/cold-cache
 
 prints the seconds by test module, by test and by program, and how many distinct programs the cache
