@@ -145,8 +145,8 @@ def poissonised_counts(key, count, q, *, chunk: int):
     given N = m, Poisson counts are Multinomial(m, q) (for every m, so also given N <= n), and
     Multinomial(m, q) + Multinomial(n - m, q) is Multinomial(n, q). Cost: V Poisson draws and about
     4 sqrt(n) inverse-CDF draws, independent of V's binary depth; it replaced a binomial splitting
-    tree (log2 V levels of BTRS binomials) that compiled 2-3x slower and ran 1.6-2x slower
-    (benchmarks/README.md)."""
+    tree (log2 V levels of BTRS binomials) that compiled 2.2-2.6x and ran 2.4-3.2x slower (quiet A/B
+    in one process, whole categorical simulation; benchmarks/README.md)."""
     n = jnp.round(count)
     lam = jnp.maximum(n - POISSON_OFFSET * jnp.sqrt(n), 0.0)
     key_poisson, key_top_up = jax.random.split(key)
