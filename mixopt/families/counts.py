@@ -121,10 +121,10 @@ def _ptrs(key, lam):
 @jax.jit
 def poisson(key, lam):
     """Poisson(lam) draws (floats, the shape of ``lam``), exact in law: inversion where lam <= 10, PTRS
-    beyond; lam < 0 counts as 0. Uniforms from ``streams``. Both branches run over every lane
-    (static shapes); the lanes of the other branch are given means that finish at once (0; 10^4).
-    Jitted so that its trace and its batching under ``vmap`` are made once per shape."""
-    lam = jnp.maximum(lam, 0.0)
+    beyond; lam <= 0 gives 0 (the walk's P(X = 0) = exp(-lam) is then >= 1). Uniforms from ``streams``.
+    Both branches run over every lane (static shapes); the lanes of the other branch are given means
+    that finish at once (0; 10^4). Jitted so that its trace and its batching under ``vmap`` are made
+    once per shape."""
     small = lam <= INVERSION_MAX_MEAN
     key_inversion, key_ptrs = jax.random.split(key)
     low = _inversion(key_inversion, jnp.where(small, lam, 0.0))
@@ -161,8 +161,8 @@ def poissonised_counts(key, count, q, *, chunk: int):
 
     def top_up(carry):
         i, x, missing = carry
-        index = inverse_cdf(q, streams.uniform(jax.random.fold_in(key_top_up, i), (chunk,), q.dtype))
-        return i + 1, x.at[index].add((slots < missing).astype(q.dtype)), missing - jnp.minimum(missing, chunk)
+        x = x + _drawn_counts(jax.random.fold_in(key_top_up, i), missing, q, slots)
+        return i + 1, x, missing - jnp.minimum(missing, chunk)
 
     return jax.lax.while_loop(lambda carry: carry[2] > 0, top_up, (0, x, n - jnp.sum(x)))[1]
 
@@ -179,6 +179,13 @@ class CountSampler(NamedTuple):
 
     def __call__(self, key, count, q):
         return self.draw(key, count, q)
+
+
+def _drawn_counts(key, count, q, slots):
+    """The counts of the first round(count) of ``len(slots)`` categories drawn from ``q`` by
+    ``inverse_cdf`` (``slots``: ``arange`` of that length; count <= its length)."""
+    index = inverse_cdf(q, streams.uniform(key, slots.shape, q.dtype))
+    return jnp.zeros_like(q).at[index].add((slots < jnp.round(count)).astype(q.dtype))
 
 
 def inverse_cdf(q, u):
@@ -254,12 +261,7 @@ def count_sampler(num_categories: int, max_count: int | None, *, method: str | N
     if method != "inverse_cdf" or max_count is None:
         raise ValueError(f"count sampler {method!r} needs a static max_count")
     slots = jnp.arange(max_count)
-
-    def draw(key, count, q):
-        index = inverse_cdf(q, streams.uniform(key, (max_count,), q.dtype))
-        return jnp.zeros_like(q).at[index].add((slots < jnp.round(count)).astype(q.dtype))
-
-    return CountSampler(draw, method)
+    return CountSampler(lambda key, count, q: _drawn_counts(key, count, q, slots), method)
 
 
 def relaxed_counts(key, count, q):
