@@ -176,3 +176,36 @@ def test_the_two_level_search_counts_like_searchsorted(num):
         cum = jnp.cumsum(jnp.asarray(q, dtype))
         x = jnp.concatenate([jnp.asarray(rng.random(4000), dtype) * cum[-1], cum[:64], jnp.zeros(1, dtype), cum[-1:]])
         np.testing.assert_array_equal(jax.jit(_count_at_most)(cum, x), jnp.searchsorted(cum, x, side="right"))
+
+
+@pytest.mark.parametrize("method", ["inverse_cdf", "poisson", "binomials"])
+def test_an_empty_count_skips_the_draw_and_keeps_the_numbers(method):
+    """``count_sampler`` runs its draw only where round(count) > 0 (``_unless_empty``): under ``vmap``
+    a positive count among zeros gives the unguarded draw's numbers element for element and zeros
+    beside it, and the draw does not run at all where every count is 0 (a host callback inside it
+    counts its runs; a guard that draws and then masks, ``where(count > 0, draw, 0)``, runs it)."""
+    sampler = count_sampler(len(Q), 40, method=method)
+    inner = {"inverse_cdf": lambda k, n, q: counts_module._drawn_counts(k, n, q, jnp.arange(40)),
+             "poisson": lambda k, n, q: counts_module.poissonised_counts(k, n, q, chunk=64),
+             "binomials": counts_module.multinomial_counts}[method]
+    keys = jax.random.split(jax.random.key(5), 8)
+    sizes = jnp.asarray([0.0, 17.0, 0.0, 40.0, 0.0, 1.0, 0.0, 0.4])  # 0.4 rounds to 0
+    q = jnp.asarray(Q)
+    guarded = np.asarray(jax.jit(jax.vmap(sampler, in_axes=(0, 0, None)))(keys, sizes, q))
+    direct = np.asarray(jax.jit(jax.vmap(inner, in_axes=(0, 0, None)))(keys, sizes, q))
+    np.testing.assert_array_equal(guarded, direct)
+    np.testing.assert_array_equal(guarded.sum(1), [0, 17, 0, 40, 0, 1, 0, 0])
+
+    runs = []
+
+    def counted(key, count, q):
+        jax.debug.callback(lambda: runs.append(1))
+        return inner(key, count, q)
+
+    def masked(key, count, q):
+        return jnp.where(jnp.round(count) > 0, counted(key, count, q), 0.0)
+
+    for draw, expected in ((counts_module._unless_empty(counted), 0), (masked, 1)):
+        runs.clear()
+        jax.block_until_ready(jax.jit(jax.vmap(draw, in_axes=(0, 0, None)))(keys, jnp.zeros(8), q))
+        assert (len(runs) > 0) == expected, draw

@@ -254,14 +254,29 @@ def count_sampler(num_categories: int, max_count: int | None, *, method: str | N
         method = ("inverse_cdf" if max_count is not None and max_count <= INVERSE_CDF_MAX_RATIO * num_categories
                   else "poisson")
     if method == "binomials":
-        return CountSampler(multinomial_counts, method)
+        return CountSampler(_unless_empty(multinomial_counts), method)
     if method == "poisson":
         chunk = POISSON_CHUNK if max_count is None else 64 * math.ceil(POISSON_CHUNK_SDS * math.sqrt(max_count) / 64)
-        return CountSampler(functools.partial(poissonised_counts, chunk=chunk), method)
+        return CountSampler(_unless_empty(functools.partial(poissonised_counts, chunk=chunk)), method)
     if method != "inverse_cdf" or max_count is None:
         raise ValueError(f"count sampler {method!r} needs a static max_count")
     slots = jnp.arange(max_count)
-    return CountSampler(lambda key, count, q: _drawn_counts(key, count, q, slots), method)
+    return CountSampler(_unless_empty(lambda key, count, q: _drawn_counts(key, count, q, slots)), method)
+
+
+def _unless_empty(draw):
+    """``draw`` run only where round(count) > 0; zeros otherwise (what it gives there anyway). A
+    generation without human samples (the budget spent, lambda_t = 0) still asks for their counts,
+    and the draw's cost does not depend on the count: the loop runs the draw once or not at all,
+    and under ``vmap`` it is skipped where no seed has a count. Same numbers; the categorical
+    simulation at lambda = 0 (V = M = 1000, T = 99, 400 seeds, one process) 0.88 s -> 0.59 s."""
+    def guarded(key, count, q):
+        def once(carry):
+            return jnp.array(False), draw(key, count, q)
+
+        return jax.lax.while_loop(lambda carry: carry[0], once, (jnp.round(count) > 0, jnp.zeros_like(q)))[1]
+
+    return guarded
 
 
 def relaxed_counts(key, count, q):
