@@ -248,7 +248,7 @@ def count_sampler(num_categories: int, max_count: int | None, *, method: str | N
     draws topped up to the count, its cost about independent of M. ``binomials``:
     ``jax.random.multinomial``, V conditional binomials in sequence (the sampler before issue 10;
     kept as the benchmarks' reference). A count above ``max_count`` is not allowed on the
-    ``inverse_cdf`` branch.
+    ``inverse_cdf`` branch. Every branch skips its draw where round(count) is 0 (``_unless_empty``).
     """
     if method is None:
         method = ("inverse_cdf" if max_count is not None and max_count <= INVERSE_CDF_MAX_RATIO * num_categories
