@@ -186,6 +186,10 @@ class Config:
     scenario: Scenario
     policy: Policy
     run: RunConfig
+    # The policy keys the user set (in a config's [policy] table, a policy file or a flag): those not
+    # in an optimised space are the constraints of their pipeline (``space.constraints``). Not a
+    # table: ``to_dict`` leaves it out, and an internal round trip passes it to ``from_dict``.
+    fixed: frozenset = frozenset()
 
     @property
     def sampler(self) -> str:
@@ -195,7 +199,7 @@ class Config:
         return "naive" if self.policy.needs_samples else "exact"
 
     def to_dict(self) -> dict:
-        out = dataclasses.asdict(self)
+        out = {name: dataclasses.asdict(getattr(self, name)) for name in TABLES}
         for table in out.values():
             for key, value in table.items():
                 if isinstance(value, tuple):
@@ -219,14 +223,19 @@ def _make(table: str, values: dict):
     return cls(**values)
 
 
-def from_dict(data: dict) -> Config:
-    """Builds and validates a Config from ``{"scenario": {...}, "policy": {...}, "run": {...}}``."""
+def from_dict(data: dict, *, fixed=None) -> Config:
+    """Builds and validates a Config from ``{"scenario": {...}, "policy": {...}, "run": {...}}``.
+
+    ``fixed``: the policy keys the user set (``Config.fixed``); by default those the ``policy`` table
+    holds. A config rebuilt from ``Config.to_dict`` (whose policy holds every key) passes its own.
+    """
     for table in data:
         if table not in TABLES and table != "calibration":  # [calibration]: what mixopt calibrate fitted
             raise ConfigError(f"unknown table [{table}]; allowed: {', '.join(TABLES)}, calibration")
     scenario = _make("scenario", data.get("scenario", {}))
     policy = _make("policy", data.get("policy", {})).check(scenario)
-    return Config(scenario, policy, _make("run", data.get("run", {})))
+    fixed = frozenset(data.get("policy", {}) if fixed is None else fixed)
+    return Config(scenario, policy, _make("run", data.get("run", {})), fixed)
 
 
 def read_file(path: str | Path) -> dict:

@@ -59,35 +59,50 @@ def scenario_key(config: Config) -> str:
     return json.dumps(config.to_dict()["scenario"], sort_keys=True)
 
 
-def default_study_name(config: Config, objective_text: str, space: tuple[str, ...], method: str = "optuna") -> str:
+def constraints_key(constraints: dict | None) -> str:
+    """The canonical JSON of the user's constraints (``space.constraints``): a stored answer must
+    keep the same ones, so two questions that differ only in what the user fixed never share one."""
+    return json.dumps(constraints or {}, sort_keys=True)
+
+
+def default_study_name(config: Config, objective_text: str, space: tuple[str, ...], method: str = "optuna",
+                       constraints: dict | None = None) -> str:
     """A name that says what the study holds and is unique to what produced it: family, T, M, budget,
-    objective, method, then a short hash of the full scenario, objective, space and method, e.g.
-    ``categorical-T12-M500-B1000-final_tv-optuna-7c1e2a9f04``. Stored studies are found by their
-    scenario, not their name (``from_storage``), so studies under older names stay readable."""
-    scenario = json.dumps(config.to_dict()["scenario"], sort_keys=True)
-    digest = hashlib.sha1(f"{scenario}|{objective_text}|{','.join(space)}|{method}".encode()).hexdigest()[:10]
+    objective, method, then a short hash of the full scenario, the constraints, objective, space and
+    method, e.g. ``categorical-T12-M500-B1000-final_tv-optuna-7c1e2a9f04``. Stored studies are found
+    by their scenario and constraints, not their name (``from_storage``), so studies under older
+    names stay readable."""
+    identity = "|".join([scenario_key(config), constraints_key(constraints), objective_text, ",".join(space), method])
+    digest = hashlib.sha1(identity.encode()).hexdigest()[:10]
     s = config.scenario
     budget = "inf" if s.human_budget == float("inf") else f"{s.human_budget:g}"
     objective = objective_text.replace(":", "_").replace(",", "+")
     return f"{s.family}-T{s.generations}-M{s.samples}-B{budget}-{objective}-{method}-{digest}"
 
 
-def open_study(config: Config, objectives: list[Objective], *, storage: str | None, study_name: str, sampler):
+def open_study(config: Config, objectives: list[Objective], *, storage: str | None, study_name: str, sampler,
+               space: tuple[str, ...] | None = None, constraints: dict | None = None):
     """Creates or resumes study ``study_name`` (``sampler``: an Optuna sampler); a study of that name
-    made for another scenario or objective is a ConfigError, never overwritten."""
+    made for another question (scenario, constraints, space or objective) is a ConfigError, never
+    overwritten or answered from."""
     import optuna
 
-    scenario = scenario_key(config)
-    names = [o.name for o in objectives]
+    identity = {"scenario": scenario_key(config), "constraints": constraints_key(constraints),
+                "objectives": [o.name for o in objectives]}
+    if space is not None:
+        identity["space"] = ",".join(space)
     study = optuna.create_study(study_name=study_name, storage=get_storage(storage), load_if_exists=True,
                                 directions=[o.direction for o in objectives],
                                 sampler=sampler)
     stored = study.user_attrs
-    if stored.get("scenario", scenario) != scenario or stored.get("objectives", names) != names:
-        raise ConfigError(f"study {study_name!r} exists with a different scenario or objective; "
+    if stored.get("scenario") is not None and "constraints" not in stored:
+        stored = {**stored, "constraints": constraints_key({})}  # made before constraints were stored
+    differs = [k for k, v in identity.items() if stored.get(k, v) != v]
+    if differs:
+        raise ConfigError(f"study {study_name!r} exists with a different {' and '.join(differs)}; "
                           "choose another study name")
-    study.set_user_attr("scenario", scenario)
-    study.set_user_attr("objectives", names)
+    for key, value in identity.items():
+        study.set_user_attr(key, value)
     return study
 
 
@@ -113,8 +128,9 @@ def store_report(study, objective: Objective, report: dict) -> None:
     study.set_user_attr(REPORT_ATTR + objective.name, {**report, "trials": len(complete)})
 
 
-def from_storage(config: Config, objective: Objective, storage: str | None) -> dict | None:
-    """The stored report for this scenario and objective, or None. Nothing is simulated."""
+def from_storage(config: Config, objective: Objective, storage: str | None,
+                 constraints: dict | None = None) -> dict | None:
+    """The stored report for this scenario, constraints and objective, or None. Nothing is simulated."""
     import optuna
 
     from mixopt.describe import describe_report
@@ -122,12 +138,12 @@ def from_storage(config: Config, objective: Objective, storage: str | None) -> d
     url = resolve_url(storage)
     if "://" not in url and not Path(url).exists():
         return None  # no journal yet: nothing stored (and nothing created by asking)
-    key = scenario_key(config)
+    key, fixed = scenario_key(config), constraints_key(constraints)
     found = []
     for summary in optuna.get_all_study_summaries(get_storage(url), include_best_trial=False):
         attrs = summary.user_attrs
         report = attrs.get(REPORT_ATTR + objective.name)
-        if report is not None and attrs.get("scenario") == key:
+        if report is not None and attrs.get("scenario") == key and attrs.get("constraints", constraints_key({})) == fixed:
             found.append({**report, "description": describe_report(report), "source": "study",
                           "study": summary.study_name})
     if not found:

@@ -201,22 +201,28 @@ def test_stale_running_trial_is_failed(tmp_path):
 
 
 def test_budget_allocation_policy_is_never_worse_than_a_baseline(tmp_path):
-    """100 fresh human samples to spend over 10 generations of 50: the searched schedule and
-    retention must beat every zero-budget baseline and every budget-matched one but the best by more
-    than the paired 95% CI of the margin, re-evaluated on 2000 fresh seeds, and be no worse than the
-    best (front-loading with accumulate, which the search starts from) beyond its CI."""
-    from mixopt.optimizers.evaluate import compare
+    """100 fresh human samples to spend over 10 generations of 50: the answer (the searched schedule and
+    retention, written as what happens and kept only where it beats the best heuristic: ``build_report``)
+    must beat every zero-budget baseline and every budget-matched one but the best by more than the
+    paired 95% CI of the margin, on 2000 fresh seeds, and be no worse than the best (front-loading with
+    accumulate, which the search starts from) beyond its CI. The search alone may not: its best trial
+    can fit its 256 search seeds (a near-front-load schedule 1% better there was 0.4% worse on fresh
+    seeds)."""
+    from mixopt.optimizers.evaluate import build_report, compare
     from mixopt.optimizers.baselines import baseline_configs
+    from mixopt.optimizers.space import policy_changes, with_policy
 
     config = config_mod.from_dict({"scenario": {"generations": 10, "samples": 50, "human_budget": 150}})
     objective = objectives.parse("final:kl", ("kl",))
     result = optimize_search(config, objective, ("human_fraction_schedule", "retention"), trials=40,
                              storage=str(tmp_path / "s.log"), study_name="budget", seeds=256, seed=0)
+    report = build_report(result.config, objective[0], eval_seeds=2000, seed=0)
+    answer = with_policy(config, **policy_changes(report["policy"]))
     baselines = baseline_configs(config)
-    estimate, rows = compare(result.config, objective[0], baselines, seeds=2000, seed=0)
+    estimate, rows = compare(answer, objective[0], baselines, seeds=2000, seed=3)  # fresh seeds again
     assert estimate.human_used <= 150
     for row in rows:
-        if row["name"] == "front-load-accumulate":  # the search may find it exactly: a margin of 0
+        if row["name"] == "front-load-accumulate":  # the answer may be it exactly: a margin of 0
             assert row["margin_ci_high"] >= 0, row
         else:
             assert row["margin_ci_low"] > 0, row

@@ -103,8 +103,9 @@ def test_ask_tell_batches_land_every_trial_once(tmp_path):
     trials = result.study.trials
     assert len(trials) == 13 and sorted(t.number for t in trials) == list(range(13))
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-    # the baselines were enqueued and evaluated first: uniform (200 / (8 x 50) = 0.5), front-load (1.0), fixed 10%
-    assert {t.params["human_fraction_01"] for t in trials[:3]} == {0.5, 1.0, 0.1}
+    # the baselines were enqueued and evaluated first: front-load (1.0), uniform (200 / (8 x 50) = 0.5),
+    # back-load (nothing in generation 1), fixed 10%
+    assert {t.params["human_fraction_01"] for t in trials[:4]} == {0.5, 1.0, 0.0, 0.1}
     assert sorted(trials[0].params) == list(trials[0].params)  # zero-padded: tools sort them in order
     again = optimize_search(scenario(), KL, ("human_fraction_schedule",), trials=13, storage=str(tmp_path / "s.log"),
                             study_name="batch", seeds=64, seed=0, batch=4)

@@ -79,18 +79,21 @@ def _table(name: str, table: dict) -> list[str]:
 
 
 def config_text(payload: dict, source: str) -> str:
-    """The calibrated world as a config every command takes, its policy the first observed run's; the
-    ``[calibration]`` table keeps the intervals (``recommend --uncertain`` with no range reads them)."""
+    """The calibrated world as a config every command takes; the first observed run's policy written as
+    comments (a policy key a config sets is a constraint of the user's pipeline, which a measurement
+    is not: uncomment a line to make it one); the ``[calibration]`` table keeps the intervals
+    (``recommend --uncertain`` with no range reads them)."""
     uncertain = [f"{'' if key == 'samples' else 'truth.'}{key}={row['ci_low']:.6g}:{row['ci_high']:.6g}"
                  for key, row in payload["fitted"].items() if row["ci_low"] < row["ci_high"]]
     widths = {spec: _relative_width(payload["fitted"][spec.split("=")[0].removeprefix("truth.")]) for spec in uncertain}
     calibration = {"source": source, "verdict": payload["verdict"], "level": payload["level"],
                    "uncertain": sorted(uncertain, key=lambda s: -widths[s])[:2],
                    "fitted": {k: [row["ci_low"], row["value"], row["ci_high"]] for k, row in payload["fitted"].items()}}
-    lines = ["# written by mixopt calibrate: the fitted world (value inside its 90% interval),",
-             "# the policy of the first observed run", ""]
+    lines = ["# written by mixopt calibrate: the fitted world (value inside its 90% interval)", ""]
     lines += _table("scenario", payload["scenario"]) + [""]
-    lines += _table("policy", payload["policy"]) + [""]
+    lines += ["# The first observed run's policy. Every policy key a config sets is a constraint that",
+              "# optimize and recommend keep (your pipeline's fixed rule): uncomment what you cannot change."]
+    lines += ["# " + line for line in _table("policy", payload["policy"])] + [""]
     lines += _table("run", {"seeds": 1000, "seed": payload["seed"]}) + [""]
     lines += _table("calibration", calibration)
     return "\n".join(lines) + "\n"

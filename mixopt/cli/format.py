@@ -4,7 +4,7 @@ import json
 
 import pandas as pd
 
-from mixopt.optimizers.baselines import BUDGET_MATCHED, ZERO_BUDGET
+from mixopt.optimizers.baselines import budget_matched, zero_budget
 from mixopt.serve.report import markdown_table
 
 MAX_TABLE_ROWS = 26
@@ -162,7 +162,7 @@ def _strategy_table(payload: dict, name: str) -> pd.DataFrame:
     rows += [{k: v for k, v in row.items() if k not in ("trajectory", "variants", "policy")}
              for row in start + payload["baselines"]]
     table = pd.DataFrame(rows)
-    table.insert(1, "spends", ["budget" if n in BUDGET_MATCHED else "none" if n in ZERO_BUDGET else ""
+    table.insert(1, "spends", ["budget" if budget_matched(n) else "none" if zero_budget(n) else ""
                                for n in table["name"]])
     return table
 

@@ -125,7 +125,7 @@ def _atlas(args) -> None:
     enable_compilation_cache()
     payload = atlas.build(families=args.families, grid=args.grid, trials=args.trials, seeds=args.seeds,
                           eval_seeds=args.eval_seeds, workers=args.workers, storage=args.storage,
-                          out=args.out, progress=not args.quiet)
+                          out=args.out, progress=not args.quiet, retentions=args.retentions)
     sys.stdout.write(fmt.format_atlas(payload, args.format))
 
 

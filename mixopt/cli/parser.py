@@ -144,7 +144,9 @@ def _optimize_flags(opt):
     """The flags of ``mixopt optimize`` beyond the scenario's."""
     opt.add_argument("--method", default="optuna", help="gradient, optuna (default) or hybrid")
     opt.add_argument("--objective", default="final:kl", help="final:METRIC or mean:METRIC, comma-separated for several")
-    opt.add_argument("--space", default="human_fraction", help="policy keys to optimise, comma-separated")
+    opt.add_argument("--space", help="policy keys to optimise, comma-separated (default: human_allocation, the "
+                     "budget's free allocation over generations, where the budget is finite; else human_fraction); "
+                     "every policy key you set and do not list here is a constraint the answer keeps")
     opt.add_argument("--trials", type=int, default=50, help="optuna: finished trials the study should hold")
     opt.add_argument("--steps", type=int, default=200, help="gradient: optimiser steps")
     opt.add_argument("--learning-rate", type=float, default=0.05, help="gradient: learning rate")
@@ -211,6 +213,9 @@ def make_parser() -> argparse.ArgumentParser:
     build = atlas_commands.add_parser("build", help="optimise every grid scenario (resumable) and write the atlas")
     build.add_argument("--families", default="gaussian,categorical", help="comma-separated families of the grid")
     build.add_argument("--grid", default="default", help="default (small) or full")
+    build.add_argument("--retentions", default="free",
+                       help="entries per retention constraint, comma-separated: free (the search chooses), replace, "
+                            "accumulate, window, subsample")
     build.add_argument("--trials", type=int, default=40, help="optuna trials per grid scenario")
     build.add_argument("--seeds", type=int, default=128, help="seeds per trial")
     build.add_argument("--eval-seeds", type=int, default=1000, help="fresh seeds of each entry's report")

@@ -11,7 +11,7 @@ from mixopt.describe import describe
 from mixopt.objectives import Objective
 from mixopt.optimizers.simplify import simplify
 from mixopt.progress import Phase
-from mixopt.optimizers.baselines import BUDGET_MATCHED, baseline_configs
+from mixopt.optimizers.baselines import baseline_configs, budget_matched
 from mixopt.optimizers.space import policy_dict
 
 
@@ -163,7 +163,7 @@ def public_rows(rows: list) -> list:
 
 def best_budget_matched(rows: list, direction: str) -> dict | None:
     """The best of the budget-matched baselines among ``rows`` (by mean), or None."""
-    matched = [row for row in rows if row["name"] in BUDGET_MATCHED and "error" not in row]
+    matched = [row for row in rows if budget_matched(row["name"]) and "error" not in row]
     if not matched:
         return None
     pick = min if direction == "minimize" else max
@@ -173,7 +173,7 @@ def best_budget_matched(rows: list, direction: str) -> dict | None:
 def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed: int,
                  start: Config | None = None, chunk: int | None = None, runners: dict | None = None,
                  deadline: float | None = None, min_seeds: int = 0, fallback: bool = True,
-                 simplify_policy: bool = True, precision: float | None = None) -> dict:
+                 simplify_policy: bool = True, precision: float | None = None, constraints: dict | None = None) -> dict:
     """The policy of ``config`` and every baseline on the same fresh seeds (imports JAX).
 
     ``start``: the policy an optimiser started from, compared on the same seeds like a baseline and
@@ -188,8 +188,17 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
     With ``simplify_policy``, the policy's schedule is first written as what happens (``simplify``:
     the effective counts; shares near 0 or 1 snapped, near neighbours merged), and the simpler one
     is kept where it is no worse on the same fresh seeds (``simplified`` says which).
+
+    ``constraints`` (the user's fixed policy keys, ``space.constraints``): every baseline, and so the
+    fallback, keeps them; the report lists them. The budget-matched heuristics that break them are
+    evaluated on the same seeds too, and the best of them is named under ``outside_constraints``
+    (with its paired margin and a note) where it beats the answer beyond its CI: what the pipeline
+    would gain if it could change, never the answer.
     """
-    others = baseline_configs(config)
+    constraints = constraints or {}
+    others = baseline_configs(config, constraints)
+    outside = {f"outside:{name}": c for name, c in baseline_configs(config).items()
+               if constraints and budget_matched(name) and name not in others}
     if start is not None:
         others["start"] = start
     simpler = simplify(config) if simplify_policy else None
@@ -199,9 +208,11 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
     else:
         restated = False
     candidates = {"__policy__": config, **({"__simpler__": simpler[0]} if simpler else {})}
-    values, eval_seeds = paired_values({**candidates, **others}, objective, seeds=eval_seeds, seed=seed, chunk=chunk,
-                                       runners=runners, deadline=deadline, min_seeds=min_seeds, precision=precision)
+    values, eval_seeds = paired_values({**candidates, **others, **outside}, objective, seeds=eval_seeds, seed=seed,
+                                       chunk=chunk, runners=runners, deadline=deadline, min_seeds=min_seeds,
+                                       precision=precision)
     config, estimate, simplified = _simplest(candidates, {k: values.pop(k) for k in candidates}, objective, simpler)
+    outside_rows = _rows(estimate, {k: values.pop(k) for k in outside}, objective)
     simplified = "exact" if restated else simplified
     baselines = _rows(estimate, values, objective)
     for row in baselines:  # each row says what it did, as a [policy] table
@@ -214,7 +225,8 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
                   "metric": objective.name, "direction": objective.direction, "mean": estimate.mean,
                   "ci_low": estimate.ci_low, "ci_high": estimate.ci_high, "eval_seeds": eval_seeds},
               "human_used": estimate.human_used, "trajectory": estimate.trajectory,
-              "baselines": public_rows(baselines), "answer": "optimised", "simplified": simplified}
+              "baselines": public_rows(baselines), "answer": "optimised", "simplified": simplified,
+              "constraints": constraints}
     best = best_budget_matched(baselines, objective.direction)
     if best is None:
         return report
@@ -227,7 +239,32 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
         report.update(answer="heuristic", policy=policy_dict(heuristic.policy), description=describe(heuristic),
                       human_used=best["human_used"], trajectory=best["trajectory"],
                       objective={**report["objective"], **{k: best[k] for k in ("mean", "ci_low", "ci_high")}})
+        estimate = estimate._replace(per_seed=best["per_seed"])
+    note = _outside_note(estimate, outside_rows, outside, objective, constraints)
+    if note is not None:
+        report["outside_constraints"] = note
     return report
+
+
+def _outside_note(answer: Estimate, rows: list, configs: dict, objective: Objective, constraints: dict) -> dict | None:
+    """The best heuristic outside the constraints, where it beats the answer beyond its paired CI."""
+    rows = [r for r in rows if "error" not in r]
+    if not rows:
+        return None
+    pick = min if objective.direction == "minimize" else max
+    best = pick(rows, key=lambda r: r["mean"])
+    margin = paired_margin(best["per_seed"], answer.per_seed, objective.direction)  # > 0: outside is better
+    if not margin["ci_low"] > 0:
+        return None
+    config = configs[best["name"]]
+    policy = policy_dict(config.policy)
+    broken = {k: policy.get(k) for k, v in constraints.items() if policy.get(k) != v}
+    name = best["name"].removeprefix("outside:")
+    what = ", ".join(f"{k} = {v}" for k, v in broken.items())
+    return {"name": name, "policy": policy, "description": describe(config), "breaks": broken,
+            "mean": best["mean"], "ci_low": best["ci_low"], "ci_high": best["ci_high"], "margin": margin,
+            "note": f"if your pipeline could change {what}: {name} reaches {best['mean']:.4g} "
+                    f"({margin['mean']:.4g} [{margin['ci_low']:.4g}, {margin['ci_high']:.4g}] better than the answer)"}
 
 
 def _simplest(candidates: dict, values: dict, objective: Objective, simpler) -> tuple[Config, Estimate, str]:

@@ -16,7 +16,7 @@ from mixopt.config import Config
 from mixopt.errors import ConfigError, SimulationError
 from mixopt.objectives import Objective
 from mixopt.progress import Waiting
-from mixopt.optimizers.baselines import BUDGET_MATCHED, baseline_configs
+from mixopt.optimizers.baselines import baseline_configs, budget_matched
 from mixopt.optimizers.space import FRACTION_KEYS, KEYS, with_policy
 
 OPTIMISERS = {"adam": optax.adam, "sgd": optax.sgd, "adamw": optax.adamw, "rmsprop": optax.rmsprop}
@@ -118,7 +118,8 @@ INTERIOR = 0.05  # a start's fractions are pulled into [0.05, 0.95]: at 0 or 1 t
 SATURATED = 0.005  # a fraction that ends within this of 0 or 1 sits where its gradient vanishes
 
 
-def gradient_start(config: Config, objective: Objective, space: tuple[str, ...], *, seeds: int, seed: int) -> Config:
+def gradient_start(config: Config, objective: Objective, space: tuple[str, ...], *, seeds: int, seed: int,
+                   constraints: dict | None = None) -> Config:
     """Where the gradient path starts: of the config's policy and the budget-matched heuristics of its
     retention, each with its human fractions pulled inside [INTERIOR, 1 - INTERIOR], the best on the
     search's seeds. Only the fraction moves (the other keys stay the config's); without a fraction key
@@ -129,8 +130,8 @@ def gradient_start(config: Config, objective: Objective, space: tuple[str, ...],
         return config
     num = config.scenario.generations
     schedules = [config.policy.schedule("human_fraction", num)]
-    schedules += [c.policy.schedule("human_fraction", num) for name, c in baseline_configs(config).items()
-                  if name in BUDGET_MATCHED and c.policy.retention == config.policy.retention]
+    schedules += [c.policy.schedule("human_fraction", num) for name, c in baseline_configs(config, constraints).items()
+                  if budget_matched(name) and c.policy.retention == config.policy.retention]
     candidates = [with_policy(config, human_fraction=[float(v) for v in np.clip(s, INTERIOR, 1 - INTERIOR)])
                   for s in schedules]
     results = Evaluator([objective], seeds=seeds, seed=seed).many(candidates)

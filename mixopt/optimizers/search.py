@@ -154,8 +154,8 @@ def _run_trials(study, config, objectives, space, *, trials, seeds, seed, timeou
     return evaluate.evaluations
 
 
-def _worker(config_dict, objective_names, space, trials, storage, study_name, seeds, seed, sampler, timeout, worker,
-            refine_steps, refine_lr, batch, cache_dir):
+def _worker(config_dict, fixed, constraints, objective_names, space, trials, storage, study_name, seeds, seed, sampler,
+            timeout, worker, refine_steps, refine_lr, batch, cache_dir):
     """One worker process of ``--workers N``: same study, its own sampler seed, and the parent's
     persistent compilation cache (a spawned process does not inherit JAX's settings), so a program
     one worker compiled is loaded, not compiled again, by the others and by the next run."""
@@ -172,10 +172,11 @@ def _worker(config_dict, objective_names, space, trials, storage, study_name, se
     from mixopt.families import make_family
     from mixopt.objectives import parse
 
-    config = config_mod.from_dict(config_dict)
+    config = config_mod.from_dict(config_dict, fixed=fixed)
     family = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples)
     objectives = parse(",".join(objective_names), family.metric_names + ("human_used",))
-    study = open_study(config, objectives, storage=storage, study_name=study_name, sampler=_sampler(sampler, seed + worker, len(objectives) > 1))
+    study = open_study(config, objectives, storage=storage, study_name=study_name, space=space, constraints=constraints,
+                       sampler=_sampler(sampler, seed + worker, len(objectives) > 1))
     _run_trials(study, config, objectives, space, trials=trials, seeds=seeds, seed=seed, timeout=timeout,
                 progress=False, worker=worker, refine_steps=refine_steps, refine_lr=refine_lr, batch=batch)
 
@@ -191,7 +192,7 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
                     timeout: float | None = None, progress: bool = False, workers: int = 1,
                     stale_after_s: float = 3600.0, refine_steps: int = 0, refine_lr: float = 0.1,
                     batch: int = 1, evaluator: "Evaluator | None" = None,
-                    first_candidates: list[dict] | None = None) -> SearchResult:
+                    first_candidates: list[dict] | None = None, constraints: dict | None = None) -> SearchResult:
     """Runs the study until it holds ``trials`` finished trials (a re-run resumes it).
 
     With ``workers`` > 1, that many processes share the study (journal file, SQLite or PostgreSQL
@@ -203,7 +204,9 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
     program, ``vmap`` over their policies (Optuna's ask/tell; not with ``hybrid``). ``evaluator``
     replaces the default one (e.g. a ``RobustEvaluator``; one worker). ``first_candidates``: trial
     parameters a new study evaluates first, before the baselines (a time-bounded search may not get
-    further than those).
+    further than those). ``constraints``: the user's fixed policy keys (``space.constraints``): part
+    of the study's identity, and kept by the baselines it starts from (the search itself changes only
+    the ``space`` keys, so it keeps them too).
     """
     if evaluator is not None and workers > 1:
         raise ConfigError("a custom evaluator runs in one worker process")
@@ -214,10 +217,11 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(config, objectives, storage=storage, study_name=study_name, sampler=_sampler(sampler, seed, len(objectives) > 1))
+    study = open_study(config, objectives, storage=storage, study_name=study_name, space=space, constraints=constraints,
+                       sampler=_sampler(sampler, seed, len(objectives) > 1))
     fail_stale_trials(study, older_than_s=stale_after_s)
     if not study.trials:
-        for params in [*(first_candidates or []), *baseline_params(config, space)]:
+        for params in [*(first_candidates or []), *baseline_params(config, space, constraints)]:
             study.enqueue_trial(params, skip_if_exists=True)
     runners = None
     if workers == 1:
@@ -229,7 +233,8 @@ def optimize_search(config: Config, objectives: list[Objective], space: tuple[st
     else:
         context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
         names = [o.name for o in objectives]
-        processes = [context.Process(target=_worker, args=(config.to_dict(), names, space, trials, storage,
+        processes = [context.Process(target=_worker, args=(config.to_dict(), config.fixed, constraints, names, space,
+                                                            trials, storage,
                                                             study_name, seeds, seed, sampler, timeout, i,
                                                             refine_steps, refine_lr, batch, _cache_dir()))
                      for i in range(workers)]

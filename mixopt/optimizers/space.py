@@ -8,20 +8,41 @@ import numpy as np
 
 from mixopt.config import Config, Policy
 from mixopt.errors import ConfigError
-from mixopt.policies.schedules import SCHEDULES, schedule_values
+from mixopt.policies.schedules import SCHEDULES, allocation_fractions, schedule_values
 
-FRACTION_KEYS = ("human_fraction", "human_fraction_schedule", *SCHEDULES)  # at most one: they set lambda_t
+# at most one: they set lambda_t
+FRACTION_KEYS = ("human_fraction", "human_fraction_schedule", "human_allocation", *SCHEDULES)
 CONTINUOUS = (*FRACTION_KEYS, "human_weight", "curation_fraction", "temperature")
 STRUCTURAL = ("retention", "window", "human_source", "provenance_filter")
 SPACE_KEYS = CONTINUOUS + STRUCTURAL
 
-# The space recommend, the atlas and the benchmark search
-RECOMMEND_SPACE = ("human_fraction_decay", "retention", "window")
-# Tried first, before the baselines: spend the fresh human data as early as the budget allows and
-# accumulate (what the atlas's searches found best across its grid). A time-bounded search on a slow
-# family may evaluate little more than the first few trials: the baselines alone only spend nothing
-# or everything.
-RECOMMEND_FIRST = [{"retention": "accumulate", "human_fraction_decay.start": 1.0, "human_fraction_decay.rate": 0.0}]
+# The space recommend, the atlas and the benchmark search (less the keys the user fixed:
+# ``recommend_space``): the budget's free allocation over generations, so late and bursty plans are
+# reachable, and the retention rule. The budget-matched heuristics (front-load, uniform, back-load,
+# fixed 10%) are its first trials, so a time-bounded search starts from the best simple plans.
+RECOMMEND_SPACE = ("human_allocation", "retention", "window")
+
+
+def constraints(config: Config, space: tuple[str, ...] = ()) -> dict:
+    """The user's constraints: every policy key they set (``Config.fixed``) that ``space`` does not
+    optimise, with its value as a ``[policy]`` table spells it. A fraction key in ``space`` frees
+    ``human_fraction`` (each sets lambda_t). Heuristics, fallbacks, study identity and the atlas
+    lookup all read this one value."""
+    freed = set(space) | ({"human_fraction"} if set(space) & set(FRACTION_KEYS) else set())
+    values = dataclasses.asdict(config.policy)
+    return {key: (list(v) if isinstance(v, tuple) else v) for key in sorted(config.fixed) if key not in freed
+            for v in [values[key]]}
+
+
+def recommend_space(fixed: dict) -> tuple[str, ...]:
+    """``RECOMMEND_SPACE`` less what the constraints ``fixed`` decide: a fixed human fraction leaves no
+    allocation to search, and the window's length matters only where the retention may be a window."""
+    keys = [k for k in RECOMMEND_SPACE if k not in fixed]
+    if "human_fraction" in fixed:
+        keys = [k for k in keys if k not in FRACTION_KEYS]
+    if fixed.get("retention", "window") != "window":
+        keys = [k for k in keys if k != "window"]
+    return tuple(keys)
 
 
 def parse_space(text: str | list) -> tuple[str, ...]:
@@ -142,6 +163,64 @@ def _schedule_row(name: str, schedule) -> Key:
     return Key(name, suggest, baseline, init, forward, write_back)
 
 
+ALLOCATION_SPEND = "human_spend"  # the share of the spendable budget an allocation spends
+SHARE_FLOOR = 1e-6  # the search's uniform u_t in [floor, 1]; a generation's share is -log u_t (Dirichlet)
+
+
+def allocation_param(t: int, config: Config) -> str:
+    return f"human_share_{t:0{max(2, len(str(config.scenario.generations)))}d}"
+
+
+def _planned_counts(fractions, config) -> np.ndarray:
+    """Real fresh human samples a fraction schedule buys in each generation 1..T (the budget capping)."""
+    from mixopt.policies import supply
+
+    scenario = config.scenario
+    values = np.broadcast_to(np.asarray(fractions, np.float64), (scenario.generations,))
+    return np.asarray(supply.per_generation(values, scenario.schedule("contamination"),
+                                            human_budget=scenario.human_budget, num_samples=scenario.samples,
+                                            pool=False), np.float64)
+
+
+def _allocation_of(fractions, config) -> tuple[np.ndarray, float]:
+    """(shares, spend) that ``allocation_fractions`` maps back to the schedule ``fractions``."""
+    from mixopt.policies.schedules import allocation_caps
+
+    counts = _planned_counts(fractions, config)
+    _, most = allocation_caps(config.scenario)
+    total = counts.sum()
+    shares = counts / total if total > 0 else np.full(len(counts), 1.0 / len(counts))
+    return shares, float(min(total / most, 1.0)) if most > 0 else 0.0
+
+
+def _allocation_suggest(trial, config, changes):
+    num = config.scenario.generations
+    weights = np.array([-np.log(trial.suggest_float(allocation_param(t, config), SHARE_FLOOR, 1.0))
+                        for t in range(1, num + 1)])
+    spend = trial.suggest_float(ALLOCATION_SPEND, 0.0, 1.0)
+    shares = weights / weights.sum() if weights.sum() > 0 else np.full(num, 1.0 / num)
+    return {"human_fraction": [round(float(v), 6) for v in allocation_fractions(shares, spend, config.scenario)]}
+
+
+def _allocation_baseline(changes, config):  # u_t = exp(-share_t): -log u_t / sum = share_t
+    shares, spend = _allocation_of(changes["human_fraction"], config)
+    return {**{allocation_param(t, config): float(np.exp(-v)) for t, v in enumerate(shares, start=1)},
+            ALLOCATION_SPEND: spend}
+
+
+def _allocation_init(config):
+    shares, spend = _allocation_of(config.policy.human_fraction, config)
+    return {"shares": np.log(np.maximum(shares, 1e-3)), "spend": logit(spend)}
+
+
+def _allocation_forward(p, config):
+    import jax
+    import jax.numpy as jnp
+
+    shares = jax.nn.softmax(p["shares"])
+    return {"human_fraction": allocation_fractions(shares, jax.nn.sigmoid(p["spend"]), config.scenario, jnp)}
+
+
 def _window_forward(z, config):  # L = 1 + T sigmoid(z) in (1, T + 1): from replace to accumulate
     import jax
     import jax.numpy as jnp
@@ -187,6 +266,9 @@ KEYS: dict[str, Key] = {row.name: row for row in [
             changes["human_fraction"], (config.scenario.generations,)).tolist(), start=1)},
         lambda config: logit(config.policy.schedule("human_fraction", config.scenario.generations)),
         lambda z, config: {"human_fraction": _sigmoid_per_generation(z, config)},
+        lambda inputs, config: {"human_fraction": [round(float(v), 6) for v in inputs.human_fraction]}),
+    # the budget's free allocation over generations: shares (Dirichlet) and the share of it spent
+    Key("human_allocation", _allocation_suggest, _allocation_baseline, _allocation_init, _allocation_forward,
         lambda inputs, config: {"human_fraction": [round(float(v), 6) for v in inputs.human_fraction]}),
     *[_schedule_row(name, schedule) for name, schedule in SCHEDULES.items()],
     Key("human_weight", lambda trial, config, changes: {"human_weight": trial.suggest_float("human_weight", 0.0, 1.0)},

@@ -10,6 +10,10 @@ through it, and is evaluated the same way (as floats) by the Optuna search.
   shares a_t ∝ exp(-rate (t - 1)) (rate > 0 front-loads, < 0 back-loads, 0 spreads evenly):
   lambda_t = min(1, (B - M) a_t / M). The shares sum to 1, so the schedule spends the whole budget
   unless a generation would need more than a full batch.
+
+The free allocation (``human_allocation``) is not a shape at all: the budget's real human samples
+over generations 1..T in any profile (early, late, bursts), ``allocate``d by water-filling under the
+per-generation caps (``allocation_fractions``).
 """
 import math
 from typing import Callable, NamedTuple
@@ -68,3 +72,45 @@ def schedule_values(name: str, params: dict, config: Config) -> list[float]:
     """The schedule as plain floats (one per generation 1..T), clipped into [0, 1]."""
     values = np.clip(SCHEDULES[name].fn({k: float(v) for k, v in params.items()}, config, np), 0.0, 1.0)
     return [round(float(v), 6) for v in values]
+
+
+def allocation_caps(scenario, xp=np):
+    """Real human samples an all-human batch of generation 1..T holds (less its contaminated ones),
+    and the most the allocation can spend in all: the budget left after generation 0, at most their sum."""
+    contamination = xp.asarray(scenario.schedule("contamination"), dtype=float)
+    caps = scenario.samples - xp.round(contamination * scenario.samples)
+    left = math.inf if math.isinf(scenario.human_budget) else scenario.human_budget - scenario.samples
+    return caps, xp.minimum(left, xp.sum(caps))
+
+
+def allocate(shares, total, caps, xp=np):
+    """Water-filling: n_t = min(cap_t, tau share_t) with sum n_t = min(total, sum cap_t).
+
+    Each round hands what is left of ``total`` to the generations below their cap, in proportion to
+    their shares; a generation that fills is capped and its excess goes round again, so after T
+    rounds every generation is full or holds tau share_t. Written over ``xp`` (differentiable in
+    ``jax.numpy``: the caps are where the gradient of a full generation vanishes).
+    """
+    def fill(_, n):
+        free = (n < caps - 1e-9).astype(n.dtype)
+        rest = xp.maximum(total - xp.sum(n), 0.0)
+        weights = shares * free
+        return xp.minimum(caps, n + rest * weights / xp.maximum(xp.sum(weights), 1e-12))
+
+    n = xp.zeros_like(xp.asarray(shares, dtype=float) * 1.0)
+    if xp is np:
+        for _ in range(len(n)):
+            n = fill(None, n)
+        return n
+    import jax
+
+    return jax.lax.fori_loop(0, n.shape[0], fill, n)
+
+
+def allocation_fractions(shares, spend, scenario, xp=np):
+    """lambda_t that buy ``allocate``'s real counts: ``spend`` (in [0, 1]) of what can be spent,
+    split by ``shares`` (summing to 1); under contamination c_t, n_t / (1 - c_t) slots are bought."""
+    caps, most = allocation_caps(scenario, xp)
+    counts = allocate(shares, spend * most, caps, xp)
+    contamination = xp.asarray(scenario.schedule("contamination"), dtype=float)
+    return xp.clip(counts / xp.maximum((1.0 - contamination) * scenario.samples, 1e-9), 0.0, 1.0)

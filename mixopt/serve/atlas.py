@@ -9,8 +9,12 @@ Grid axes (``ATLAS_AXES``): the horizon T, the fresh human samples there are per
 generation after generation 0 (as a share of a batch: budget = M + share * T * M) and the
 contamination of fresh human data; family, truth and batch size are fixed per family.
 
-Lookup (``from_atlas``): the nearest entry of an atlas for the same family, truth, batch size and
-objective, when the scenario lies inside the atlas's grid.
+Each entry answers within ``constraints`` (the policy keys its question fixed: ``--retentions``
+builds entries per retention rule; ``free`` leaves the retention to the search).
+
+Lookup (``from_atlas``): the nearest entry of an atlas for the same family, truth, batch size,
+objective and constraints, when the scenario lies inside the atlas's grid; an atlas without entries
+for the user's constraints does not answer (``recommend`` searches instead).
 """
 import itertools
 import json
@@ -80,10 +84,18 @@ def _fixed(scenario: dict) -> str:
     return json.dumps(fixed, sort_keys=True)
 
 
-def atlas_miss(config: Config, objective: Objective, atlas: dict) -> str:
+def _constrained(entry: dict) -> str:
+    return json.dumps(entry.get("constraints", {}), sort_keys=True)
+
+
+def atlas_miss(config: Config, objective: Objective, atlas: dict, constraints: dict | None = None) -> str:
     """Why the atlas has no answer for this scenario, in one phrase (``from_atlas`` returned None)."""
     query = config.to_dict()["scenario"]
-    same = [e for e in atlas["entries"] if _fixed(e["scenario"]) == _fixed(query)]
+    wanted = json.dumps(constraints or {}, sort_keys=True)
+    kept = [e for e in atlas["entries"] if _constrained(e) == wanted]
+    if not kept:
+        return f"the atlas holds no entry for the constraints {wanted}"
+    same = [e for e in kept if _fixed(e["scenario"]) == _fixed(query)]
     if not same:
         grids = sorted({f"{e['scenario']['family']} M={e['scenario']['samples']}" for e in atlas["entries"]})
         return f"the atlas holds no entry for this family, truth and batch size (it covers {', '.join(grids)})"
@@ -92,15 +104,16 @@ def atlas_miss(config: Config, objective: Objective, atlas: dict) -> str:
     return "the scenario lies outside the atlas's grid (horizon, budget per generation or contamination)"
 
 
-def from_atlas(config: Config, objective: Objective, atlas: dict) -> dict | None:
+def from_atlas(config: Config, objective: Objective, atlas: dict, constraints: dict | None = None) -> dict | None:
     """The nearest atlas entry's report when the scenario lies inside the atlas grid, else None.
 
     Distance: the sum over the grid axes of |difference| / the axis's span among the candidate
     entries (log scale for the horizon); an infinite budget matches only infinite budgets.
     """
     query = config.to_dict()["scenario"]
-    candidates = [e for e in atlas["entries"]
-                  if e.get("objective") == objective.name and _fixed(e["scenario"]) == _fixed(query)]
+    wanted = json.dumps(constraints or {}, sort_keys=True)
+    candidates = [e for e in atlas["entries"] if e.get("objective") == objective.name
+                  and _fixed(e["scenario"]) == _fixed(query) and _constrained(e) == wanted]
     if not candidates:
         return None
     here = atlas_coordinates(query)
@@ -127,7 +140,7 @@ def from_atlas(config: Config, objective: Objective, atlas: dict) -> dict | None
     differs = {k: {"entry": entry["scenario"].get(k), "yours": query.get(k)}
                for k in ("generations", "human_budget", "contamination") if entry["scenario"].get(k) != query.get(k)}
     policy = _for_horizon(report["policy"], entry["scenario"]["generations"], query["generations"])
-    return {**report, "policy": policy, "scenario": query, "source": "atlas",
+    return {**report, "policy": policy, "scenario": query, "source": "atlas", "constraints": constraints or {},
             "description": describe_report({"scenario": query, "policy": policy}),
             "atlas": {"distance": round(distance(points[best]), 6), "exact": distance(points[best]) == 0,
                       "entry_scenario": entry["scenario"], "entries_compared": len(keep), "differs": differs,
@@ -151,8 +164,14 @@ def _axis_value(axis: str, value: float) -> float:
     return math.log(value) if axis == "generations" else value
 
 
-def grid_configs(families: str, grid: str, seeds: int) -> list[tuple[config_mod.Config, str]]:
-    """(config, objective) of every grid scenario."""
+RETENTION_CHOICES = ("free", "replace", "accumulate", "window", "subsample")
+
+
+def grid_configs(families: str, grid: str, seeds: int, retentions: str = "free") -> list[tuple[config_mod.Config, str]]:
+    """(config, objective) of every grid scenario, once per retention constraint (``free``: none)."""
+    rules = [r.strip() for r in retentions.split(",") if r.strip()]
+    if not rules or any(r not in RETENTION_CHOICES for r in rules):
+        raise ConfigError(f"retentions must be comma-separated {', '.join(RETENTION_CHOICES)}, got {retentions!r}")
     if grid not in GRIDS:
         raise ConfigError(f"grid must be one of {', '.join(GRIDS)}, got {grid!r}")
     names = [f.strip() for f in families.split(",") if f.strip()]
@@ -163,39 +182,46 @@ def grid_configs(families: str, grid: str, seeds: int) -> list[tuple[config_mod.
     axes = GRIDS[grid]
     for name in names:
         fixed, objective = FAMILY_GRIDS[name]
-        for T, share, contamination in itertools.product(*axes.values()):
+        for rule, (T, share, contamination) in itertools.product(rules, itertools.product(*axes.values())):
             budget = fixed["samples"] * (1 + share * T)
             scenario = {**fixed, "generations": T, "human_budget": budget, "contamination": contamination}
-            out.append((config_mod.from_dict({"scenario": scenario, "run": {"seeds": seeds}}), objective))
+            policy = {} if rule == "free" else {"retention": rule}
+            out.append((config_mod.from_dict({"scenario": scenario, "policy": policy, "run": {"seeds": seeds}}),
+                        objective))
     return out
 
 
-def build_point(config_dict: dict, objective_text: str, trials: int, eval_seeds: int, storage: str | None) -> dict:
-    """Optimises one grid scenario (resuming its study) and returns its atlas entry."""
+def build_point(config_dict: dict, fixed: list, objective_text: str, trials: int, eval_seeds: int,
+                storage: str | None) -> dict:
+    """Optimises one grid scenario within its constraints (resuming its study) and returns its atlas entry."""
     import optuna
 
     from mixopt.families import make_family
     from mixopt.objectives import parse
     from mixopt.optimizers.search import optimize_search
     from mixopt.optimizers.evaluate import build_report
-    from mixopt.optimizers.space import RECOMMEND_SPACE
+    from mixopt.optimizers.space import constraints as constraints_of, recommend_space
     from mixopt.store import REPORT_ATTR, default_study_name, store_report
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    config = config_mod.from_dict(config_dict)
+    config = config_mod.from_dict(config_dict, fixed=fixed)
     family = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples)
     objective = parse(objective_text, family.metric_names + ("human_used",))[0]
-    name = default_study_name(config, objective.name, RECOMMEND_SPACE)
-    result = optimize_search(config, [objective], RECOMMEND_SPACE, trials=trials, storage=storage,
+    constraints = constraints_of(config)
+    space = recommend_space(constraints)
+    name = default_study_name(config, objective.name, space, constraints=constraints)
+    result = optimize_search(config, [objective], space, trials=trials, storage=storage, constraints=constraints,
                              study_name=name, seeds=config.run.seeds, seed=config.run.seed)
     stored = result.study.user_attrs.get(REPORT_ATTR + objective.name)
     if stored is not None and stored["trials"] >= trials and stored["objective"]["eval_seeds"] == eval_seeds:
         report = stored  # built by an earlier run of this build: not recomputed
     else:
-        report = build_report(result.config, objective, eval_seeds=eval_seeds, seed=config.run.seed)
+        report = build_report(result.config, objective, eval_seeds=eval_seeds, seed=config.run.seed,
+                              constraints=constraints)
         store_report(result.study, objective, report)
         report = result.study.user_attrs[REPORT_ATTR + objective.name]
-    return {"scenario": config.to_dict()["scenario"], "objective": objective.name, "study": name, "report": report}
+    return {"scenario": config.to_dict()["scenario"], "objective": objective.name, "constraints": constraints,
+            "study": name, "report": report}
 
 
 def _point_worker(args):
@@ -207,14 +233,14 @@ def _point_worker(args):
 
 def build(*, families: str = "gaussian,categorical", grid: str = "default", trials: int = 40, seeds: int = 128,
           eval_seeds: int = 1000, workers: int = 1, storage: str | None = None, out: str | None = None,
-          progress: bool = False) -> dict:
+          progress: bool = False, retentions: str = "free") -> dict:
     """Builds (or resumes) the atlas and writes it to ``out`` (default ``mixopt-atlas.json``)."""
     for name, value, minimum in (("trials", trials, 1), ("seeds", seeds, 2), ("eval_seeds", eval_seeds, 2),
                                  ("workers", workers, 1)):
         if value < minimum:
             raise ConfigError(f"{name} must be >= {minimum}, got {value}")
-    points = grid_configs(families, grid, seeds)
-    jobs = [(c.to_dict(), objective, trials, eval_seeds, storage) for c, objective in points]
+    points = grid_configs(families, grid, seeds, retentions)
+    jobs = [(c.to_dict(), sorted(c.fixed), objective, trials, eval_seeds, storage) for c, objective in points]
     entries = []
     from mixopt.progress import Phase
 
@@ -236,7 +262,8 @@ def build(*, families: str = "gaussian,categorical", grid: str = "default", tria
             pool.terminate()
         if bar is not None:
             bar.close()
-    atlas = {"version": 1, "grid": grid, "axes": GRIDS[grid], "families": families, "trials": trials,
+    atlas = {"version": 1, "grid": grid, "axes": GRIDS[grid], "families": families, "retentions": retentions,
+             "trials": trials,
              "seeds": seeds, "eval_seeds": eval_seeds, "entries": entries}
     path = Path(out or "mixopt-atlas.json")
     tmp = path.with_suffix(path.suffix + ".tmp")

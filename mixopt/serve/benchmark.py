@@ -67,12 +67,14 @@ def load_suite(name_or_path: str) -> dict:
     fractions) and ``budget_points``, and one ``[[scenario]]`` table per scenario: its ``name``, its
     ``objective``, the keys of a config's ``[scenario]`` (a ``[scenario.truth]`` table after it) and
     optionally ``strategies``: baseline names, ``optimised``, or policy files (``.json``/``.toml``: a
-    ``[policy]`` table, e.g. what ``mixopt optimize --format json`` wrote), relative to the suite file.
+    ``[policy]`` table, e.g. what ``mixopt optimize --format json`` wrote), relative to the suite file,
+    and ``policy``: a ``[scenario.policy]`` table of the policy keys the scenario's pipeline fixes (its
+    constraints: the baselines, the heatmap and the optimised strategy keep them).
     """
     if name_or_path in SUITES:
         suite = SUITES[name_or_path]
         return {**suite, "name": name_or_path, "budget_points": suite.get("budget_points", BUDGET_POINTS),
-                "scenarios": {n: {"scenario": sc, "objective": obj, "strategies": None}
+                "scenarios": {n: {"scenario": sc, "objective": obj, "strategies": None, "policy": {}}
                               for n, (sc, obj) in suite["scenarios"].items()}}
     path = Path(name_or_path)
     if path.suffix != ".toml":
@@ -100,16 +102,18 @@ def load_suite(name_or_path: str) -> dict:
         here = f"{where}: scenario {name!r}"
         if "objective" not in table:
             raise ConfigError(f'{here} needs an objective (e.g. objective = "final:kl")')
-        keys = {k: v for k, v in table.items() if k not in ("name", "objective", "strategies")}
+        keys = {k: v for k, v in table.items() if k not in ("name", "objective", "strategies", "policy")}
+        fixed = table.get("policy", {})
         try:
-            base = config_mod.from_dict({"scenario": keys})
+            base = config_mod.from_dict({"scenario": keys, "policy": fixed})
         except ConfigError as err:
             raise ConfigError(f"{here}: {err}") from None
         _check_objective(base, table["objective"], here)
         strategies = table.get("strategies")
         if strategies is not None:
             strategies = [_strategy(base, s, path.parent, here) for s in strategies]
-        out["scenarios"][name] = {"scenario": keys, "objective": table["objective"], "strategies": strategies}
+        out["scenarios"][name] = {"scenario": keys, "objective": table["objective"], "strategies": strategies,
+                                  "policy": fixed}
     return out
 
 
@@ -124,15 +128,17 @@ def _check_objective(base, objective: str, where: str) -> None:
 
 def _strategy(base, spec, folder: Path, where: str):
     """A suite's strategy: a baseline name, ``optimised``, or a policy file, as (name, policy dict or None)."""
-    from mixopt.optimizers.baselines import BUDGET_MATCHED, ZERO_BUDGET
+    from mixopt.optimizers.baselines import baseline_configs
+    from mixopt.optimizers.space import constraints
 
     if not isinstance(spec, str):
         raise ConfigError(f"{where}: a strategy is a name or a policy file path, got {spec!r}")
-    if spec in ZERO_BUDGET or spec in BUDGET_MATCHED or spec == "optimised":
+    names = list(baseline_configs(base, constraints(base)))
+    if spec in names or spec == "optimised":
         return spec, None
     path = folder / spec
     if path.suffix not in (".json", ".toml"):
-        raise ConfigError(f"{where}: strategy {spec!r} is neither a baseline ({', '.join([*ZERO_BUDGET, *BUDGET_MATCHED])}), "
+        raise ConfigError(f"{where}: strategy {spec!r} is neither a baseline ({', '.join(names)}), "
                           "'optimised' nor a policy file (.json or .toml)")
     policy = config_mod.read_file(path)
     policy = policy.get("policy", policy)
@@ -146,29 +152,32 @@ def _strategy(base, spec, folder: Path, where: str):
 def _tasks(suite: dict, seeds: int) -> list[tuple[str, str, object, str]]:
     """(scenario name, strategy name, config, objective) of the suite; the ``optimised`` config is the
     scenario's, searched when its part is made."""
-    from mixopt.optimizers.baselines import BUDGET_MATCHED, baseline_configs
+    from mixopt.optimizers.baselines import baseline_configs, budget_matched
+    from mixopt.optimizers.space import constraints
     from mixopt.serve.target import at_budget, grid
 
     tasks = []
     for name, entry in suite["scenarios"].items():
-        base = config_mod.from_dict({"scenario": entry["scenario"], "run": {"seeds": seeds}})
+        base = config_mod.from_dict({"scenario": entry["scenario"], "policy": entry["policy"], "run": {"seeds": seeds}})
         objective = entry["objective"]
-        baselines = baseline_configs(base)
+        fixed = constraints(base)
+        baselines = baseline_configs(base, fixed)
         chosen = entry["strategies"] or [*[(n, None) for n in baselines], ("optimised", None)]
         for strategy, policy in chosen:
             if policy is not None:
-                config = config_mod.from_dict({"scenario": entry["scenario"], "policy": policy, "run": {"seeds": seeds}})
+                config = config_mod.from_dict({"scenario": entry["scenario"], "policy": {**policy, **entry["policy"]},
+                                               "run": {"seeds": seeds}})
             else:
                 config = baselines.get(strategy, base)
             tasks.append((name, strategy, config, objective))
-        for retention in HEATMAP_RETENTIONS:
-            for fraction in suite["heatmap"]:
-                changes = {"retention": retention, "human_fraction": fraction, "human_weight": None}
+        for retention in [fixed["retention"]] if "retention" in fixed else HEATMAP_RETENTIONS:
+            for fraction in [] if "human_fraction" in fixed else suite["heatmap"]:
+                changes = {"retention": retention, "human_fraction": fraction, "human_weight": None, **fixed}
                 tasks.append((name, f"grid:{retention}:{fraction:g}", _with(base, changes), objective))
         if suite["budget_points"] and math.isfinite(base.scenario.human_budget):
             for budget in grid(base, suite["budget_points"]):
-                for strategy, config in baseline_configs(at_budget(base, budget)).items():
-                    if strategy in BUDGET_MATCHED:
+                for strategy, config in baseline_configs(at_budget(base, budget), fixed).items():
+                    if budget_matched(strategy):
                         tasks.append((name, f"budget:{budget}:{strategy}", config, objective))
     return tasks
 
@@ -212,11 +221,12 @@ def _optimised(config, objective_text: str, trials: int, storage: str, name: str
     from mixopt.families import make_family
     from mixopt.objectives import parse
     from mixopt.optimizers.search import optimize_search
-    from mixopt.optimizers.space import RECOMMEND_SPACE
+    from mixopt.optimizers.space import constraints, recommend_space
 
     family = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples)
     objective = parse(objective_text, family.metric_names + ("human_used",))
-    return optimize_search(config, objective, RECOMMEND_SPACE, trials=trials, storage=storage,
+    fixed = constraints(config)
+    return optimize_search(config, objective, recommend_space(fixed), trials=trials, storage=storage, constraints=fixed,
                            study_name=f"benchmark-{name}", seeds=min(config.run.seeds, 128), seed=config.run.seed).config
 
 
@@ -259,7 +269,7 @@ def run(suite_name: str = "default", out: str | None = None, *, seeds: int | Non
     per_seed = {(s, k): np.load(_part(parts, s, k, seeds).with_suffix(".npy"))
                 for s, k, _, _ in tasks if _part(parts, s, k, seeds).with_suffix(".npy").exists()}
     scenarios = {name: {"scenario": config_mod.from_dict({"scenario": e["scenario"]}).to_dict()["scenario"],
-                        "objective": e["objective"]} for name, e in suite["scenarios"].items()}
+                        "objective": e["objective"], "constraints": e["policy"]} for name, e in suite["scenarios"].items()}
     return write_report(results, root, suite["name"], per_seed=per_seed, scenarios=scenarios)
 
 

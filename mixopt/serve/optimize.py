@@ -11,7 +11,7 @@ from mixopt.families import make_family
 from mixopt.objectives import parse
 from mixopt.optimizers.gradient import gradient_start, optimize_gradient, saturated_keys
 from mixopt.optimizers.search import optimize_search
-from mixopt.optimizers.space import parse_space
+from mixopt.optimizers.space import constraints as constraints_of, parse_space
 from mixopt.optimizers.evaluate import build_report
 from mixopt.optimizers.search import SAMPLERS as SEARCH_SAMPLERS
 from mixopt.serve.recommend import answer_source
@@ -21,7 +21,15 @@ METHODS = ("gradient", "optuna", "hybrid")
 STARTS = ("best", "config")
 
 
-def optimize(config: Config, *, objective: str = "final:kl", method: str = "optuna", space: str | tuple = "human_fraction",
+def default_space(config: Config) -> str:
+    """``--space`` where the user names none: the budget's free allocation over generations where a
+    budget is finite (any spending plan: early, late, bursts), one constant fraction where it is not."""
+    import math
+
+    return "human_fraction" if math.isinf(config.scenario.human_budget) else "human_allocation"
+
+
+def optimize(config: Config, *, objective: str = "final:kl", method: str = "optuna", space: str | tuple | None = None,
              trials: int = 50, steps: int = 200, learning_rate: float = 0.05, optimizer: str = "adam",
              refine_steps: int = 30, search: str = "tpe", timeout: float | None = None, storage: str | None = None,
              study: str | None = None, workers: int = 1, batch: int = 1, eval_seeds: int = 2000,
@@ -35,6 +43,9 @@ def optimize(config: Config, *, objective: str = "final:kl", method: str = "optu
     the config's policy and the budget-matched heuristics of its retention, pulled inside the box
     (``gradient_start``); ``config`` from the config's policy as it is. Returns the DESIGN.md section
     4 object (with ``saturated``: fraction keys that ended where their gradient vanishes).
+    ``space`` None: ``default_space``. Every policy key the config fixed and ``space`` leaves alone is a
+    constraint (``space.constraints``): the baselines, the fallback and the study keep it; the
+    report lists them under ``constraints``.
     """
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -48,7 +59,8 @@ def optimize(config: Config, *, objective: str = "final:kl", method: str = "optu
         raise ConfigError(f"search must be one of {', '.join(SEARCH_SAMPLERS)}, got {search!r}")
     family = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples)
     objectives = parse(objective, family.metric_names + ("human_used",))
-    space = parse_space(space)
+    space = parse_space(default_space(config) if space is None else space)
+    fixed = constraints_of(config, space)
     seeds, seed = config.run.seeds, config.run.seed
     started = time.perf_counter()
     pareto, extra = None, {}
@@ -56,14 +68,14 @@ def optimize(config: Config, *, objective: str = "final:kl", method: str = "optu
         if len(objectives) > 1:
             raise ConfigError("method gradient takes one objective; use method optuna with search nsga for several")
         if start == "best":
-            config = gradient_start(config, objectives[0], space, seeds=seeds, seed=seed)
+            config = gradient_start(config, objectives[0], space, seeds=seeds, seed=seed, constraints=fixed)
         result = optimize_gradient(config, objectives[0], space, steps=steps, learning_rate=learning_rate,
                                    seeds=seeds, seed=seed, optimizer=optimizer)
         study_name = None
         extra["saturated"] = saturated_keys(result.config, space)
     else:
-        study_name = study or default_study_name(config, objective, space, method)
-        result = optimize_search(config, objectives, space, trials=trials, storage=storage,
+        study_name = study or default_study_name(config, objective, space, method, fixed)
+        result = optimize_search(config, objectives, space, trials=trials, storage=storage, constraints=fixed,
                                  study_name=study_name, seeds=seeds, seed=seed, sampler=search,
                                  timeout=timeout, progress=progress, workers=workers,
                                  refine_steps=refine_steps if method == "hybrid" else 0,
@@ -71,7 +83,7 @@ def optimize(config: Config, *, objective: str = "final:kl", method: str = "optu
         if len(objectives) > 1:  # the Pareto front of the study (quality vs cost or vs diversity)
             pareto = pareto_front(config, objectives, result.study.best_trials, eval_seeds=eval_seeds, seed=seed)
     elapsed = time.perf_counter() - started
-    report = build_report(result.config, objectives[0], eval_seeds=eval_seeds, seed=seed,
+    report = build_report(result.config, objectives[0], eval_seeds=eval_seeds, seed=seed, constraints=fixed,
                           start=result.start if method == "gradient" else None)
     if study_name is not None:  # what `mixopt recommend` reads back without recomputing
         store_report(result.study, objectives[0], report)

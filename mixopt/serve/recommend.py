@@ -2,15 +2,18 @@
 
 Where the answer comes from, in order (the payload's ``source``):
 
-1. ``study``: a stored study for the same scenario and objective that holds a report (``mixopt
+The policy keys the config or the flags set are the user's constraints (``space.constraints``):
+every source below answers only within them, and the payload lists them.
+
+1. ``study``: a stored study for the same scenario, constraints and objective that holds a report (``mixopt
    optimize``, ``atlas build`` and earlier recommendations write one). Read from the storage; nothing
    is simulated, and JAX is not imported.
 2. ``atlas``: the nearest entry of a policy atlas (the one shipped with the package, or ``--atlas
-   PATH``) built for the same family, truth, batch size and objective, when the scenario lies inside
+   PATH``) built for the same family, truth, batch size, objective and constraints, when the scenario lies inside
    the atlas's grid of horizons, budgets and contamination levels. The payload says which entry and
    how near; its numbers are the entry's, measured in the entry's scenario.
-3. ``optimised``: a bounded Optuna search (``time_budget`` seconds) over a decaying human-fraction
-   schedule and the retention rule, re-evaluated on fresh seeds against the baselines, and stored as
+3. ``optimised``: a bounded Optuna search (``time_budget`` seconds) over the budget's allocation
+   and the retention rule (less what the constraints fix: ``space.recommend_space``), re-evaluated on fresh seeds against the baselines, and stored as
    a study with its report, so the next query for this scenario is answered from storage.
 
 A report is the JSON object of DESIGN.md section 4 (``policy``, ``objective``, ``human_used``,
@@ -23,7 +26,7 @@ from mixopt.config import Config
 from mixopt.errors import ConfigError
 from mixopt.objectives import Objective, parse
 from mixopt.serve.atlas import atlas_miss, from_atlas, load_atlas
-from mixopt.optimizers.space import RECOMMEND_FIRST, RECOMMEND_SPACE
+from mixopt.optimizers.space import constraints as constraints_of, recommend_space
 from mixopt.store import default_study_name, from_storage, store_report
 
 
@@ -47,7 +50,7 @@ def _precise_enough(report: dict) -> bool:
 
 def optimise(config: Config, objective: Objective, *, storage: str | None, time_budget: float, eval_seeds: int,
              trials: int = 10_000, progress: bool = False, study_name: str | None = None,
-             started: float | None = None) -> dict:
+             started: float | None = None, constraints: dict | None = None) -> dict:
     """A time-bounded Optuna search, its best policy re-evaluated and stored as the study's report.
 
     The whole answer keeps to ``time_budget`` seconds from ``started`` (``time.perf_counter()``):
@@ -60,15 +63,16 @@ def optimise(config: Config, objective: Objective, *, storage: str | None, time_
     from mixopt.optimizers.search import optimize_search
     from mixopt.optimizers.evaluate import build_report
 
-    name = study_name or default_study_name(config, objective.name, RECOMMEND_SPACE)
-    result = optimize_search(config, [objective], RECOMMEND_SPACE, trials=trials, storage=storage, study_name=name,
+    space = recommend_space(constraints or {})
+    name = study_name or default_study_name(config, objective.name, space, constraints=constraints)
+    result = optimize_search(config, [objective], space, trials=trials, storage=storage, study_name=name,
                              seeds=config.run.seeds, seed=config.run.seed, progress=progress,
                              timeout=max(1.0, SEARCH_SHARE * time_budget - (time.perf_counter() - started)),
-                             first_candidates=RECOMMEND_FIRST)
+                             constraints=constraints)
     searched = time.perf_counter() - started
     report = build_report(result.config, objective, eval_seeds=eval_seeds, seed=config.run.seed,
                           chunk=config.run.seeds, runners=result.runners, deadline=deadline,
-                          min_seeds=min(eval_seeds, MIN_EVAL_SEEDS), precision=PRECISION)
+                          min_seeds=min(eval_seeds, MIN_EVAL_SEEDS), precision=PRECISION, constraints=constraints)
     store_report(result.study, objective, report)
     used = report["objective"]["eval_seeds"]
     precise = _precise_enough(report)
@@ -82,7 +86,8 @@ def optimise(config: Config, objective: Objective, *, storage: str | None, time_
 def recommend(config: Config, objective_text: str, *, storage: str | None = None, atlas_path=None,
               time_budget: float = 20.0, eval_seeds: int = 1000, use_atlas: bool = True,
               progress: bool = False, on_compute=None) -> dict:
-    """The recommendation for ``config``'s scenario (its policy is ignored): study, atlas or optimised."""
+    """The recommendation for ``config``'s scenario within the policy keys it fixed (its constraints):
+    study, atlas or optimised."""
     if not time_budget > 0:
         raise ConfigError(f"time_budget must be > 0 seconds, got {time_budget!r}")
     if eval_seeds < 2:
@@ -91,12 +96,17 @@ def recommend(config: Config, objective_text: str, *, storage: str | None = None
     if len(objectives) > 1:
         raise ConfigError("recommend takes one objective (optimize with search nsga gives a Pareto front)")
     objective = objectives[0]
-    found = from_storage(config, objective, storage)
-    missed = "no stored study for this scenario; --no-atlas"
+    fixed = constraints_of(config)
+    if not recommend_space(fixed):
+        raise ConfigError(f"every policy key a recommendation chooses is fixed ({', '.join(fixed)}): nothing is "
+                          "left to recommend; drop one, or mixopt simulate your policy")
+    found = from_storage(config, objective, storage, fixed)
+    missed = "no stored study for this scenario and constraints; --no-atlas"
     if found is None and use_atlas:
         shipped = load_atlas(atlas_path)
-        found = from_atlas(config, objective, shipped)
-        missed = "no stored study for this scenario; " + (atlas_miss(config, objective, shipped) if found is None else "")
+        found = from_atlas(config, objective, shipped, fixed)
+        missed = ("no stored study for this scenario and constraints; "
+                  + (atlas_miss(config, objective, shipped, fixed) if found is None else ""))
     if found is not None:
         return found
     started = time.perf_counter()
@@ -107,5 +117,5 @@ def recommend(config: Config, objective_text: str, *, storage: str | None = None
     family = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples)
     objective = parse(objective_text, family.metric_names + ("human_used",))[0]  # the family check
     answer = optimise(config, objective, storage=storage, time_budget=time_budget, eval_seeds=eval_seeds,
-                      progress=progress, started=started)
+                      progress=progress, started=started, constraints=fixed)
     return {**answer, "why_optimised": missed}

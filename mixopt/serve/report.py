@@ -15,12 +15,12 @@ def summary_table(results: pd.DataFrame, per_seed: dict | None = None) -> pd.Dat
     are known (``per_seed[(scenario, strategy)]``), the paired margin against the scenario's best
     budget-matched baseline (``vs``; positive = better; ``margin_rel``: relative to its mean)."""
     from mixopt.optimizers.evaluate import paired_margin
-    from mixopt.optimizers.baselines import BUDGET_MATCHED, ZERO_BUDGET
+    from mixopt.optimizers.baselines import budget_matched, zero_budget
 
     per_seed = per_seed or {}
     rows = []
     for (scenario, strategy), group in _named(results).groupby(["scenario", "strategy"], sort=False):
-        spends = "budget" if strategy in BUDGET_MATCHED else "none" if strategy in ZERO_BUDGET else "policy"
+        spends = "budget" if budget_matched(strategy) else "none" if zero_budget(strategy) else "policy"
         if isinstance(group["error"].iloc[0], str) and group["error"].iloc[0]:
             rows.append({"scenario": scenario, "strategy": strategy, "spends": spends, "error": group["error"].iloc[0]})
             continue
@@ -112,17 +112,17 @@ def write_report(results: pd.DataFrame, root: Path, suite_name: str, *, per_seed
             lines += [_scenario_words(scenarios[scenario]), ""]
             named = _named(results)
             for row in named[(named["scenario"] == scenario) & (named["generation"] == 0)].itertuples():
-                if row.strategy not in _baseline_names() and isinstance(row.policy, str) and row.metric == "human_used":
+                if not _baseline(row.strategy) and isinstance(row.policy, str) and row.metric == "human_used":
                     lines += [f"Policy `{row.strategy}`: {_policy_words(scenarios[scenario]['scenario'], row.policy)}", ""]
         lines += [f"![{p.stem}]({p.name})" for p in paths] + [""]
     (root / "report.md").write_text("\n".join(lines))
     return summary
 
 
-def _baseline_names() -> set:
-    from mixopt.optimizers.baselines import BUDGET_MATCHED, ZERO_BUDGET
+def _baseline(name: str) -> bool:
+    from mixopt.optimizers.baselines import budget_matched, zero_budget
 
-    return set(ZERO_BUDGET) | set(BUDGET_MATCHED)
+    return budget_matched(name) or zero_budget(name)
 
 
 def _scenario_words(entry: dict) -> str:

@@ -4,7 +4,7 @@ The answer is the least total human budget (generation 0's M samples included) a
 budget-matched heuristic meets the target with its 95% CI (``ci_high <= VALUE`` for ``<=``, ``ci_low >=
 VALUE`` for ``>=``), found by bisection over whole samples between M and M (T + 1), every budget on
 the same fresh seeds (common random numbers). The heuristics are what a budget buys the simple ways
-(``space.BUDGET_MATCHED``); the best of them at the answer's budget is the policy, with its
+(``baselines.budget_matched``, keeping the policy keys the user fixed); the best of them at the answer's budget is the policy, with its
 per-generation spend. The bisection assumes the best heuristic does not get worse with more budget
 (each can leave the extra unspent only by design, so this is checked on the evaluated points: a
 budget that meets the target above one that does not is what bisection needs; a violation is said in
@@ -69,10 +69,11 @@ def _evaluate(config: Config, objective: Objective, budget: float, *, seeds: int
     human_used and the per-generation spend."""
     from mixopt.describe import effective_human
     from mixopt.optimizers.evaluate import _estimate, paired_values
-    from mixopt.optimizers.baselines import BUDGET_MATCHED, baseline_configs
+    from mixopt.optimizers.baselines import baseline_configs, budget_matched
+    from mixopt.optimizers.space import constraints
 
-    here = at_budget(config, budget)
-    configs = {n: c for n, c in baseline_configs(here).items() if n in BUDGET_MATCHED}
+    here = at_budget(config, budget)  # the heuristics keep every policy key the user fixed
+    configs = {n: c for n, c in baseline_configs(here, constraints(config)).items() if budget_matched(n)}
     values, _ = paired_values(configs, objective, seeds=seeds, seed=seed, runners=runners)
     rows = []
     for name, metrics in values.items():
@@ -93,7 +94,7 @@ def least_budget(config: Config, target: Target, *, seeds: int = 1000, seed: int
     """The least human budget whose best heuristic meets ``target`` (module docstring), with its policy
     and the evaluated budget-quality points (``curve``)."""
     from mixopt.optimizers.baselines import baseline_configs
-    from mixopt.optimizers.space import policy_dict
+    from mixopt.optimizers.space import constraints, policy_dict
 
     scenario = config.scenario
     low, high = scenario.samples, scenario.samples * (scenario.generations + 1)
@@ -126,7 +127,7 @@ def least_budget(config: Config, target: Target, *, seeds: int = 1000, seed: int
         else:
             low = middle
     best = _best(rows_at(high), target.objective)
-    answer = baseline_configs(at_budget(config, high))[best["strategy"]]
+    answer = baseline_configs(at_budget(config, high), constraints(config))[best["strategy"]]
     met = sorted(b for b in seen if meets(b))
     monotone = all(b >= high for b in met)
     from mixopt.describe import describe
@@ -138,7 +139,7 @@ def least_budget(config: Config, target: Target, *, seeds: int = 1000, seed: int
                           "mean": best["mean"], "ci_low": best["ci_low"], "ci_high": best["ci_high"],
                           "eval_seeds": seeds},
             "human_used": best["human_used"], "scenario": at_budget(config, high).to_dict()["scenario"],
-            "source": "target", "monotone": monotone, "curve": curve()}
+            "source": "target", "monotone": monotone, "curve": curve(), "constraints": constraints(config)}
 
 
 def budget_curve(config: Config, objective: Objective, budgets, *, seeds: int = 1000, seed: int = 0) -> "pd.DataFrame":

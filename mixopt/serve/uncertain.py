@@ -51,7 +51,7 @@ def parse_uncertain(specs: list[str], config: Config) -> list[tuple[dict, Config
                 truth_key = key.removeprefix("truth.")
                 old = config.scenario.truth.get(truth_key)
                 data["scenario"]["truth"][truth_key] = int(round(value)) if isinstance(old, int) else value
-        variants.append((assignment, config_mod.from_dict(data)))
+        variants.append((assignment, config_mod.from_dict(data, fixed=config.fixed)))
     return variants
 
 
@@ -69,7 +69,7 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
     from mixopt.optimizers.search import optimize_search
     from mixopt.optimizers.baselines import baseline_configs
     from mixopt.optimizers.space import policy_dict
-    from mixopt.optimizers.space import RECOMMEND_FIRST, RECOMMEND_SPACE, policy_changes, with_policy
+    from mixopt.optimizers.space import constraints as constraints_of, policy_changes, recommend_space, with_policy
     from mixopt.optimizers.evaluators import RobustEvaluator
 
     if not time_budget > 0:
@@ -77,19 +77,24 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
     variants = parse_uncertain(specs, config)
     family = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples)
     objective = parse(objective_text, family.metric_names + ("human_used",))[0]
-    name = "robust-" + default_study_name(config, f"{objective.name}|{'|'.join(sorted(specs))}", RECOMMEND_SPACE)
-    result = optimize_search(config, [objective], RECOMMEND_SPACE, trials=10_000, storage=storage, study_name=name,
-                             seeds=config.run.seeds, seed=config.run.seed, timeout=time_budget, progress=progress,
-                             evaluator=RobustEvaluator([objective], [v for _, v in variants],
-                                                       seeds=config.run.seeds, seed=config.run.seed),
-                             first_candidates=RECOMMEND_FIRST)
+    fixed = constraints_of(config)
+    space = recommend_space(fixed)
+    if not space:
+        raise ConfigError(f"every policy key a recommendation chooses is fixed ({', '.join(fixed)}): nothing is "
+                          "left to recommend; drop one, or mixopt simulate your policy")
+    name = "robust-" + default_study_name(config, f"{objective.name}|{'|'.join(sorted(specs))}", space,
+                                          constraints=fixed)
+    result = optimize_search(config, [objective], space, trials=10_000, storage=storage, study_name=name,
+                             constraints=fixed, seeds=config.run.seeds, seed=config.run.seed, timeout=time_budget,
+                             progress=progress, evaluator=RobustEvaluator([objective], [v for _, v in variants],
+                                                                          seeds=config.run.seeds, seed=config.run.seed))
     best_policy = result.config.policy
     sign = 1.0 if objective.direction == "minimize" else -1.0
     trials = [t for t in result.study.trials if t.value is not None and "variant_values" in t.user_attrs]
     rows, policy_values, baseline_values = [], [], {}
     for i, (assignment, variant) in enumerate(variants):
         mine = dataclasses.replace(variant, policy=best_policy)
-        estimate, baselines = compare(mine, objective, baseline_configs(variant), seeds=eval_seeds,
+        estimate, baselines = compare(mine, objective, baseline_configs(variant, fixed), seeds=eval_seeds,
                                       seed=config.run.seed)
         policy_values.append(estimate.per_seed)
         for row in baselines:
@@ -119,7 +124,8 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
             "human_used": float(np.mean([r["objective"]["human_used"] for r in rows])),
             "baselines": [_averaged(n, rs, values, objective.direction, paired_margin)
                           for n, rs in baseline_values.items()],
-            "variants": rows, "source": "optimised", "study": name, "trials": len(result.study.trials)}
+            "variants": rows, "source": "optimised", "study": name, "trials": len(result.study.trials),
+            "constraints": fixed}
 
 
 def _averaged(name: str, rows: list, mine, direction: str, paired_margin) -> dict:
