@@ -142,7 +142,7 @@ def test_a_fixed_fraction_leaves_only_the_retention_free():
 SMALL = dict(trials=3, eval_seeds=200)
 
 
-def test_three_retentions_in_one_folder_are_three_studies(tmp_path):
+def test_three_retentions_in_one_folder_are_three_studies(tmp_path, capsys):
     storage = str(tmp_path / "mixopt-studies.log")
     reports = {}
     for retention in ("subsample", "replace", "window"):
@@ -157,6 +157,13 @@ def test_three_retentions_in_one_folder_are_three_studies(tmp_path):
     window = recommend(_world({"retention": "window"}), "final:kl", storage=storage, use_atlas=False)
     assert window["source"] == "study" and window["study"] == reports["window"]["study"]
     assert window["policy"]["retention"] == "window"
+    from mixopt.cli.main import main  # the command line says what it kept
+
+    assert main(["recommend", "--generations", str(T), "--samples", str(M), "--human-budget", str(M + B),
+                 "--fit", "mean", "--retention", "replace", "--storage", storage, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"from stored study {reports['replace']['study']}" in out
+    assert "your constraints (kept by the answer and by every heuristic it is compared with): retention = replace" in out
 
 
 def test_a_better_policy_outside_the_constraints_is_named_not_substituted(tmp_path):
@@ -279,3 +286,42 @@ def test_the_weight_answer_is_the_closed_form_and_carries_its_weight(tmp_path, f
     assert abs(report["policy"]["human_weight"] - w_star) < 0.05, (report["policy"], w_star)
     # the count-share weight (plain pooling, w = fraction) is what it is compared with, and it is not the answer
     assert report["best_baseline"] == "as-set-replace" and abs(fraction - w_star) > 0.05
+
+
+# ---------------------------------------------------------------------------------------------
+# Every other way of asking keeps the constraints: target, uncertain, benchmark, the atlas build.
+# ---------------------------------------------------------------------------------------------
+def test_target_compares_only_heuristics_of_the_fixed_retention():
+    from mixopt.serve.target import _evaluate
+
+    rows = _evaluate(_world({"retention": "window", "window": 2}), KL, M + B, seeds=16, seed=0, runners={})
+    assert {r["strategy"] for r in rows} == {f"{rule}-window" for rule in
+                                             ("uniform", "front-load", "back-load", "fixed-10%-fresh")}
+
+
+def test_uncertain_variants_and_benchmark_tasks_keep_the_constraints(tmp_path):
+    from mixopt.serve.benchmark import _tasks, load_suite
+    from mixopt.serve.uncertain import parse_uncertain
+
+    config = _world({"retention": "replace"})
+    variants = parse_uncertain(["contamination=0:0.2"], config)
+    assert all(v.fixed == frozenset({"retention"}) for _, v in variants)
+    suite = tmp_path / "suite.toml"
+    suite.write_text('seeds = 16\ntrials = 2\nbudget_points = 2\n[[scenario]]\nname = "fixed"\n'
+                     'objective = "final:kl"\ngenerations = 4\nsamples = 20\nhuman_budget = 40\n'
+                     '[scenario.policy]\nretention = "replace"\n')
+    tasks = _tasks(load_suite(str(suite)), 16)
+    assert tasks and all(config.policy.retention == "replace" for _, _, config, _ in tasks)
+    names = {strategy for _, strategy, _, _ in tasks}
+    assert "front-load-replace" in names and not any("accumulate" in n for n in names)
+
+
+def test_the_atlas_builds_entries_per_retention_constraint():
+    from mixopt.serve.atlas import grid_configs
+
+    points = grid_configs("gaussian", "default", 16, "free,window")
+    free = [c for c, _ in points if not c.fixed]
+    window = [c for c, _ in points if c.fixed == frozenset({"retention"})]
+    assert len(free) == len(window) == len(points) // 2 and all(c.policy.retention == "window" for c in window)
+    with pytest.raises(ConfigError, match="retentions must be"):
+        grid_configs("gaussian", "default", 16, "sometimes")
