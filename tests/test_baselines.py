@@ -85,7 +85,7 @@ def test_paired_margin_ci_covers_the_closed_form_difference():
     objective = parse("final:kl", None)[0]
     truth = (_v_final([2, 2, 2, 2, 1, 0]) - _v_final([2, 2, 2, 1, 1, 1])) / 2
     wrong = (_v_final([2] * T) - _v_final([2, 2, 2, 1, 1, 1])) / 2
-    covered, covered_wrong, diffs = 0, 0, []
+    covered, covered_wrong, diffs, halves, unpaired = 0, 0, [], [], []
     for block in range(40):
         mine, rows = compare(configs["uniform-replace"], objective, {"fixed": configs["fixed-10%-fresh-replace"]},
                              seeds=1000, seed=100 + block)
@@ -93,7 +93,15 @@ def test_paired_margin_ci_covers_the_closed_form_difference():
         covered += row["margin_ci_low"] <= truth <= row["margin_ci_high"]
         covered_wrong += row["margin_ci_low"] <= wrong <= row["margin_ci_high"]
         diffs.append(row["per_seed"] - mine.per_seed)
+        halves.append((row["margin_ci_high"] - row["margin_ci_low"]) / 2)
+        unpaired.append(1.96 * np.sqrt((row["per_seed"].var(ddof=1) + mine.per_seed.var(ddof=1)) / 1000))
     diffs = np.concatenate(diffs)
+    # not too wide either: the half-width is the paired one, 1.96 SD(difference) / sqrt(1000) (its SD
+    # over 40 blocks of 1000 seeds estimates it within a few %); the unpaired CI, the sum of the two
+    # variances, is several times wider here (the seeds are common) and must fail the same bound
+    paired = 1.96 * diffs.std(ddof=1) / np.sqrt(1000)
+    assert abs(np.mean(halves) / paired - 1) < 0.1, (np.mean(halves), paired)
+    assert np.mean(unpaired) / paired > 1.5, (np.mean(unpaired), paired)
     z = (diffs.mean() - truth) / (diffs.std(ddof=1) / np.sqrt(len(diffs)))
     assert covered >= 32 and abs(z) < 4, (covered, z)
     z_wrong = (diffs.mean() - wrong) / (diffs.std(ddof=1) / np.sqrt(len(diffs)))
@@ -116,7 +124,10 @@ def test_a_policy_worse_than_a_heuristic_gets_the_heuristic_back(budget_world):
     row = next(r for r in report["baselines"] if r["name"] == "front-load-accumulate")
     assert report["objective"]["mean"] == row["mean"] and report["human_used"] == row["human_used"]
     assert report["optimised"]["objective"]["mean"] > row["mean"]  # the losing policy is kept, with its score
-    assert report["margin"]["ci_high"] < 0  # and its margin says it lost
+    # one meaning of margin: how much better the answer is than the named comparison, here the losing policy
+    assert report["margin_vs"] == "optimised" and report["margin"]["ci_low"] > 0
+    assert row["margin"] == 0.0  # every row's margin is the answer's against it: the answer's own row is 0
+    assert all(type(v) is float for v in report["margin"].values() if not isinstance(v, dict))
     kept = build_report(worse, objective, eval_seeds=1000, seed=0, fallback=False)
     assert kept["answer"] == "optimised" and kept["policy"]["human_fraction"] == 0.1
 

@@ -65,12 +65,13 @@ def format_optimization(payload: dict, fmt: str) -> str:
     policy = ", ".join(f"{k}={_short(v)}" for k, v in applicable(payload["policy"]).items())
     head = (f"best policy ({payload['method']}{', study ' + payload['study'] if payload['study'] else ''}): {policy}\n"
             f"{objective['metric']} ({objective['direction']}) on {objective['eval_seeds']} fresh seeds, 95% CI; "
-            f"margin = how much better the optimised policy is (paired CI)\n")
+            f"margin = how much better the answer is than each row (paired CI)\n")
     note = ""
     if payload.get("saturated"):
         note = (f"note: {', '.join(payload['saturated'])} ended within 0.5% of 0 or 1, where the logit's gradient "
                 "vanishes: the optimum may be the edge itself (the schedule above is snapped there where no worse)\n")
-    return (head + verdict(payload) + note + table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
+    return (head + constraint_lines(payload) + verdict(payload) + note
+            + table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
             + "\n" + _pareto_lines(payload))
 
 
@@ -90,6 +91,18 @@ def _pareto_lines(payload: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def constraint_lines(payload: dict) -> str:
+    """What the answer assumed that the user did not state, what the user fixed (kept by the answer and every heuristic it is compared with), and the note
+    on a better heuristic outside those constraints, where there is one."""
+    lines = "".join(f"assumed: {text}\n" for text in payload.get("assumptions", []))
+    if payload.get("constraints"):
+        fixed = ", ".join(f"{k} = {_short(v)}" for k, v in payload["constraints"].items())
+        lines += f"your constraints (kept by the answer and by every heuristic it is compared with): {fixed}\n"
+    if payload.get("outside_constraints"):
+        lines += f"note: {payload['outside_constraints']['note']}; not the answer, as it breaks your constraints\n"
+    return lines
+
+
 def verdict(payload: dict) -> str:
     """One line: the answer against the best budget-matched heuristic (paired CI), e.g. "12% lower
     final:kl than the best simple heuristic, front-load-accumulate [8%, 16%]"."""
@@ -98,8 +111,10 @@ def verdict(payload: dict) -> str:
         return ""
     metric = payload["objective"]["metric"]
     if payload.get("answer") == "heuristic":
-        return (f"no policy found beats the best simple heuristic, {best}, beyond its CI (the optimised one: "
-                f"{_relative(margin, payload['objective']['direction'], metric)}): the answer is {best}\n")
+        if payload.get("margin_vs") != "optimised":  # a report stored before margins had one meaning
+            return f"no policy found beats the best simple heuristic, {best}, beyond its CI: the answer is {best}\n"
+        return (f"no policy found beats the best simple heuristic, {best}, beyond its CI: the answer is {best} "
+                f"({_relative(margin, payload['objective']['direction'], metric)} than the policy the search found)\n")
     return f"{_relative(margin, payload['objective']['direction'], metric)} than the best simple heuristic, {best}\n"
 
 
@@ -192,12 +207,19 @@ def format_recommendation(payload: dict, fmt: str) -> str:
         if payload.get("why_optimised"):
             origin += f" ({payload['why_optimised']})"
         if budget.get("cut_short"):
-            origin += (f"; cut short by --time-budget {budget['time_budget']:g}: {budget['eval_seeds']} of "
-                       f"{budget['eval_seeds_asked']} evaluation seeds; ask with a larger --time-budget or run "
+            origin += (f"; --time-budget {budget['time_budget']:g} cut the evaluation short: {budget['eval_seeds']} of "
+                       f"{budget['eval_seeds_asked']} fresh seeds; ask with a larger --time-budget or run "
                        "`mixopt optimize`")
+        if budget.get("not_evaluated"):
+            origin += (f"; {len(budget['not_evaluated'])} heuristics not evaluated: the time budget ran out while "
+                       "their programs would have compiled")
+        if budget.get("seconds", 0) > budget.get("time_budget", float("inf")):
+            origin += (f"; took {budget['seconds']:g} s against --time-budget {budget['time_budget']:g}: compiling the "
+                       "simulator (a cold compilation cache) overran it; the next run loads the compiled programs")
     lines = [f"recommendation ({origin}):", f"  {payload['description']}",
+             *constraint_lines(payload).splitlines(),
              f"{objective['metric']} ({objective['direction']}), 95% CI on {objective.get('eval_seeds', '?')} "
-             "fresh seeds; margin = how much better the recommendation is (paired CI)",
+             "fresh seeds; margin = how much better the recommendation is than each row (paired CI)",
              *([verdict(payload).rstrip("\n")] if verdict(payload) else []),
              table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")]
     if payload.get("trajectory"):

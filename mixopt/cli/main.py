@@ -6,6 +6,7 @@ infinity) exits 1 with one line naming the metric and the generation. No traceba
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 from mixopt.cli.parser import FORMATS, make_parser, overrides
@@ -13,9 +14,13 @@ from mixopt.errors import ConfigError, MixoptError
 from mixopt.runtime import enable_compilation_cache
 
 def _emit(text: str, out: str | None) -> None:
+    """Standard output, or ``--out``: one rule for every command, an existing file is replaced whole
+    (written beside it, then renamed: an interrupted write never leaves half a file)."""
     if out:
+        tmp = Path(out).with_name(Path(out).name + ".tmp")
         try:
-            Path(out).write_text(text)
+            tmp.write_text(text)
+            os.replace(tmp, out)
         except OSError as err:
             raise ConfigError(f"--out {out}: cannot write: {err.strerror}") from None
     else:
@@ -39,6 +44,10 @@ def _load_config(args, *, compile_cache: bool = True):
     _check_format(args)
     _check_out(getattr(args, "out", None))
     config = config_mod.load(args.config, policy_file=args.policy, overrides=overrides(args))
+    searched = [k.strip() for k in (getattr(args, "space", None) or "").split(",")]
+    if args.window is not None and config.policy.retention != "window" and "retention" not in searched:
+        raise ConfigError(f"--window {args.window} applies to retention window only, and the retention is "
+                          f"{config.policy.retention!r}: add --retention window, or drop --window")
     if compile_cache:
         enable_compilation_cache()
     return config
@@ -88,19 +97,23 @@ def _recommend(args) -> None:
         report = None if args.quiet else (lambda line: print(f"mixopt: {line}", file=sys.stderr, flush=True))
         payload = least_budget(config, target, seeds=args.eval_seeds, seed=config.run.seed, progress=report)
         _emit(fmt.format_target(payload, args.format), args.out)
-        return
+        if not payload["met"]:  # answered, but not met: a script must be able to tell
+            print(f"mixopt: target not met: {payload['reason']}", file=sys.stderr)
+            return 1
+        return 0
     if args.uncertain:
         args.uncertain = _calibrated_ranges(args)
         enable_compilation_cache()
         payload = uncertain.recommend_uncertain(config, args.objective, args.uncertain, storage=args.storage,
                                                 time_budget=args.time_budget, eval_seeds=args.eval_seeds,
-                                                progress=progress)
+                                                progress=progress, started=args.started)
     else:
         payload = recommend.recommend(config, args.objective, storage=args.storage, atlas_path=args.atlas,
                                       use_atlas=not args.no_atlas, time_budget=args.time_budget,
                                       eval_seeds=args.eval_seeds, progress=progress,
-                                      on_compute=enable_compilation_cache)
+                                      on_compute=enable_compilation_cache, started=args.started)
     _emit(fmt.format_recommendation(payload, args.format), args.out)
+    return 0
 
 
 def _calibrated_ranges(args) -> list[str]:
@@ -179,6 +192,7 @@ def _in_flags(message: str, argv) -> str:
 
 
 def main(argv=None) -> int:
+    started = time.perf_counter()  # a --time-budget is a promise about the whole command's wall time
     # XLA's C++ logs (e.g. notes on loading cached CPU executables) would break the one-line contract.
     # Forced, not defaulted: a parent that imported JAX has already set it to 1 in the environment.
     if not os.environ.get("MIXOPT_XLA_LOGS"):
@@ -189,6 +203,7 @@ def main(argv=None) -> int:
     args = None
     try:
         args = make_parser().parse_args(argv)
+        args.started = started
         from mixopt import progress
 
         progress.enable(not getattr(args, "quiet", False))  # on stderr; plain lines when not a terminal
@@ -197,7 +212,7 @@ def main(argv=None) -> int:
         elif args.command == "optimize":
             _optimize(args)
         elif args.command == "recommend":
-            _recommend(args)
+            return _recommend(args)
         elif args.command == "atlas":
             _atlas(args)
         elif args.command == "benchmark":

@@ -7,8 +7,9 @@ from mixopt.errors import ConfigError
 FORMATS = ("table", "csv", "json")
 
 
-class _Help(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows a flag's default where it has one of its own (a scenario flag's default is the config's)."""
+class _Help(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default where it has one of its own (a scenario flag's default is the config's),
+    and the examples (the epilog) as written."""
 
     def _get_help_string(self, action):
         if action.default in (None, False, [], argparse.SUPPRESS):
@@ -19,6 +20,7 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):  # --help shows every default
         kwargs.setdefault("formatter_class", _Help)
+        kwargs.setdefault("allow_abbrev", False)  # a typo (--generation) must not silently mean --generations
         super().__init__(*args, **kwargs)
 
     def error(self, message):  # argparse prints usage + message; the contract is one line
@@ -71,7 +73,7 @@ _FLAG_KEYS = {
 def _common(parser):
     group = parser.add_argument_group("output")
     group.add_argument("--format", default="table", help="table (default), csv or json")
-    group.add_argument("--out", help="write the output to this file instead of standard output")
+    group.add_argument("--out", help=OUT_RULE.removeprefix("--out: "))
     group.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -83,7 +85,8 @@ def _scenario_flags(sub):
     group.add_argument("--family", help="model family: gaussian, categorical, gmm, neural or regression")
     group.add_argument("--generations", type=int, help="T: generations after generation 0")
     group.add_argument("--samples", type=int, help="M: samples per batch")
-    group.add_argument("--human-budget", type=_budget, help="fresh human samples that exist in total, or inf")
+    group.add_argument("--human-budget", type=_budget,
+                       help="fresh human samples that exist in total, generation 0's M included, or inf")
     group.add_argument("--contamination", type=_fraction_list,
                        help="share of each fresh human batch that is unlabelled synthetic data, or one per generation")
     group.add_argument("--detector-tpr", type=float, help="provenance detector: P(flag | synthetic)")
@@ -95,7 +98,7 @@ def _scenario_flags(sub):
     group.add_argument("--human-weight", type=_fraction_list, help="share of the loss weight on human samples")
     group.add_argument("--human-source", help="fresh or pool")
     group.add_argument("--retention", help="replace, accumulate, window or subsample")
-    group.add_argument("--window", type=int, help="W for retention window")
+    group.add_argument("--window", type=int, help="W for retention window (with --retention window only)")
     group.add_argument("--curation-fraction", type=_fraction_list,
                        help="share of each batch's synthetic samples the verifier keeps (1 = no curation)")
     group.add_argument("--provenance-filter", action="store_const", const=True,
@@ -169,7 +172,8 @@ def _calibrate_flags(cal):
     cal.add_argument("measurements", help="a measurements TOML: the family, the keys to fit, observed runs")
     cal.add_argument("--predict", action="append", default=[], metavar="POLICY.toml",
                      help="predict this policy's curves in the fitted world (repeatable)")
-    cal.add_argument("--out", help="write the calibrated config (a TOML that every command takes) here")
+    cal.add_argument("--out", help="write the calibrated config (a TOML that every command takes) here; an existing "
+                                   "file is replaced whole")
     cal.add_argument("--figure", metavar="PNG", help="draw the measured points, the fit and the predictions here")
     cal.add_argument("--seeds", type=int, default=200, help="common Monte-Carlo seeds of every candidate world")
     cal.add_argument("--seed", type=int, default=0, help="the seed of the search and of the common seeds")
@@ -177,6 +181,29 @@ def _calibrate_flags(cal):
     cal.add_argument("--trials", type=int, default=40, help="optuna trials of the search over the fitted keys")
     cal.add_argument("--format", default="table", help="table (default), csv or json, on standard output")
     cal.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+EXAMPLES = {
+    "simulate": """examples:
+  mixopt simulate --generations 20 --samples 100 --seeds 1000
+  mixopt simulate config.toml --retention accumulate --format csv --out runs.csv""",
+    "optimize": """examples:
+  mixopt optimize --generations 10 --samples 50 --human-budget 150 --trials 40
+  mixopt optimize config.toml --retention replace --space human_allocation --objective mean:kl
+  (every policy key you set and do not list in --space is a constraint the answer keeps)""",
+    "recommend": """examples:
+  mixopt recommend --family gaussian --generations 10 --samples 100 --human-budget 300
+  mixopt recommend config.toml --retention replace          # keep your retention rule
+  mixopt recommend config.toml --target 'final:kl<=0.005'   # quote it: < and > are shell redirects
+  mixopt recommend calibrated.toml --uncertain""",
+    "benchmark": """examples:
+  mixopt benchmark --suite smoke
+  mixopt benchmark --suite my-suite.toml --out results/""",
+    "calibrate": """examples:
+  mixopt calibrate measured.toml --predict accumulate.toml --out calibrated.toml --figure fit.png""",
+}
+OUT_RULE = ("--out: write here instead of standard output; an existing file is replaced whole (written "
+            "beside it, then renamed)")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -188,11 +215,14 @@ def make_parser() -> argparse.ArgumentParser:
     except PackageNotFoundError:  # running from a checkout that was never installed
         parser.add_argument("--version", action="version", version="mixopt (not installed)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _scenario_flags(commands.add_parser("simulate", help="simulate generations of training on mixed data"))
-    opt = commands.add_parser("optimize", help="find the mixing policy that best resists collapse")
+    _scenario_flags(commands.add_parser("simulate", help="simulate generations of training on mixed data",
+                                        epilog=EXAMPLES["simulate"]))
+    opt = commands.add_parser("optimize", help="find the mixing policy that best resists collapse",
+                              epilog=EXAMPLES["optimize"])
     _scenario_flags(opt)
     _optimize_flags(opt)
-    rec = commands.add_parser("recommend", help="the best known policy for a scenario, with its evidence")
+    rec = commands.add_parser("recommend", help="the best known policy for a scenario, with its evidence",
+                              epilog=EXAMPLES["recommend"])
     _scenario_flags(rec)
     rec.add_argument("--objective", default="final:kl", help="final:METRIC or mean:METRIC")
     rec.add_argument("--storage", help="where studies are stored (as for optimize)")
@@ -203,7 +233,8 @@ def make_parser() -> argparse.ArgumentParser:
     rec.add_argument("--eval-seeds", type=int, default=1000, help="fresh seeds to evaluate an optimised answer")
     rec.add_argument("--target", metavar="METRIC<=VALUE",
                      help="how much human data must we keep: the least human budget whose best simple heuristic "
-                          "meets the target with its 95%% CI (e.g. final:kl<=0.01; >= for a maximised metric)")
+                          "meets the target with its 95%% CI (e.g. 'final:kl<=0.01', quoted; >= for a maximised "
+                          "metric); exit 1 when no budget meets it")
     rec.add_argument("--uncertain", action="append", default=[], metavar="KEY=LO:HI", nargs="?", const="calibrated",
                      help="optimise the expected objective over a range of a scenario key (contamination, "
                           "human_budget, detector_tpr, detector_fpr, verifier_noise, samples or a truth key); "
@@ -222,8 +253,10 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument("--workers", type=int, default=1, help="worker processes (grid scenarios in parallel)")
     build.add_argument("--storage", help="where the grid's studies are stored (as for optimize)")
     _common(build)
-    _calibrate_flags(commands.add_parser("calibrate", help="fit the world to your own measurements, predict other policies"))
-    bench = commands.add_parser("benchmark", help="scenarios x strategies against the baselines: tables, figures, report")
+    _calibrate_flags(commands.add_parser("calibrate", help="fit the world to your own measurements, predict other policies",
+                                         epilog=EXAMPLES["calibrate"]))
+    bench = commands.add_parser("benchmark", help="scenarios x strategies against the baselines: tables, figures, report",
+                                epilog=EXAMPLES["benchmark"])
     bench.add_argument("--suite", default="default",
                        help="smoke, default (a few minutes), full, or a suite file FILE.toml (your own scenarios)")
     bench.add_argument("--seeds", type=int, help="Monte-Carlo seeds per strategy (default: the suite's)")

@@ -1,4 +1,9 @@
-"""Re-evaluation of a policy under the exact simulation semantic, with fresh seeds."""
+"""Re-evaluation of a policy under the exact simulation semantic, with fresh seeds.
+
+"margin" has one meaning everywhere: how much better the answer is than the named comparison
+(positive = the answer is better), paired on common random numbers, in the objective's units.
+"""
+import math
 import time
 from typing import NamedTuple
 
@@ -13,6 +18,10 @@ from mixopt.optimizers.simplify import simplify
 from mixopt.progress import Phase
 from mixopt.optimizers.baselines import baseline_configs, budget_matched
 from mixopt.optimizers.space import policy_dict
+
+
+class NotEvaluated(SimulationError):
+    """A config the time budget left out (``paired_values``): a row that says so, not a failure."""
 
 
 class Estimate(NamedTuple):
@@ -55,8 +64,10 @@ def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int,
     (and has at least ``min_seeds``): a time-budgeted answer on fewer seeds. ``runners``: compiled programs by
     ``montecarlo.structure`` (e.g. the search's, for ``chunk`` = its seeds) are reused. With a
     ``precision``, it also stops (past ``min_seeds``) once every config's 95% CI half-width is at most
-    that share of its mean: the seeds a question needs, not a fixed number. Returns
-    ({name: metrics or SimulationError}, seeds used).
+    that share of its mean: the seeds a question needs, not a fixed number. Configs are evaluated in
+    their order; past the deadline in the first round, those whose program is not compiled yet are
+    left out (``NotEvaluated``): put the ones that matter first. Returns ({name: metrics or SimulationError},
+    seeds used).
     """
     keys = montecarlo.seed_keys(seed, seeds, stream=1)
     chunk = min(chunk or seeds, seeds)
@@ -65,12 +76,20 @@ def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int,
     errors: dict = {}
     used = 0
     phase = Phase(f"evaluating {len(configs)} policies on fresh seeds", seeds, unit="seeds")
+    first = next(iter(configs), None)
     while used < seeds:
         block = keys[used:used + chunk]  # the last one may be short: its own (smaller) program
         for name, config in configs.items():
             if name in errors:
                 continue
             structure = montecarlo.structure(config)
+            if (used == 0 and name != first and deadline is not None and time.perf_counter() > deadline
+                    and structure not in runners):
+                # past the deadline in the first round, a config whose program is not compiled yet is
+                # not evaluated at all (compiling is what overruns; one on fewer seeds than the others
+                # could not be paired with them); the compiled ones cost a chunk's run
+                errors[name] = NotEvaluated("not evaluated: the time budget ran out before its program compiled")
+                continue
             if structure not in runners:
                 runners[structure] = montecarlo.runner(config)
             try:
@@ -112,14 +131,14 @@ def paired_margin(mine: np.ndarray, theirs: np.ndarray, direction: str) -> dict:
     seed on common random numbers, with a 95% normal CI (1.96 paired standard errors), and the same
     relative to ``theirs``'s mean (``relative``: the ratio of means, its CI by the delta method)."""
     sign = 1.0 if direction == "minimize" else -1.0
-    diff = sign * (theirs - mine)
+    diff = sign * (np.asarray(theirs, np.float64) - np.asarray(mine, np.float64))
     num = len(diff)
-    mean, half = float(diff.mean()), 1.96 * float(diff.std(ddof=1)) / np.sqrt(num)
-    base = float(theirs.mean())
-    out = {"mean": mean, "ci_low": mean - half, "ci_high": mean + half}
+    mean, half = float(diff.mean()), 1.96 * float(diff.std(ddof=1)) / math.sqrt(num)
+    base = float(np.mean(theirs))
+    out = {"mean": mean, "ci_low": mean - half, "ci_high": mean + half}  # plain floats (JSON, the API)
     if base != 0.0:
         ratio = mean / base  # var(D/B) ~ var(D - ratio B) / (n B^2), the paired delta method
-        spread = 1.96 * float(np.std(diff - ratio * theirs, ddof=1)) / (np.sqrt(num) * abs(base))
+        spread = 1.96 * float(np.std(diff - ratio * np.asarray(theirs), ddof=1)) / (math.sqrt(num) * abs(base))
         out["relative"] = {"mean": ratio, "ci_low": ratio - spread, "ci_high": ratio + spread}
     return out
 
@@ -141,13 +160,24 @@ def compare(config: Config, objective: Objective, baselines: dict, *, seeds: int
     return mine, _rows(mine, values, objective)
 
 
-def _rows(mine: Estimate, values: dict, objective: Objective) -> list:
+def _rows(mine: Estimate, values: dict, objective: Objective, known: list | None = None) -> list:
+    """Each baseline's estimate and the paired margin of ``mine`` against it; ``known``: rows already
+    estimated (their per-seed values), re-margined against another answer."""
     rows = []
+    earlier = {row["name"]: row for row in known or []}
     for name, metrics in values.items():
+        if name in earlier and "error" in earlier[name]:
+            rows.append(earlier[name])
+            continue
         if isinstance(metrics, SimulationError):
             rows.append({"name": name, "error": str(metrics)})
             continue
-        theirs = _estimate(metrics, objective)
+        if name in earlier:
+            row = earlier[name]
+            theirs = Estimate(row["mean"], row["ci_low"], row["ci_high"], row["human_used"], row["per_seed"],
+                              row["trajectory"])
+        else:
+            theirs = _estimate(metrics, objective)
         margin = paired_margin(mine.per_seed, theirs.per_seed, objective.direction)
         rows.append({"name": name, "mean": theirs.mean, "ci_low": theirs.ci_low, "ci_high": theirs.ci_high,
                      "human_used": theirs.human_used, "margin": margin["mean"],
@@ -181,10 +211,12 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
     ``chunk``, ``runners``, ``deadline``, ``min_seeds``: a time-budgeted evaluation (``paired_values``); the report's
     ``eval_seeds`` is the number of seeds actually used.
 
-    ``best_baseline`` names the best budget-matched baseline and ``margin`` is the policy's paired
-    margin against it. With ``fallback``, a policy that does not beat it beyond its CI (``margin``'s
-    ``ci_low`` <= 0) is not the answer: the best heuristic is (``answer`` = ``"heuristic"``; the
-    losing policy and its numbers stay under ``optimised``), so no answer is worse than a heuristic.
+    ``best_baseline`` names the best budget-matched baseline and ``margin`` is the answer's paired
+    margin against ``margin_vs`` (positive: the answer is better). With ``fallback``, a policy that
+    does not beat the best baseline beyond its CI is not the answer: the best heuristic is (``answer``
+    = ``"heuristic"``; the losing policy and its numbers stay under ``optimised``), so no answer is
+    worse than a heuristic; ``margin`` then says how much better that heuristic is than the policy
+    found (``margin_vs`` = ``"optimised"``). Every baseline row's margin is the answer's against it.
     With ``simplify_policy``, the policy's schedule is first written as what happens (``simplify``:
     the effective counts; shares near 0 or 1 snapped, near neighbours merged), and the simpler one
     is kept where it is no worse on the same fresh seeds (``simplified`` says which).
@@ -196,7 +228,8 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
     would gain if it could change, never the answer.
     """
     constraints = constraints or {}
-    others = baseline_configs(config, constraints)
+    others = baseline_configs(config, constraints)  # the budget-matched first: under a deadline they matter most
+    others = {name: others[name] for name in sorted(others, key=lambda name: not budget_matched(name))}
     outside = {f"outside:{name}": c for name, c in baseline_configs(config).items()
                if constraints and budget_matched(name) and name not in others}
     if start is not None:
@@ -226,24 +259,37 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
                   "ci_low": estimate.ci_low, "ci_high": estimate.ci_high, "eval_seeds": eval_seeds},
               "human_used": estimate.human_used, "trajectory": estimate.trajectory,
               "baselines": public_rows(baselines), "answer": "optimised", "simplified": simplified,
-              "constraints": constraints}
+              "constraints": constraints, "assumptions": assumptions(config)}
     best = best_budget_matched(baselines, objective.direction)
     if best is None:
         return report
     margin = paired_margin(estimate.per_seed, best["per_seed"], objective.direction)
-    report.update(best_baseline=best["name"], margin=margin)
+    report.update(best_baseline=best["name"], margin=margin, margin_vs=best["name"])
     if fallback and not margin["ci_low"] > 0:
         heuristic = others[best["name"]]
         report["optimised"] = {key: report[key] for key in ("policy", "description", "objective", "human_used",
                                                              "trajectory")}
         report.update(answer="heuristic", policy=policy_dict(heuristic.policy), description=describe(heuristic),
                       human_used=best["human_used"], trajectory=best["trajectory"],
-                      objective={**report["objective"], **{k: best[k] for k in ("mean", "ci_low", "ci_high")}})
+                      objective={**report["objective"], **{k: best[k] for k in ("mean", "ci_low", "ci_high")}},
+                      margin=paired_margin(best["per_seed"], estimate.per_seed, objective.direction),
+                      margin_vs="optimised")
         estimate = estimate._replace(per_seed=best["per_seed"])
+        public = _rows(estimate, {row["name"]: None for row in baselines}, objective, known=baselines)
+        report["baselines"] = [{**row, "policy": policy_dict(others[row["name"]].policy)} for row in public_rows(public)]
     note = _outside_note(estimate, outside_rows, outside, objective, constraints)
     if note is not None:
         report["outside_constraints"] = note
     return report
+
+
+def assumptions(config: Config) -> list[str]:
+    """What the answer assumed that the user did not state, in words (an infinite human budget is the
+    default of a scenario, and of a config ``mixopt calibrate`` wrote where nothing measured one)."""
+    if math.isinf(config.scenario.human_budget):
+        return ["unlimited fresh human data (human_budget = inf): state yours with --human-budget N "
+                "(fresh human samples in all, generation 0's M included)"]
+    return []
 
 
 def _outside_note(answer: Estimate, rows: list, configs: dict, objective: Objective, constraints: dict) -> dict | None:

@@ -56,22 +56,32 @@ def parse_uncertain(specs: list[str], config: Config) -> list[tuple[dict, Config
 
 
 def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *, storage: str | None = None,
-                        time_budget: float = 30.0, eval_seeds: int = 1000, progress: bool = False) -> dict:
+                        time_budget: float = 30.0, eval_seeds: int = 1000, progress: bool = False,
+                        started: float | None = None) -> dict:
     """The policy that minimises the objective averaged over the scenario variants (a bounded
     search), its evaluation in each variant, and the best policy for each variant alone (from the
-    same trials, which record every variant's value)."""
+    same trials, which record every variant's value).
+
+    Keeps to ``time_budget`` seconds of wall time from ``started`` as ``recommend`` does: the search
+    gets its share, then every variant's policy, baselines and best-alone policy are evaluated
+    together on common seeds, in chunks, until the deadline (at least one chunk) or ``eval_seeds``.
+    """
     import dataclasses
+    import time
 
     import numpy as np
+    import optuna
 
     from mixopt.families import make_family
-    from mixopt.optimizers.evaluate import _estimate, compare, paired_margin, paired_values
+    from mixopt.optimizers.evaluate import _estimate, _rows, assumptions, paired_margin, paired_values
     from mixopt.optimizers.search import optimize_search
     from mixopt.optimizers.baselines import baseline_configs
-    from mixopt.optimizers.space import policy_dict
-    from mixopt.optimizers.space import constraints as constraints_of, policy_changes, recommend_space, with_policy
+    from mixopt.optimizers.space import constraints as constraints_of, policy_changes, policy_dict, recommend_space
+    from mixopt.optimizers.space import with_policy
     from mixopt.optimizers.evaluators import RobustEvaluator
+    from mixopt.serve.recommend import EVALUATION_END, SEARCH_SHARE
 
+    started = time.perf_counter() if started is None else started
     if not time_budget > 0:
         raise ConfigError(f"time_budget must be > 0 seconds, got {time_budget!r}")
     variants = parse_uncertain(specs, config)
@@ -85,47 +95,63 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
     name = "robust-" + default_study_name(config, f"{objective.name}|{'|'.join(sorted(specs))}", space,
                                           constraints=fixed)
     result = optimize_search(config, [objective], space, trials=10_000, storage=storage, study_name=name,
-                             constraints=fixed, seeds=config.run.seeds, seed=config.run.seed, timeout=time_budget,
-                             progress=progress, evaluator=RobustEvaluator([objective], [v for _, v in variants],
-                                                                          seeds=config.run.seeds, seed=config.run.seed))
+                             constraints=fixed, seeds=config.run.seeds, seed=config.run.seed, progress=progress,
+                             timeout=max(0.1, SEARCH_SHARE * time_budget - (time.perf_counter() - started)),
+                             evaluator=RobustEvaluator([objective], [v for _, v in variants],
+                                                       seeds=config.run.seeds, seed=config.run.seed))
+    searched = time.perf_counter() - started
     best_policy = result.config.policy
     sign = 1.0 if objective.direction == "minimize" else -1.0
     trials = [t for t in result.study.trials if t.value is not None and "variant_values" in t.user_attrs]
+    configs, alone = {}, {}
+    for i, (_, variant) in enumerate(variants):
+        configs[(i, "__policy__")] = dataclasses.replace(variant, policy=best_policy)
+        configs.update({(i, n): c for n, c in baseline_configs(variant, fixed).items()})
+        alone[i] = min(trials, key=lambda t: sign * t.user_attrs["variant_values"][i])
+        configs[(i, "__alone__")] = with_policy(dataclasses.replace(variant, policy=best_policy),
+                                               **policy_changes(alone[i].user_attrs["policy"]))
+    values, used = paired_values({f"{i}|{n}": c for (i, n), c in configs.items()}, objective, seeds=eval_seeds,
+                                 seed=config.run.seed, chunk=config.run.seeds,
+                                 deadline=started + EVALUATION_END * time_budget, min_seeds=config.run.seeds)
     rows, policy_values, baseline_values = [], [], {}
     for i, (assignment, variant) in enumerate(variants):
-        mine = dataclasses.replace(variant, policy=best_policy)
-        estimate, baselines = compare(mine, objective, baseline_configs(variant, fixed), seeds=eval_seeds,
-                                      seed=config.run.seed)
+        here = {n: values[f"{j}|{n}"] for j, n in configs if j == i}
+        mine, theirs_alone = here.pop("__policy__"), here.pop("__alone__")
+        if isinstance(mine, Exception):
+            raise mine
+        estimate = _estimate(mine, objective)
+        baselines = _rows(estimate, here, objective)
         policy_values.append(estimate.per_seed)
         for row in baselines:
             if "mean" in row:
                 baseline_values.setdefault(row["name"], []).append(row)
-        alone = min(trials, key=lambda t: sign * t.user_attrs["variant_values"][i])
-        alone_config = with_policy(dataclasses.replace(variant, policy=best_policy),
-                                   **policy_changes(alone.user_attrs["policy"]))
-        # the per-value best on the same fresh seeds: its score, and what robustness costs here
-        here, _ = paired_values({"alone": alone_config}, objective, seeds=eval_seeds, seed=config.run.seed)
-        alone_estimate = _estimate(here["alone"], objective)
-        cost = paired_margin(alone_estimate.per_seed, estimate.per_seed, objective.direction)  # > 0: alone is better
+        best_here = {"policy": alone[i].user_attrs["policy"], "description": describe(configs[(i, "__alone__")]),
+                     "search_value": alone[i].user_attrs["variant_values"][i]}
+        if not isinstance(theirs_alone, Exception):  # the per-value best on the same fresh seeds, and what
+            alone_estimate = _estimate(theirs_alone, objective)  # robustness costs here (> 0: alone is better)
+            cost = paired_margin(alone_estimate.per_seed, estimate.per_seed, objective.direction)
+            best_here.update(objective=alone_estimate.summary(),
+                             robust_cost={k: cost[k] for k in ("mean", "ci_low", "ci_high")})
         rows.append({"scenario": assignment, "objective": estimate.summary(), "trajectory": estimate.trajectory,
                      "baselines": [{k: v for k, v in r.items() if k not in ("trajectory", "per_seed")}
-                                   for r in baselines],
-                     "best_here": {"policy": alone.user_attrs["policy"], "description": describe(alone_config),
-                                   "search_value": alone.user_attrs["variant_values"][i],
-                                   "objective": alone_estimate.summary(),
-                                   "robust_cost": {k: cost[k] for k in ("mean", "ci_low", "ci_high")}}})
+                                   for r in baselines], "best_here": best_here})
     values = np.mean(policy_values, axis=0)  # per seed, averaged over the variants (common seeds)
     half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))
+    finished = len(result.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                                   optuna.trial.TrialState.FAIL)))
+    budget = {"time_budget": time_budget, "search_seconds": round(searched, 2),
+              "seconds": round(time.perf_counter() - started, 2), "trials": finished, "eval_seeds": used,
+              "eval_seeds_asked": eval_seeds, "precise": False, "cut_short": used < eval_seeds}
     return {"scenario": config.to_dict()["scenario"], "uncertain": specs, "policy": policy_dict(best_policy),
             "description": describe(result.config),
             "objective": {"metric": objective.name, "direction": objective.direction, "mean": float(values.mean()),
                           "ci_low": float(values.mean() - half), "ci_high": float(values.mean() + half),
-                          "eval_seeds": eval_seeds, "averaged_over": len(variants)},
+                          "eval_seeds": used, "averaged_over": len(variants)},
             "human_used": float(np.mean([r["objective"]["human_used"] for r in rows])),
             "baselines": [_averaged(n, rs, values, objective.direction, paired_margin)
                           for n, rs in baseline_values.items()],
-            "variants": rows, "source": "optimised", "study": name, "trials": len(result.study.trials),
-            "constraints": fixed}
+            "variants": rows, "source": "optimised", "study": name, "trials": finished, "budget": budget,
+            "constraints": fixed, "assumptions": assumptions(config)}
 
 
 def _averaged(name: str, rows: list, mine, direction: str, paired_margin) -> dict:
