@@ -90,7 +90,16 @@ def config_text(payload: dict, source: str) -> str:
                    "uncertain": sorted(uncertain, key=lambda s: -widths[s])[:2],
                    "fitted": {k: [row["ci_low"], row["value"], row["ci_high"]] for k, row in payload["fitted"].items()}}
     lines = ["# written by mixopt calibrate: the fitted world (value inside its 90% interval)", ""]
-    lines += _table("scenario", payload["scenario"]) + [""]
+    scenario = dict(payload["scenario"])
+    unstated = scenario.get("human_budget") in ("inf", math.inf)
+    if unstated:  # nothing measured a budget: the user states theirs, the tool does not invent one
+        scenario.pop("human_budget")
+    table = _table("scenario", scenario)
+    if unstated:  # after the [scenario] keys, before its [scenario.truth] table
+        end = table.index("") if "" in table else len(table)
+        table[end:end] = ["# human_budget = ...  # not measured: state yours (fresh human samples in all, generation",
+                          "#                       0's M included); without it, answers assume unlimited human data"]
+    lines += table + [""]
     lines += ["# The first observed run's policy. Every policy key a config sets is a constraint that",
               "# optimize and recommend keep (your pipeline's fixed rule): uncomment what you cannot change."]
     lines += ["# " + line for line in _table("policy", payload["policy"])] + [""]
@@ -102,6 +111,16 @@ def config_text(payload: dict, source: str) -> str:
 def _relative_width(row: dict) -> float:
     scale = abs(row["value"]) or 1.0
     return (row["ci_high"] - row["ci_low"]) / scale
+
+
+def figure_title(payload: dict) -> str:
+    """What the figure shows, in words: the measured curves, the fitted world and its verdict."""
+    fitted = ", ".join(f"{k} {row['value']:.4g} [{row['ci_low']:.4g}, {row['ci_high']:.4g}]"
+                       for k, row in payload["fitted"].items())
+    family = payload["scenario"].get("family", "?")
+    predicted = " and predicted policies (dashed, 90% bands)" if payload["predictions"] else ""
+    return (f"measured curves (points) and the calibrated {family} world's fit (lines){predicted}\n"
+            f"fitted {fitted} (90% intervals); verdict: {payload['verdict'][:100]}")
 
 
 def figure(payload: dict, path: str | Path) -> Path:
@@ -130,7 +149,7 @@ def figure(payload: dict, path: str | Path) -> Path:
         ax.set_ylabel(metric + ("" if payload["link"][metric]["link"] == "identity" else " (measured units)"))
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.suptitle(payload["verdict"][:120], fontsize=9)
+    fig.suptitle(figure_title(payload), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
