@@ -29,37 +29,49 @@ def _as_config(config) -> Config:
     raise TypeError(f"config must be a Config, a dict of tables or a TOML path, got {type(config).__name__}")
 
 
-def simulate(config=None):
+def simulate(config=None, *, progress: bool = True):
     """Simulates ``config`` over its seeds: a ``Result`` with ``trajectory`` (pandas, long format:
-    generation, metric, mean, std, seeds) and ``per_seed`` (metric -> (seeds, T + 1) array)."""
+    generation, metric, mean, std, seeds) and ``per_seed`` (metric -> (seeds, T + 1) array).
+    ``progress``: a line on stderr every few seconds of a phase that lasts (compiling, simulating)."""
     from mixopt import montecarlo
+    from mixopt.progress import enabled_for
 
-    return montecarlo.simulate(_as_config(config))
+    with enabled_for(progress):
+        return montecarlo.simulate(_as_config(config))
 
 
 def optimize(config=None, **options) -> dict:
     """Optimises the policy (``serve.optimize.optimize``: ``objective``, ``method``, ``space``,
     ``trials``, ``steps``, ``storage``, ...) and returns the report: ``policy``, ``description``,
     ``objective`` (mean and 95% CI on fresh seeds), ``human_used``, ``baselines``, ``source``."""
+    from mixopt.progress import enabled_for
     from mixopt.serve.optimize import optimize as run
 
-    return run(_as_config(config), **options)
+    options.setdefault("progress", True)  # what each long phase is doing, on stderr
+    with enabled_for(options["progress"]):
+        return run(_as_config(config), **options)
 
 
 def recommend(config=None, objective: str = "final:kl", **options) -> dict:
     """The best known policy for ``config``'s scenario: from a stored study, the shipped atlas or a
     bounded search (``time_budget`` seconds); the report as ``optimize`` returns it, with ``source``."""
+    from mixopt.progress import enabled_for
     from mixopt.serve.recommend import recommend as run
 
-    return run(_as_config(config), objective, **options)
+    options.setdefault("progress", True)
+    with enabled_for(options["progress"]):
+        return run(_as_config(config), objective, **options)
 
 
 def benchmark(suite: str = "smoke", out: str | None = None, **options) -> pd.DataFrame:
     """Runs (or resumes) a benchmark suite, writes its tables, figures and report under ``out``, and
     returns the summary (final objective per scenario and strategy, with 95% CI and human data used)."""
+    from mixopt.progress import enabled_for
     from mixopt.serve.benchmark import run
 
-    return run(suite, out, **options)
+    options.setdefault("progress", True)
+    with enabled_for(options["progress"]):
+        return run(suite, out, **options)
 
 
 def calibrate(measurements, predict=(), **options) -> dict:
@@ -72,4 +84,8 @@ def calibrate(measurements, predict=(), **options) -> dict:
     measured = (measurements_mod.parse(measurements) if isinstance(measurements, dict)
                 else measurements_mod.load(measurements))
     pairs = [measurements_mod.load_policy(p) if isinstance(p, (str, Path)) else p for p in predict]
-    return run(measured, predict=pairs, progress=False, **options)
+    from mixopt.progress import enabled_for
+
+    options.setdefault("progress", True)
+    with enabled_for(options["progress"]):
+        return run(measured, predict=pairs, **options)

@@ -162,7 +162,12 @@ class Result(NamedTuple):
 def simulate(config: Config, run=None) -> Result:
     """Runs ``config.run.seeds`` Monte-Carlo repetitions and summarises them per generation (``run``: a
     ``runner`` of the same structure to reuse)."""
-    metrics = per_seed_metrics(config, seed_keys(config.run.seed, config.run.seeds), run)
+    from mixopt.progress import Waiting
+
+    s = config.scenario
+    what = f"simulating {config.run.seeds} seeds x {s.generations + 1} generations ({s.family}, M = {s.samples})"
+    with Waiting(what + " (compiling first where this process has not)", after=2.0):
+        metrics = per_seed_metrics(config, seed_keys(config.run.seed, config.run.seeds), run)
     names = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples).metric_names + ("human_used",)
     per_seed = {name: metrics[name] for name in names}
     return Result(config, per_seed, summarise(per_seed))

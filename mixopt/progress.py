@@ -66,10 +66,11 @@ class Phase:
 
 class Waiting:
     """A phase without a count (one compiled program running, e.g. every gradient step in one
-    ``lax.scan``): a line at the start, a heartbeat every few seconds while it runs, a line at the end."""
+    ``lax.scan``): a line at the start, a heartbeat every few seconds while it runs, a line at the end.
+    With ``after`` > 0 it says nothing unless the phase lasts that long (a quick run stays quiet)."""
 
-    def __init__(self, name: str):
-        self.name = name
+    def __init__(self, name: str, *, after: float = 0.0):
+        self.name, self.after, self.spoke = name, after, False
 
     def __enter__(self):
         import threading
@@ -77,18 +78,43 @@ class Waiting:
         self.started = time.monotonic()
         self.stop = threading.Event()
         if _STATE["enabled"]:
-            note(f"{self.name}: started")
+            if not self.after:
+                self._say("started")
             self.thread = threading.Thread(target=self._beat, daemon=True)
             self.thread.start()
         return self
 
+    def _say(self, text: str) -> None:
+        self.spoke = True
+        note(f"{self.name}: {text}")
+
     def _beat(self):
+        if self.after and not self.stop.wait(self.after):
+            self._say(f"running ({time.monotonic() - self.started:.0f} s)")
         while not self.stop.wait(_STATE["every"]):
-            note(f"{self.name}: running ({time.monotonic() - self.started:.0f} s)")
+            self._say(f"running ({time.monotonic() - self.started:.0f} s)")
 
     def __exit__(self, *exc):
         self.stop.set()
         if _STATE["enabled"]:
             self.thread.join()
-            note(f"{self.name}: done in {time.monotonic() - self.started:.1f} s")
+            if self.spoke:
+                note(f"{self.name}: done in {time.monotonic() - self.started:.1f} s")
+        return False
+
+
+class enabled_for:
+    """Progress on for one call (the Python API's long jobs), then as it was."""
+
+    def __init__(self, on: bool):
+        self.on = on
+
+    def __enter__(self):
+        self.before = dict(_STATE)
+        if self.on:
+            _STATE["enabled"] = True
+        return self
+
+    def __exit__(self, *exc):
+        _STATE.update(self.before)
         return False
