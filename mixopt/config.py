@@ -186,9 +186,8 @@ class Config:
     scenario: Scenario
     policy: Policy
     run: RunConfig
-    # The policy keys the user set (in a config's [policy] table, a policy file or a flag): those not
-    # in an optimised space are the constraints of their pipeline (``space.constraints``). Not a
-    # table: ``to_dict`` leaves it out, and an internal round trip passes it to ``from_dict``.
+    # The policy keys the user set ([policy], a policy file, a flag): the constraints outside an optimised
+    # space (``optimizers.constraints``). Not a table: ``to_dict`` leaves it out, ``from_dict`` takes it.
     fixed: frozenset = frozenset()
 
     @property

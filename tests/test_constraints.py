@@ -55,7 +55,7 @@ def test_every_scenario_and_policy_key_changes_the_study():
     base = default_study_name(_world(), "final:kl", space)
     for key, value in OTHER_SCENARIO.items():
         assert default_study_name(_world(**{key: value}), "final:kl", space) != base, key
-    from mixopt.optimizers.space import constraints
+    from mixopt.optimizers.constraints import constraints
 
     defaults = config_mod.Policy()
     for key, value in OTHER_POLICY.items():

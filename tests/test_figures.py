@@ -3,7 +3,6 @@ colours no line uses, a log axis where a linear one squashes the curves, coincid
 and a calibration figure titled with what it shows. Pure functions: no simulation, no JAX."""
 import matplotlib
 import numpy as np
-import pytest
 
 from mixopt.calibration.predict import figure_title
 from mixopt.serve.figures import budget_binds, coinciding, label_offsets, log_scale, star_colours

@@ -66,8 +66,10 @@ def test_optimised_answer_is_stored_and_read_back_without_jax(tmp_path):
     first = recommend.recommend(_config(), "final:kl", storage=storage, use_atlas=False, time_budget=3,
                                 eval_seeds=300)
     assert first["source"] in ("optimised", "heuristic") and first["trials"] >= 1
-    # a 3 s budget cuts the search; the evaluation keeps its floor of 300 seeds (all asked for here)
-    assert first["budget"]["cut_short"] and first["objective"]["eval_seeds"] == first["budget"]["eval_seeds"] == 300
+    # a 3 s budget: the evaluation stops at the deadline, after at least 100 seeds (chunks of the search's 32)
+    used = first["budget"]["eval_seeds"]
+    assert first["objective"]["eval_seeds"] == used and (128 <= used <= 300 and used % 32 == 0 or used == 300)
+    assert first["budget"]["cut_short"] == (used < 300 and not first["budget"]["precise"])
     import optuna  # the front-loaded accumulate heuristic is tried first, then the other budget-matched ones
 
     study = optuna.load_study(study_name=first["study"], storage=optuna.storages.JournalStorage(

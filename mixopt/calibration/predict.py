@@ -36,10 +36,10 @@ def predict(world, links: dict, values: dict, best, cov, profiles: dict, name: s
         if not np.isfinite(cov).all():
             var = np.where(np.abs(grad) @ (~np.isfinite(np.diag(cov))).astype(float) > 0, np.inf, var)
     mean = a + b * mu
-    for key, (low, high, _) in profiles.items():  # an integer key's interval, as +- z sd
-        for end in (low, high):
+    for key, (low, high, _, ridge) in profiles.items():  # an integer key's interval, as +- z sd, along its ridge
+        for end, at in ((low, ridge["low"]), (high, ridge["high"])):
             if end != values[key]:
-                var = var + (b * (stacked({**values, key: end}) - mu) / Z) ** 2 / 2
+                var = var + (b * (stacked({**values, **at, key: end}) - mu) / Z) ** 2 / 2
     half = Z * np.sqrt(var)
     return [{"policy": name, "metric": names[i // num], "generation": i % num, "mean": float(mean[i]),
              "pi_low": float(mean[i] - half[i]), "pi_high": float(mean[i] + half[i])} for i in range(len(mean))]

@@ -92,12 +92,11 @@ def _pareto_lines(payload: dict) -> str:
 
 
 def constraint_lines(payload: dict) -> str:
-    """What the answer assumed that the user did not state, what the user fixed (kept by the answer and every heuristic it is compared with), and the note
-    on a better heuristic outside those constraints, where there is one."""
+    """What the answer assumed, what the user fixed, and a better heuristic outside that, if any."""
     lines = "".join(f"assumed: {text}\n" for text in payload.get("assumptions", []))
     if payload.get("constraints"):
-        fixed = ", ".join(f"{k} = {_short(v)}" for k, v in payload["constraints"].items())
-        lines += f"your constraints (kept by the answer and by every heuristic it is compared with): {fixed}\n"
+        lines += ("your constraints (kept by the answer and by every heuristic it is compared with): "
+                  + ", ".join(f"{k} = {_short(v)}" for k, v in payload["constraints"].items()) + "\n")
     if payload.get("outside_constraints"):
         lines += f"note: {payload['outside_constraints']['note']}; not the answer, as it breaks your constraints\n"
     return lines
@@ -110,11 +109,12 @@ def verdict(payload: dict) -> str:
     if best is None or margin is None:
         return ""
     metric = payload["objective"]["metric"]
-    if payload.get("answer") == "heuristic":
-        if payload.get("margin_vs") != "optimised":  # a report stored before margins had one meaning
+    if payload.get("answer") == "heuristic":  # a report stored before margins had one meaning: no margin
+        if payload.get("margin_vs") != "optimised":
             return f"no policy found beats the best simple heuristic, {best}, beyond its CI: the answer is {best}\n"
-        return (f"no policy found beats the best simple heuristic, {best}, beyond its CI: the answer is {best} "
-                f"({_relative(margin, payload['objective']['direction'], metric)} than the policy the search found)\n")
+        found = ("the search found it itself" if margin["ci_low"] == margin["ci_high"] == 0 else
+                 f"{_relative(margin, payload['objective']['direction'], metric)} than the policy found")
+        return f"no policy found beats the best simple heuristic, {best}, beyond its CI: the answer is {best} ({found})\n"
     return f"{_relative(margin, payload['objective']['direction'], metric)} than the best simple heuristic, {best}\n"
 
 
@@ -137,8 +137,7 @@ def applicable(policy: dict) -> dict:
     out = dict(policy)
     if out.get("retention") != "window":
         out.pop("window", None)
-    if out.get("curation_fraction") == 1.0:
-        out.pop("curation_fraction")
+    out.pop("curation_fraction") if out.get("curation_fraction") == 1.0 else None
     if out.get("provenance_filter") is False:
         out.pop("provenance_filter")
     return out

@@ -17,6 +17,7 @@ from mixopt.objectives import Objective
 from mixopt.optimizers.simplify import simplify
 from mixopt.progress import Phase
 from mixopt.optimizers.baselines import baseline_configs, budget_matched
+from mixopt.optimizers.notes import assumptions, outside_note
 from mixopt.optimizers.space import policy_dict
 
 
@@ -56,7 +57,7 @@ def evaluate(config: Config, objective: Objective, *, seeds: int, seed: int, str
 
 def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int, chunk: int | None = None,
                   runners: dict | None = None, deadline: float | None = None, min_seeds: int = 0,
-                  precision: float | None = None) -> tuple[dict, int]:
+                  precision: float | None = None, required: tuple = ()) -> tuple[dict, int]:
     """Per-seed metrics of every config on the same fresh seeds (stream 1), ``chunk`` seeds at a time.
 
     Every config sees the same keys, so differences are paired. With a ``deadline``
@@ -66,7 +67,7 @@ def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int,
     ``precision``, it also stops (past ``min_seeds``) once every config's 95% CI half-width is at most
     that share of its mean: the seeds a question needs, not a fixed number. Configs are evaluated in
     their order; past the deadline in the first round, those whose program is not compiled yet are
-    left out (``NotEvaluated``): put the ones that matter first. Returns ({name: metrics or SimulationError},
+    left out (``NotEvaluated``), except the first and those named in ``required``. Returns ({name: metrics or SimulationError},
     seeds used).
     """
     keys = montecarlo.seed_keys(seed, seeds, stream=1)
@@ -83,8 +84,8 @@ def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int,
             if name in errors:
                 continue
             structure = montecarlo.structure(config)
-            if (used == 0 and name != first and deadline is not None and time.perf_counter() > deadline
-                    and structure not in runners):
+            if (used == 0 and name != first and name not in required and deadline is not None
+                    and time.perf_counter() > deadline and structure not in runners):
                 # past the deadline in the first round, a config whose program is not compiled yet is
                 # not evaluated at all (compiling is what overruns; one on fewer seeds than the others
                 # could not be paired with them); the compiled ones cost a chunk's run
@@ -277,40 +278,10 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
         estimate = estimate._replace(per_seed=best["per_seed"])
         public = _rows(estimate, {row["name"]: None for row in baselines}, objective, known=baselines)
         report["baselines"] = [{**row, "policy": policy_dict(others[row["name"]].policy)} for row in public_rows(public)]
-    note = _outside_note(estimate, outside_rows, outside, objective, constraints)
+    note = outside_note(estimate, outside_rows, outside, objective, constraints, paired_margin)
     if note is not None:
         report["outside_constraints"] = note
     return report
-
-
-def assumptions(config: Config) -> list[str]:
-    """What the answer assumed that the user did not state, in words (an infinite human budget is the
-    default of a scenario, and of a config ``mixopt calibrate`` wrote where nothing measured one)."""
-    if math.isinf(config.scenario.human_budget):
-        return ["unlimited fresh human data (human_budget = inf): state yours with --human-budget N "
-                "(fresh human samples in all, generation 0's M included)"]
-    return []
-
-
-def _outside_note(answer: Estimate, rows: list, configs: dict, objective: Objective, constraints: dict) -> dict | None:
-    """The best heuristic outside the constraints, where it beats the answer beyond its paired CI."""
-    rows = [r for r in rows if "error" not in r]
-    if not rows:
-        return None
-    pick = min if objective.direction == "minimize" else max
-    best = pick(rows, key=lambda r: r["mean"])
-    margin = paired_margin(best["per_seed"], answer.per_seed, objective.direction)  # > 0: outside is better
-    if not margin["ci_low"] > 0:
-        return None
-    config = configs[best["name"]]
-    policy = policy_dict(config.policy)
-    broken = {k: policy.get(k) for k, v in constraints.items() if policy.get(k) != v}
-    name = best["name"].removeprefix("outside:")
-    what = ", ".join(f"{k} = {v}" for k, v in broken.items())
-    return {"name": name, "policy": policy, "description": describe(config), "breaks": broken,
-            "mean": best["mean"], "ci_low": best["ci_low"], "ci_high": best["ci_high"], "margin": margin,
-            "note": f"if your pipeline could change {what}: {name} reaches {best['mean']:.4g} "
-                    f"({margin['mean']:.4g} [{margin['ci_low']:.4g}, {margin['ci_high']:.4g}] better than the answer)"}
 
 
 def _simplest(candidates: dict, values: dict, objective: Objective, simpler) -> tuple[Config, Estimate, str]:

@@ -16,35 +16,6 @@ CONTINUOUS = (*FRACTION_KEYS, "human_weight", "curation_fraction", "temperature"
 STRUCTURAL = ("retention", "window", "human_source", "provenance_filter")
 SPACE_KEYS = CONTINUOUS + STRUCTURAL
 
-# The space recommend, the atlas and the benchmark search (less the keys the user fixed:
-# ``recommend_space``): the budget's free allocation over generations, so late and bursty plans are
-# reachable, and the retention rule. The budget-matched heuristics (front-load, uniform, back-load,
-# fixed 10%) are its first trials, so a time-bounded search starts from the best simple plans.
-RECOMMEND_SPACE = ("human_allocation", "retention", "window")
-
-
-def constraints(config: Config, space: tuple[str, ...] = ()) -> dict:
-    """The user's constraints: every policy key they set (``Config.fixed``) that ``space`` does not
-    optimise, with its value as a ``[policy]`` table spells it. A fraction key in ``space`` frees
-    ``human_fraction`` (each sets lambda_t). Heuristics, fallbacks, study identity and the atlas
-    lookup all read this one value."""
-    freed = set(space) | ({"human_fraction"} if set(space) & set(FRACTION_KEYS) else set())
-    values = dataclasses.asdict(config.policy)
-    return {key: (list(v) if isinstance(v, tuple) else v) for key in sorted(config.fixed) if key not in freed
-            for v in [values[key]]}
-
-
-def recommend_space(fixed: dict) -> tuple[str, ...]:
-    """``RECOMMEND_SPACE`` less what the constraints ``fixed`` decide: a fixed human fraction leaves no
-    allocation to search, and the window's length matters only where the retention may be a window."""
-    keys = [k for k in RECOMMEND_SPACE if k not in fixed]
-    if "human_fraction" in fixed:
-        keys = [k for k in keys if k not in FRACTION_KEYS]
-    if fixed.get("retention", "window") != "window":
-        keys = [k for k in keys if k != "window"]
-    return tuple(keys)
-
-
 def parse_space(text: str | list) -> tuple[str, ...]:
     keys = [k.strip() for k in (text.split(",") if isinstance(text, str) else text) if k.strip()]
     for key in keys:

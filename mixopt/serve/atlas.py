@@ -200,7 +200,7 @@ def build_point(config_dict: dict, fixed: list, objective_text: str, trials: int
     from mixopt.objectives import parse
     from mixopt.optimizers.search import optimize_search
     from mixopt.optimizers.evaluate import build_report
-    from mixopt.optimizers.space import constraints as constraints_of, recommend_space
+    from mixopt.optimizers.constraints import constraints as constraints_of, recommend_space
     from mixopt.store import REPORT_ATTR, default_study_name, store_report
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -129,7 +129,7 @@ def _check_objective(base, objective: str, where: str) -> None:
 def _strategy(base, spec, folder: Path, where: str):
     """A suite's strategy: a baseline name, ``optimised``, or a policy file, as (name, policy dict or None)."""
     from mixopt.optimizers.baselines import baseline_configs
-    from mixopt.optimizers.space import constraints
+    from mixopt.optimizers.constraints import constraints
 
     if not isinstance(spec, str):
         raise ConfigError(f"{where}: a strategy is a name or a policy file path, got {spec!r}")
@@ -153,7 +153,7 @@ def _tasks(suite: dict, seeds: int) -> list[tuple[str, str, object, str]]:
     """(scenario name, strategy name, config, objective) of the suite; the ``optimised`` config is the
     scenario's, searched when its part is made."""
     from mixopt.optimizers.baselines import baseline_configs, budget_matched
-    from mixopt.optimizers.space import constraints
+    from mixopt.optimizers.constraints import constraints
     from mixopt.serve.target import at_budget, grid
 
     tasks = []
@@ -221,7 +221,7 @@ def _optimised(config, objective_text: str, trials: int, storage: str, name: str
     from mixopt.families import make_family
     from mixopt.objectives import parse
     from mixopt.optimizers.search import optimize_search
-    from mixopt.optimizers.space import constraints, recommend_space
+    from mixopt.optimizers.constraints import constraints, recommend_space
 
     family = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples)
     objective = parse(objective_text, family.metric_names + ("human_used",))

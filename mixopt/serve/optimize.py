@@ -11,7 +11,8 @@ from mixopt.families import make_family
 from mixopt.objectives import parse
 from mixopt.optimizers.gradient import gradient_start, optimize_gradient, saturated_keys
 from mixopt.optimizers.search import optimize_search
-from mixopt.optimizers.space import constraints as constraints_of, parse_space
+from mixopt.optimizers.constraints import constraints as constraints_of
+from mixopt.optimizers.space import parse_space
 from mixopt.optimizers.evaluate import build_report
 from mixopt.optimizers.search import SAMPLERS as SEARCH_SAMPLERS
 from mixopt.serve.recommend import answer_source

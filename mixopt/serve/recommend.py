@@ -26,7 +26,7 @@ from mixopt.config import Config
 from mixopt.errors import ConfigError
 from mixopt.objectives import Objective, parse
 from mixopt.serve.atlas import atlas_miss, from_atlas, load_atlas
-from mixopt.optimizers.space import constraints as constraints_of, recommend_space
+from mixopt.optimizers.constraints import constraints as constraints_of, recommend_space
 from mixopt.store import default_study_name, from_storage, store_report
 
 
@@ -35,6 +35,8 @@ SEARCH_SHARE = 0.5  # of the time budget; the rest re-evaluates the answer and t
 EVALUATION_END = 0.85  # the evaluation stops (after a round of chunks) by this share of the budget:
 # the rest is for the round that crosses it, storing the study and writing the answer
 PRECISION = 0.02  # the evaluation stops once every mean is known to 2% (95% half-width), or at eval_seeds
+MIN_EVAL_SEEDS = 100  # even past the deadline (running compiled programs, not compiling new ones): an answer
+# on one chunk of 32 seeds could not tell a policy from one simulated in a world of half the batch size
 
 
 def answer_source(report: dict) -> str:
@@ -57,7 +59,7 @@ def optimise(config: Config, objective: Objective, *, storage: str | None, time_
     The whole answer keeps to ``time_budget`` seconds of wall time from ``started``
     (``time.perf_counter()``; the CLI passes its own start): the search gets ``SEARCH_SHARE`` of it,
     the re-evaluation runs until ``EVALUATION_END`` of it, on the search's compiled programs and in
-    chunks of the search's seeds (at least one chunk), or until every mean is known to
+    chunks of the search's seeds (at least ``MIN_EVAL_SEEDS``), or until every mean is known to
     ``PRECISION``. ``budget`` in the payload says what ran: the trials that finished, the seconds,
     the evaluation seeds, and whether the time budget cut the evaluation short.
     """
@@ -76,7 +78,8 @@ def optimise(config: Config, objective: Objective, *, storage: str | None, time_
     searched = time.perf_counter() - started
     report = build_report(result.config, objective, eval_seeds=eval_seeds, seed=config.run.seed,
                           chunk=config.run.seeds, runners=result.runners,
-                          deadline=started + EVALUATION_END * time_budget, min_seeds=min(eval_seeds, config.run.seeds),
+                          deadline=started + EVALUATION_END * time_budget,
+                          min_seeds=min(eval_seeds, max(config.run.seeds, MIN_EVAL_SEEDS)),
                           precision=PRECISION, constraints=constraints)
     store_report(result.study, objective, report)
     used = report["objective"]["eval_seeds"]

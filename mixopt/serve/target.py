@@ -70,7 +70,7 @@ def _evaluate(config: Config, objective: Objective, budget: float, *, seeds: int
     from mixopt.describe import effective_human
     from mixopt.optimizers.evaluate import _estimate, paired_values
     from mixopt.optimizers.baselines import baseline_configs, budget_matched
-    from mixopt.optimizers.space import constraints
+    from mixopt.optimizers.constraints import constraints
 
     here = at_budget(config, budget)  # the heuristics keep every policy key the user fixed
     configs = {n: c for n, c in baseline_configs(here, constraints(config)).items() if budget_matched(n)}
@@ -94,7 +94,8 @@ def least_budget(config: Config, target: Target, *, seeds: int = 1000, seed: int
     """The least human budget whose best heuristic meets ``target`` (module docstring), with its policy
     and the evaluated budget-quality points (``curve``)."""
     from mixopt.optimizers.baselines import baseline_configs
-    from mixopt.optimizers.space import constraints, policy_dict
+    from mixopt.optimizers.constraints import constraints
+    from mixopt.optimizers.space import policy_dict
 
     scenario = config.scenario
     low, high = scenario.samples, scenario.samples * (scenario.generations + 1)

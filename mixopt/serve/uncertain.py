@@ -66,18 +66,17 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
     gets its share, then every variant's policy, baselines and best-alone policy are evaluated
     together on common seeds, in chunks, until the deadline (at least one chunk) or ``eval_seeds``.
     """
-    import dataclasses
     import time
 
     import numpy as np
     import optuna
 
     from mixopt.families import make_family
-    from mixopt.optimizers.evaluate import _estimate, _rows, assumptions, paired_margin, paired_values
+    from mixopt.optimizers.evaluate import paired_margin, paired_values
+    from mixopt.optimizers.notes import assumptions
     from mixopt.optimizers.search import optimize_search
-    from mixopt.optimizers.baselines import baseline_configs
-    from mixopt.optimizers.space import constraints as constraints_of, policy_changes, policy_dict, recommend_space
-    from mixopt.optimizers.space import with_policy
+    from mixopt.optimizers.constraints import constraints as constraints_of, recommend_space
+    from mixopt.optimizers.space import policy_dict
     from mixopt.optimizers.evaluators import RobustEvaluator
     from mixopt.serve.recommend import EVALUATION_END, SEARCH_SHARE
 
@@ -101,8 +100,42 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
                                                        seeds=config.run.seeds, seed=config.run.seed))
     searched = time.perf_counter() - started
     best_policy = result.config.policy
+    configs, alone = _variant_configs(variants, best_policy, result.study, objective, fixed)
+    values, used = paired_values({f"{i}|{n}": c for (i, n), c in configs.items()}, objective, seeds=eval_seeds,
+                                 seed=config.run.seed, chunk=config.run.seeds,
+                                 deadline=started + EVALUATION_END * time_budget, min_seeds=config.run.seeds,
+                                 required=tuple(f"{i}|{n}" for i in range(len(variants))
+                                                for n in ("__policy__", "__alone__")))
+    rows, policy_values, baseline_values = _variant_rows(variants, configs, values, alone, objective)
+    values = np.mean(policy_values, axis=0)  # per seed, averaged over the variants (common seeds)
+    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))
+    finished = len(result.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                                   optuna.trial.TrialState.FAIL)))
+    budget = {"time_budget": time_budget, "search_seconds": round(searched, 2),
+              "seconds": round(time.perf_counter() - started, 2), "trials": finished, "eval_seeds": used,
+              "eval_seeds_asked": eval_seeds, "precise": False, "cut_short": used < eval_seeds}
+    return {"scenario": config.to_dict()["scenario"], "uncertain": specs, "policy": policy_dict(best_policy),
+            "description": describe(result.config),
+            "objective": {"metric": objective.name, "direction": objective.direction, "mean": float(values.mean()),
+                          "ci_low": float(values.mean() - half), "ci_high": float(values.mean() + half),
+                          "eval_seeds": used, "averaged_over": len(variants)},
+            "human_used": float(np.mean([r["objective"]["human_used"] for r in rows])),
+            "baselines": [_averaged(n, rs, values, objective.direction, paired_margin)  # every variant, or none
+                          for n, rs in baseline_values.items() if len(rs) == len(variants)],
+            "variants": rows, "source": "optimised", "study": name, "trials": finished, "budget": budget,
+            "constraints": fixed, "assumptions": assumptions(config)}
+
+
+def _variant_configs(variants, best_policy, study, objective, fixed: dict) -> tuple[dict, dict]:
+    """(variant, name) -> config of the robust policy, each baseline keeping ``fixed``, and the best
+    trial for that value alone; and that trial per variant."""
+    import dataclasses
+
+    from mixopt.optimizers.baselines import baseline_configs
+    from mixopt.optimizers.space import policy_changes, with_policy
+
     sign = 1.0 if objective.direction == "minimize" else -1.0
-    trials = [t for t in result.study.trials if t.value is not None and "variant_values" in t.user_attrs]
+    trials = [t for t in study.trials if t.value is not None and "variant_values" in t.user_attrs]
     configs, alone = {}, {}
     for i, (_, variant) in enumerate(variants):
         configs[(i, "__policy__")] = dataclasses.replace(variant, policy=best_policy)
@@ -110,9 +143,14 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
         alone[i] = min(trials, key=lambda t: sign * t.user_attrs["variant_values"][i])
         configs[(i, "__alone__")] = with_policy(dataclasses.replace(variant, policy=best_policy),
                                                **policy_changes(alone[i].user_attrs["policy"]))
-    values, used = paired_values({f"{i}|{n}": c for (i, n), c in configs.items()}, objective, seeds=eval_seeds,
-                                 seed=config.run.seed, chunk=config.run.seeds,
-                                 deadline=started + EVALUATION_END * time_budget, min_seeds=config.run.seeds)
+    return configs, alone
+
+
+def _variant_rows(variants, configs: dict, values: dict, alone: dict, objective) -> tuple[list, list, dict]:
+    """Per variant: the robust policy's estimate, the baselines' rows and the best policy for that
+    value alone with what robustness costs there (paired), from one paired evaluation (``values``)."""
+    from mixopt.optimizers.evaluate import _estimate, _rows, paired_margin
+
     rows, policy_values, baseline_values = [], [], {}
     for i, (assignment, variant) in enumerate(variants):
         here = {n: values[f"{j}|{n}"] for j, n in configs if j == i}
@@ -135,23 +173,7 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
         rows.append({"scenario": assignment, "objective": estimate.summary(), "trajectory": estimate.trajectory,
                      "baselines": [{k: v for k, v in r.items() if k not in ("trajectory", "per_seed")}
                                    for r in baselines], "best_here": best_here})
-    values = np.mean(policy_values, axis=0)  # per seed, averaged over the variants (common seeds)
-    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))
-    finished = len(result.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
-                                                                   optuna.trial.TrialState.FAIL)))
-    budget = {"time_budget": time_budget, "search_seconds": round(searched, 2),
-              "seconds": round(time.perf_counter() - started, 2), "trials": finished, "eval_seeds": used,
-              "eval_seeds_asked": eval_seeds, "precise": False, "cut_short": used < eval_seeds}
-    return {"scenario": config.to_dict()["scenario"], "uncertain": specs, "policy": policy_dict(best_policy),
-            "description": describe(result.config),
-            "objective": {"metric": objective.name, "direction": objective.direction, "mean": float(values.mean()),
-                          "ci_low": float(values.mean() - half), "ci_high": float(values.mean() + half),
-                          "eval_seeds": used, "averaged_over": len(variants)},
-            "human_used": float(np.mean([r["objective"]["human_used"] for r in rows])),
-            "baselines": [_averaged(n, rs, values, objective.direction, paired_margin)
-                          for n, rs in baseline_values.items()],
-            "variants": rows, "source": "optimised", "study": name, "trials": finished, "budget": budget,
-            "constraints": fixed, "assumptions": assumptions(config)}
+    return rows, policy_values, baseline_values
 
 
 def _averaged(name: str, rows: list, mine, direction: str, paired_margin) -> dict:
