@@ -57,7 +57,8 @@ def evaluate(config: Config, objective: Objective, *, seeds: int, seed: int, str
 
 def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int, chunk: int | None = None,
                   runners: dict | None = None, deadline: float | None = None, min_seeds: int = 0,
-                  precision: float | None = None, required: tuple = ()) -> tuple[dict, int]:
+                  precision: float | None = None, required: tuple = (),
+                  compile_s: float | None = None) -> tuple[dict, int]:
     """Per-seed metrics of every config on the same fresh seeds (stream 1), ``chunk`` seeds at a time.
 
     Every config sees the same keys, so differences are paired. With a ``deadline``
@@ -65,10 +66,9 @@ def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int,
     (and has at least ``min_seeds``): a time-budgeted answer on fewer seeds. ``runners``: compiled programs by
     ``montecarlo.structure`` (e.g. the search's, for ``chunk`` = its seeds) are reused. With a
     ``precision``, it also stops (past ``min_seeds``) once every config's 95% CI half-width is at most
-    that share of its mean: the seeds a question needs, not a fixed number. Configs are evaluated in
-    their order; past the deadline in the first round, those whose program is not compiled yet are
-    left out (``NotEvaluated``), except the first and those named in ``required``. Returns ({name: metrics or SimulationError},
-    seeds used).
+    that share of its mean. With ``compile_s`` (a compile's expected seconds), a first-round config whose
+    program would compile past the deadline is left out (``NotEvaluated``), but for the first and
+    ``required``. Returns ({name: metrics or SimulationError}, seeds used).
     """
     keys = montecarlo.seed_keys(seed, seeds, stream=1)
     chunk = min(chunk or seeds, seeds)
@@ -84,11 +84,11 @@ def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int,
             if name in errors:
                 continue
             structure = montecarlo.structure(config)
-            if (used == 0 and name != first and name not in required and deadline is not None
-                    and time.perf_counter() > deadline and structure not in runners):
-                # past the deadline in the first round, a config whose program is not compiled yet is
-                # not evaluated at all (compiling is what overruns; one on fewer seeds than the others
-                # could not be paired with them); the compiled ones cost a chunk's run
+            if (used == 0 and name != first and name not in required and compile_s is not None
+                    and deadline is not None and time.perf_counter() + compile_s > deadline
+                    and structure not in runners):
+                # compiling overruns and cannot be cut short; a config on fewer seeds than the others
+                # could not be paired with them: left out whole. Compiled ones cost a chunk's run
                 errors[name] = NotEvaluated("not evaluated: the time budget ran out before its program compiled")
                 continue
             if structure not in runners:
@@ -204,7 +204,8 @@ def best_budget_matched(rows: list, direction: str) -> dict | None:
 def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed: int,
                  start: Config | None = None, chunk: int | None = None, runners: dict | None = None,
                  deadline: float | None = None, min_seeds: int = 0, fallback: bool = True,
-                 simplify_policy: bool = True, precision: float | None = None, constraints: dict | None = None) -> dict:
+                 simplify_policy: bool = True, precision: float | None = None, constraints: dict | None = None,
+                 compile_s: float | None = None) -> dict:
     """The policy of ``config`` and every baseline on the same fresh seeds (imports JAX).
 
     ``start``: the policy an optimiser started from, compared on the same seeds like a baseline and
@@ -244,7 +245,7 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
     candidates = {"__policy__": config, **({"__simpler__": simpler[0]} if simpler else {})}
     values, eval_seeds = paired_values({**candidates, **others, **outside}, objective, seeds=eval_seeds, seed=seed,
                                        chunk=chunk, runners=runners, deadline=deadline, min_seeds=min_seeds,
-                                       precision=precision)
+                                       precision=precision, compile_s=compile_s)
     config, estimate, simplified = _simplest(candidates, {k: values.pop(k) for k in candidates}, objective, simpler)
     outside_rows = _rows(estimate, {k: values.pop(k) for k in outside}, objective)
     simplified = "exact" if restated else simplified

@@ -76,11 +76,14 @@ def optimise(config: Config, objective: Objective, *, storage: str | None, time_
                              timeout=max(0.1, SEARCH_SHARE * time_budget - (time.perf_counter() - started)),
                              constraints=constraints)
     searched = time.perf_counter() - started
+    done = [t for t in result.study.trials if t.datetime_start and t.datetime_complete]
+    # a trial's longest run in this search: its program's compile (and a run) on this machine, now
+    compile_s = max([(t.datetime_complete - t.datetime_start).total_seconds() for t in done], default=0.0)
     report = build_report(result.config, objective, eval_seeds=eval_seeds, seed=config.run.seed,
                           chunk=config.run.seeds, runners=result.runners,
                           deadline=started + EVALUATION_END * time_budget,
                           min_seeds=min(eval_seeds, max(config.run.seeds, MIN_EVAL_SEEDS)),
-                          precision=PRECISION, constraints=constraints)
+                          precision=PRECISION, constraints=constraints, compile_s=compile_s)
     store_report(result.study, objective, report)
     used = report["objective"]["eval_seeds"]
     precise = _precise_enough(report)

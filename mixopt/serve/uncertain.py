@@ -105,7 +105,7 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
                                  seed=config.run.seed, chunk=config.run.seeds,
                                  deadline=started + EVALUATION_END * time_budget, min_seeds=config.run.seeds,
                                  required=tuple(f"{i}|{n}" for i in range(len(variants))
-                                                for n in ("__policy__", "__alone__")))
+                                                for n in ("__policy__", "__alone__")), compile_s=0.0)
     rows, policy_values, baseline_values = _variant_rows(variants, configs, values, alone, objective)
     values = np.mean(policy_values, axis=0)  # per seed, averaged over the variants (common seeds)
     half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))
