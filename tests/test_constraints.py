@@ -294,7 +294,10 @@ def test_the_weight_answer_is_the_closed_form_and_carries_its_weight(tmp_path, f
 def test_target_compares_only_heuristics_of_the_fixed_retention():
     from mixopt.serve.target import _evaluate
 
-    rows = _evaluate(_world({"retention": "window", "window": 2}), KL, M + B, seeds=16, seed=0, runners={})
+    from mixopt.optimizers.constraints import constraints
+
+    config = _world({"retention": "window", "window": 2})
+    rows = _evaluate(config, KL, M + B, seeds=16, seed=0, runners={}, fixed=constraints(config))
     assert {r["strategy"] for r in rows} == {f"{rule}-window" for rule in
                                              ("uniform", "front-load", "back-load", "fixed-10%-fresh")}
 
@@ -325,3 +328,18 @@ def test_the_atlas_builds_entries_per_retention_constraint():
     assert len(free) == len(window) == len(points) // 2 and all(c.policy.retention == "window" for c in window)
     with pytest.raises(ConfigError, match="retentions must be"):
         grid_configs("gaussian", "default", 16, "sometimes")
+
+
+def test_the_heuristics_outside_the_constraints_are_those_of_another_policy():
+    # by policy, not by name: a fixed weight keeps every name but changes every policy
+    from mixopt.optimizers.baselines import outside_constraints
+
+    weighted = _world({"human_weight": 0.9})
+    kept = baseline_configs(weighted, {"human_weight": 0.9})
+    outside = outside_constraints(weighted, {"human_weight": 0.9}, kept)
+    assert set(outside) == {n for n in kept if budget_matched(n)}  # same names, none of them kept's policy
+    assert all(c.policy.human_weight is None for c in outside.values())
+    replace = _world({"retention": "replace"})
+    outside = outside_constraints(replace, {"retention": "replace"}, baseline_configs(replace, {"retention": "replace"}))
+    assert set(outside) == {f"{rule}-accumulate" for rule in ("uniform", "front-load", "back-load", "fixed-10%-fresh")}
+    assert outside_constraints(_world(), {}, baseline_configs(_world())) == {}

@@ -63,15 +63,13 @@ def profile(world, points, links, values: dict, best: Evaluation, *, steps: int,
     for key in [k for k in world.measurements.fit if k.integer and k.low < k.high]:
         table = _refits(world, points, links, values, key, _grid(key, values[key.name]), steps)
         for _ in range(EXTEND if table else 0):  # walk the grid on until it brackets the minimum
-            coarse = sorted(table, key=lambda row: row[0])
-            i = min(range(len(coarse)), key=lambda j: coarse[j][1])
+            coarse, i = _lowest(table)
             if 0 < i < len(coarse) - 1 or coarse[i][0] in (key.low, key.high):
                 break
             table += _refits(world, points, links, values, key, _beyond(key, coarse, i == 0), steps)
         if not table:
             continue
-        coarse = sorted(table, key=lambda row: row[0])
-        i = min(range(len(coarse)), key=lambda j: coarse[j][1])
+        coarse, i = _lowest(table)
         fine = _between(key, coarse[max(i - 1, 0)][0], coarse[min(i + 1, len(coarse) - 1)][0])
         table += _refits(world, points, links, values, key, [v for v in fine if v not in {r[0] for r in table}], steps)
         _, low_chi2, fitted, ev = min(table, key=lambda row: row[1])
@@ -86,6 +84,12 @@ def profile(world, points, links, values: dict, best: Evaluation, *, steps: int,
         (low, low_values), (high, high_values) = ends
         intervals[key.name] = (low, high, [(v, c) for v, c, _ in grid], {"low": low_values, "high": high_values})
     return values, best, intervals
+
+
+def _lowest(table: list) -> tuple[list, int]:
+    """The profile rows in order of the key's value, and where the lowest chi^2 is."""
+    rows = sorted(table, key=lambda row: row[0])
+    return rows, min(range(len(rows)), key=lambda j: rows[j][1])
 
 
 def _refits(world, points, links, values: dict, key, grid, steps: int) -> list:

@@ -79,20 +79,17 @@ def calibrate(measurements: Measurements, *, predict=(), seeds: int = 200, seed:
 def _fitted(measurements: Measurements, values: dict, cov, profiles: dict) -> dict:
     out = {}
     for i, key in enumerate(continuous(measurements)):
-        # conditional on the integer keys' best values, widened along their ridges (ridge_variance)
+        # conditional on the integer keys' best values, widened and recentred along their ridges (``ridge``)
         shift, variance = ridge(key, values[key.name], profiles)
         low, high = key_interval(key, values[key.name], cov[i, i] + variance, shift)
         out[key.name] = {"value": values[key.name], "ci_low": low, "ci_high": high,
                          "method": "laplace" + (" + profile ridge" if profiles else "")}
-        if profiles:  # the interval with the integer keys held at their best values: too narrow on a ridge
-            out[key.name]["conditional"] = list(key_interval(key, values[key.name], cov[i, i]))
     for key in measurements.fit:
         if key.low == key.high:
             out[key.name] = {"value": key.low, "ci_low": key.low, "ci_high": key.high, "method": "fixed"}
         elif key.integer:
-            low, high, grid, *_ = profiles.get(key.name, (key.low, key.high, []))
-            out[key.name] = {"value": values[key.name], "ci_low": low, "ci_high": high, "method": "profile",
-                             "profile": [[float(v), float(c)] for v, c in grid]}  # (value, chi^2 refitted)
+            low, high, *_ = profiles.get(key.name, (key.low, key.high))
+            out[key.name] = {"value": values[key.name], "ci_low": low, "ci_high": high, "method": "profile"}
     return {key.name: out[key.name] for key in measurements.fit}
 
 

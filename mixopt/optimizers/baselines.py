@@ -9,6 +9,7 @@ import numpy as np
 
 from mixopt.config import Config
 from mixopt.optimizers.space import KEYS, with_policy
+from mixopt.policies.schedules import allocation_caps
 
 
 # The strategies every optimised policy is compared with (DESIGN.md section 4, issues 11 and 26). None
@@ -75,8 +76,7 @@ def spending(scenario) -> dict[str, tuple[list[float] | float, float]]:
     """The budget-matched baselines' human fractions (per generation 1..T, or one value) and their level."""
     num, size, left = scenario.generations, scenario.samples, spendable(scenario)
     uniform = np.full(num, left // num) + (np.arange(num) < left % num)  # whole samples, summing to ``left``
-    contamination = np.asarray(scenario.schedule("contamination"), np.float64)
-    most = size - np.round(contamination * size)  # real samples in an all-human batch
+    most, _ = allocation_caps(scenario)  # real samples in an all-human batch
     front = np.clip(left - np.concatenate([[0.0], np.cumsum(most)[:-1]]), 0, most)  # all-human until spent
     back = np.clip(left - np.concatenate([[0.0], np.cumsum(most[::-1])[:-1]]), 0, most[::-1])[::-1]  # from T down
     fixed = FIXED_SHARE if np.isinf(scenario.human_budget) or left > 0 else 0.0  # the budget cap stops it
@@ -123,6 +123,16 @@ def baseline_configs(config: Config, constraints: dict | None = None) -> dict[st
     """Each baseline (``baselines``) as a full config of ``config``'s scenario."""
     return {name: with_policy(config, **{**_PLAIN, **row.changes})
             for name, row in baselines(config, constraints).items()}
+
+
+def outside_constraints(config: Config, constraints: dict, kept: dict) -> dict[str, Config]:
+    """The budget-matched baselines of the unconstrained set whose policy none of ``kept`` (the
+    constrained ones) has: what the pipeline could do if it dropped its constraints (none without)."""
+    if not constraints:
+        return {}
+    spelled = [c.policy for c in kept.values()]
+    return {name: c for name, c in baseline_configs(config).items()
+            if budget_matched(name) and c.policy not in spelled}
 
 
 def baseline_params(config: Config, space: tuple[str, ...], constraints: dict | None = None) -> list[dict]:

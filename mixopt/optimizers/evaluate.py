@@ -16,7 +16,7 @@ from mixopt.describe import describe
 from mixopt.objectives import Objective
 from mixopt.optimizers.simplify import simplify
 from mixopt.progress import Phase
-from mixopt.optimizers.baselines import baseline_configs, budget_matched
+from mixopt.optimizers.baselines import baseline_configs, budget_matched, outside_constraints
 from mixopt.optimizers.notes import assumptions, outside_note
 from mixopt.optimizers.space import policy_dict
 
@@ -161,24 +161,15 @@ def compare(config: Config, objective: Objective, baselines: dict, *, seeds: int
     return mine, _rows(mine, values, objective)
 
 
-def _rows(mine: Estimate, values: dict, objective: Objective, known: list | None = None) -> list:
-    """Each baseline's estimate and the paired margin of ``mine`` against it; ``known``: rows already
-    estimated (their per-seed values), re-margined against another answer."""
+def _rows(mine: Estimate, values: dict, objective: Objective) -> list:
+    """Each baseline's estimate and the paired margin of ``mine`` against it."""
     rows = []
-    earlier = {row["name"]: row for row in known or []}
     for name, metrics in values.items():
-        if name in earlier and "error" in earlier[name]:
-            rows.append(earlier[name])
-            continue
         if isinstance(metrics, SimulationError):
-            rows.append({"name": name, "error": str(metrics)})
+            rows.append({"name": name, "error": str(metrics), **({"not_evaluated": True}
+                                                                if isinstance(metrics, NotEvaluated) else {})})
             continue
-        if name in earlier:
-            row = earlier[name]
-            theirs = Estimate(row["mean"], row["ci_low"], row["ci_high"], row["human_used"], row["per_seed"],
-                              row["trajectory"])
-        else:
-            theirs = _estimate(metrics, objective)
+        theirs = _estimate(metrics, objective)
         margin = paired_margin(mine.per_seed, theirs.per_seed, objective.direction)
         rows.append({"name": name, "mean": theirs.mean, "ci_low": theirs.ci_low, "ci_high": theirs.ci_high,
                      "human_used": theirs.human_used, "margin": margin["mean"],
@@ -232,8 +223,7 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
     constraints = constraints or {}
     others = baseline_configs(config, constraints)  # the budget-matched first: under a deadline they matter most
     others = {name: others[name] for name in sorted(others, key=lambda name: not budget_matched(name))}
-    outside = {f"outside:{name}": c for name, c in baseline_configs(config).items()
-               if constraints and budget_matched(name) and name not in others}
+    outside = {f"outside:{name}": c for name, c in outside_constraints(config, constraints, others).items()}
     if start is not None:
         others["start"] = start
     simpler = simplify(config) if simplify_policy else None
@@ -277,8 +267,8 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
                       margin=paired_margin(best["per_seed"], estimate.per_seed, objective.direction),
                       margin_vs="optimised")
         estimate = estimate._replace(per_seed=best["per_seed"])
-        public = _rows(estimate, {row["name"]: None for row in baselines}, objective, known=baselines)
-        report["baselines"] = [{**row, "policy": policy_dict(others[row["name"]].policy)} for row in public_rows(public)]
+        rows = _rows(estimate, {k: v for k, v in values.items() if k != "start"}, objective)  # against the answer
+        report["baselines"] = [{**row, "policy": policy_dict(others[row["name"]].policy)} for row in public_rows(rows)]
     note = outside_note(estimate, outside_rows, outside, objective, constraints, paired_margin)
     if note is not None:
         report["outside_constraints"] = note

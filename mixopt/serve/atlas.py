@@ -85,13 +85,15 @@ def _fixed(scenario: dict) -> str:
 
 
 def _constrained(entry: dict) -> str:
-    return json.dumps(entry.get("constraints", {}), sort_keys=True)
+    from mixopt.store import constraints_key
+
+    return constraints_key(entry.get("constraints"))
 
 
 def atlas_miss(config: Config, objective: Objective, atlas: dict, constraints: dict | None = None) -> str:
     """Why the atlas has no answer for this scenario, in one phrase (``from_atlas`` returned None)."""
     query = config.to_dict()["scenario"]
-    wanted = json.dumps(constraints or {}, sort_keys=True)
+    wanted = _constrained({"constraints": constraints})
     kept = [e for e in atlas["entries"] if _constrained(e) == wanted]
     if not kept:
         return f"the atlas holds no entry for the constraints {wanted}"
@@ -111,7 +113,7 @@ def from_atlas(config: Config, objective: Objective, atlas: dict, constraints: d
     entries (log scale for the horizon); an infinite budget matches only infinite budgets.
     """
     query = config.to_dict()["scenario"]
-    wanted = json.dumps(constraints or {}, sort_keys=True)
+    wanted = _constrained({"constraints": constraints})
     candidates = [e for e in atlas["entries"] if e.get("objective") == objective.name
                   and _fixed(e["scenario"]) == _fixed(query) and _constrained(e) == wanted]
     if not candidates:

@@ -93,7 +93,7 @@ def optimise(config: Config, objective: Objective, *, storage: str | None, time_
               "seconds": round(time.perf_counter() - started, 2), "trials": finished,
               "eval_seeds": used, "eval_seeds_asked": eval_seeds, "precise": precise,
               "cut_short": used < eval_seeds and not precise,
-              "not_evaluated": [r["name"] for r in report["baselines"] if r.get("error", "").startswith("not evaluated")]}
+              "not_evaluated": [r["name"] for r in report["baselines"] if r.get("not_evaluated")]}
     return {**report, "source": answer_source(report), "study": name, "trials": finished, "budget": budget}
 
 

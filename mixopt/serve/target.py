@@ -64,16 +64,16 @@ def at_budget(config: Config, budget: float) -> Config:
     return dataclasses.replace(config, scenario=dataclasses.replace(config.scenario, human_budget=float(budget)))
 
 
-def _evaluate(config: Config, objective: Objective, budget: float, *, seeds: int, seed: int, runners: dict) -> list:
+def _evaluate(config: Config, objective: Objective, budget: float, *, seeds: int, seed: int, runners: dict,
+              fixed: dict) -> list:
     """Every budget-matched heuristic at ``budget`` on the same fresh seeds: rows of name, mean, CI,
     human_used and the per-generation spend."""
     from mixopt.describe import effective_human
     from mixopt.optimizers.evaluate import _estimate, paired_values
     from mixopt.optimizers.baselines import baseline_configs, budget_matched
-    from mixopt.optimizers.constraints import constraints
 
-    here = at_budget(config, budget)  # the heuristics keep every policy key the user fixed
-    configs = {n: c for n, c in baseline_configs(here, constraints(config)).items() if budget_matched(n)}
+    here = at_budget(config, budget)  # the heuristics keep every policy key the user fixed (``fixed``)
+    configs = {n: c for n, c in baseline_configs(here, fixed).items() if budget_matched(n)}
     values, _ = paired_values(configs, objective, seeds=seeds, seed=seed, runners=runners)
     rows = []
     for name, metrics in values.items():
@@ -101,10 +101,12 @@ def least_budget(config: Config, target: Target, *, seeds: int = 1000, seed: int
     low, high = scenario.samples, scenario.samples * (scenario.generations + 1)
     runners: dict = {}
     seen: dict[int, list] = {}
+    fixed = constraints(config)
 
     def rows_at(budget: int) -> list:
         if budget not in seen:
-            seen[budget] = _evaluate(config, target.objective, budget, seeds=seeds, seed=seed, runners=runners)
+            seen[budget] = _evaluate(config, target.objective, budget, seeds=seeds, seed=seed, runners=runners,
+                                     fixed=fixed)
             if progress is not None:
                 progress(f"budget {budget}: best {_best(seen[budget], target.objective)['mean']:.4g}")
         return seen[budget]
@@ -128,7 +130,7 @@ def least_budget(config: Config, target: Target, *, seeds: int = 1000, seed: int
         else:
             low = middle
     best = _best(rows_at(high), target.objective)
-    answer = baseline_configs(at_budget(config, high), constraints(config))[best["strategy"]]
+    answer = baseline_configs(at_budget(config, high), fixed)[best["strategy"]]
     met = sorted(b for b in seen if meets(b))
     monotone = all(b >= high for b in met)
     from mixopt.describe import describe
@@ -140,7 +142,7 @@ def least_budget(config: Config, target: Target, *, seeds: int = 1000, seed: int
                           "mean": best["mean"], "ci_low": best["ci_low"], "ci_high": best["ci_high"],
                           "eval_seeds": seeds},
             "human_used": best["human_used"], "scenario": at_budget(config, high).to_dict()["scenario"],
-            "source": "target", "monotone": monotone, "curve": curve(), "constraints": constraints(config)}
+            "source": "target", "monotone": monotone, "curve": curve(), "constraints": fixed}
 
 
 def budget_curve(config: Config, objective: Objective, budgets, *, seeds: int = 1000, seed: int = 0) -> "pd.DataFrame":
@@ -148,8 +150,11 @@ def budget_curve(config: Config, objective: Objective, budgets, *, seeds: int = 
     table: human_budget, strategy, mean, ci_low, ci_high, human_used), on the same fresh seeds."""
     import pandas as pd
 
-    runners: dict = {}
-    rows = [r for b in budgets for r in _evaluate(config, objective, b, seeds=seeds, seed=seed, runners=runners)]
+    from mixopt.optimizers.constraints import constraints
+
+    runners, fixed = {}, constraints(config)
+    rows = [r for b in budgets for r in _evaluate(config, objective, b, seeds=seeds, seed=seed, runners=runners,
+                                                  fixed=fixed)]
     return pd.DataFrame(rows).drop(columns="per_generation")
 
 
