@@ -10,67 +10,14 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mixopt.errors import ConfigError
 from mixopt.names import FAMILIES, HUMAN_SOURCES, RETENTIONS, SAMPLERS
+from mixopt.validate import (TEMPERED_FAMILIES, _budget, _choice, _flow, _fractions, _int, _number, _optional_int,
+                             _temperatures)
 
 
-def _int(where: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{where} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _number(where: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ConfigError(f"{where} must be a number, got {value!r}")
-    return float(value)
-
-
-def _choice(where: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ConfigError(f"{where} must be one of {', '.join(allowed)}, got {value!r}")
-    return value
-
-
-def _fractions(where: str, value: Any, num_generations: int) -> float | tuple[float, ...]:
-    """A fraction in [0, 1], or a list of one per generation 1..T."""
-    if isinstance(value, (list, tuple)):
-        if len(value) != num_generations:
-            raise ConfigError(f"{where} must have one value per generation 1..{num_generations} "
-                              f"({num_generations} values), got {len(value)}")
-        return tuple(_fractions(f"{where}[{i}]", v, num_generations) for i, v in enumerate(value))
-    number = _number(where, value)
-    if not 0.0 <= number <= 1.0:
-        raise ConfigError(f"{where} must be in [0, 1], got {value!r}")
-    return number
-
-
-TEMPERED_FAMILIES = ("gaussian", "categorical", "gmm", "neural")  # whose models sample at a temperature
-
-
-def _temperatures(value: Any, num_generations: int) -> float | tuple[float, ...]:
-    """A sampling temperature > 0, or a list of one per generation 1..T."""
-    if isinstance(value, (list, tuple)):
-        if len(value) != num_generations:
-            raise ConfigError(f"policy.temperature must have one value per generation 1..{num_generations} "
-                              f"({num_generations} values), got {len(value)}")
-        return tuple(_temperatures(v, num_generations) for v in value)
-    number = _number("policy.temperature", value)
-    if not 0.0 < number < math.inf:
-        raise ConfigError(f"policy.temperature must be a number > 0, got {value!r}")
-    return number
-
-
-def _budget(value: Any, num_samples: int) -> float:
-    if isinstance(value, str) and value.strip().lower() in ("inf", "infinite", "infinity"):
-        return math.inf
-    number = _number("scenario.human_budget", value)
-    if number < num_samples:
-        raise ConfigError(f"scenario.human_budget must be >= scenario.samples ({num_samples}: generation 0 "
-                          f"trains on that many human samples) or \"inf\", got {value!r}")
-    return number
+PIPELINE_DEFAULTS = {"human_per_generation": math.inf, "train_size": None, "human_shelf_life": None}
 
 
 @dataclass(frozen=True)
@@ -86,6 +33,11 @@ class Scenario:
     detector_tpr: float = 1.0
     detector_fpr: float = 0.0
     verifier_noise: float = 0.0
+    # the pipeline's limits (DESIGN.md section 2): a flow of fresh human data, a training set of fixed
+    # size, a shelf life for human samples; the defaults are no limit (and are left out of ``to_dict``)
+    human_per_generation: float = math.inf
+    train_size: int | None = None
+    human_shelf_life: int | None = None
 
     def __post_init__(self):
         _choice("scenario.family", self.family, FAMILIES)
@@ -100,8 +52,16 @@ class Scenario:
             if isinstance(getattr(self, key), (list, tuple)):
                 raise ConfigError(f"scenario.{key} must be a number in [0, 1], got {getattr(self, key)!r}")
             object.__setattr__(self, key, _fractions(f"scenario.{key}", getattr(self, key), 1))
+        object.__setattr__(self, "human_per_generation", _flow(self.human_per_generation))
+        _optional_int("scenario.train_size", self.train_size, 2)
+        _optional_int("scenario.human_shelf_life", self.human_shelf_life, 1)
         if _number("scenario.verifier_noise", self.verifier_noise) < 0:
             raise ConfigError(f"scenario.verifier_noise must be a number >= 0, got {self.verifier_noise!r}")
+
+    @property
+    def limits(self) -> dict:
+        """The pipeline limits set (``human_per_generation``, ``train_size``, ``human_shelf_life``)."""
+        return {k: getattr(self, k) for k, default in PIPELINE_DEFAULTS.items() if getattr(self, k) != default}
 
     def schedule(self, key: str) -> list[float]:
         """``contamination`` as one value per generation 1..T."""
@@ -118,6 +78,7 @@ class Policy:
     human_source: str = "fresh"
     retention: str = "replace"
     window: int = 3
+    age_weight: float = 0.5  # retention "age": a batch of age a weighs age_weight ** a
     provenance_filter: bool = False
     curation_fraction: float | tuple[float, ...] = 1.0
     temperature: float | tuple[float, ...] | None = None  # synthesis temperature; None: the family's own
@@ -141,6 +102,7 @@ class Policy:
         _choice("policy.human_source", self.human_source, HUMAN_SOURCES)
         _choice("policy.retention", self.retention, RETENTIONS)
         _int("policy.window", self.window, 1)
+        age_weight = _fractions("policy.age_weight", self.age_weight, 1)
         if not isinstance(self.provenance_filter, bool):
             raise ConfigError(f"policy.provenance_filter must be true or false, got {self.provenance_filter!r}")
         if self.provenance_filter and self.retention == "subsample":
@@ -157,8 +119,11 @@ class Policy:
         if temperature is not None and scenario.family not in TEMPERED_FAMILIES:
             raise ConfigError(f"policy.temperature applies to families {', '.join(TEMPERED_FAMILIES)}, "
                               f"not {scenario.family!r}")
+        if scenario.train_size is not None and (self.provenance_filter or curation != 1.0):
+            raise ConfigError("scenario.train_size draws the training set sample by sample: it does not combine "
+                              "with policy.provenance_filter or policy.curation_fraction < 1 yet")
         return dataclasses.replace(self, human_fraction=fraction, human_weight=weight, curation_fraction=curation,
-                                   temperature=temperature)
+                                   temperature=temperature, age_weight=age_weight)
 
     def schedule(self, key: str, num_generations: int) -> list[float]:
         """``human_fraction``, ``human_weight``, ``curation_fraction`` or ``temperature`` per generation 1..T."""
@@ -195,10 +160,18 @@ class Config:
         """The sampler in force: the one asked for, else ``exact`` where it applies."""
         if self.run.sampler is not None:
             return self.run.sampler
-        return "naive" if self.policy.needs_samples else "exact"
+        return "naive" if self.needs_samples else "exact"
+
+    @property
+    def needs_samples(self) -> bool:
+        """Whether the training set is drawn sample by sample (subsample, curation, a ``train_size``)."""
+        return self.policy.needs_samples or self.scenario.train_size is not None
 
     def to_dict(self) -> dict:
         out = {name: dataclasses.asdict(getattr(self, name)) for name in TABLES}
+        for key, default in PIPELINE_DEFAULTS.items():  # no limit: left out (a TOML has no None)
+            if out["scenario"][key] == default:
+                del out["scenario"][key]
         for table in out.values():
             for key, value in table.items():
                 if isinstance(value, tuple):

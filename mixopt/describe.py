@@ -13,7 +13,8 @@ def effective_human(config: Config) -> list[int]:
     policy, scenario = config.policy, config.scenario
     return supply.per_generation(policy.schedule("human_fraction", scenario.generations),
                                  scenario.schedule("contamination"), human_budget=scenario.human_budget,
-                                 num_samples=scenario.samples, pool=policy.human_source == "pool")
+                                 num_samples=scenario.samples, pool=policy.human_source == "pool",
+                                 flow=scenario.human_per_generation, shelf_life=scenario.human_shelf_life)
 
 
 def describe(config: Config) -> str:
@@ -39,11 +40,7 @@ def describe(config: Config) -> str:
              f"every generation: {_batch(runs[0][0], scenario.samples, fresh)}"]
     if fresh and sum(counts):
         parts.append(f"{sum(counts)} fresh human samples in all")
-    parts.append({"replace": "train each generation on its newest batch only (replace)",
-                  "accumulate": "train on everything gathered so far (accumulate)",
-                  "window": f"train on the batches of the last {policy.window} generations (window)",
-                  "subsample": f"train on {scenario.samples} samples drawn from everything gathered so far "
-                               "(accumulate-subsample)"}[policy.retention])
+    parts.append(_retention(config))
     if policy.human_weight is not None:
         weights = policy.schedule("human_weight", num)
         parts.append(f"the human samples carry {round(100 * sum(weights) / num)}% of the loss weight")
@@ -56,6 +53,23 @@ def describe(config: Config) -> str:
         tau = policy.schedule("temperature", num)
         parts.append(f"synthesise at temperature {sum(tau) / num:.2g}")
     return "; ".join(parts)
+
+
+def _retention(config: Config) -> str:
+    """Which samples each generation trains on, in words (the retention rule under the pipeline's limits)."""
+    policy, scenario = config.policy, config.scenario
+    kept = {"replace": "its newest batch only", "accumulate": "everything gathered so far",
+            "window": f"the batches of the last {policy.window} generations", "subsample": "everything gathered so far",
+            "age": f"everything gathered so far, a batch of age a weighing {policy.age_weight:.3g}^a"}[policy.retention]
+    name = {"subsample": "accumulate-subsample", "age": "age-weighted"}.get(policy.retention, policy.retention)
+    each = " each generation" if policy.retention == "replace" else ""
+    size = scenario.train_size or (scenario.samples if policy.retention == "subsample" else None)
+    words = (f"train{each} on {kept} ({name})" if size is None else
+             f"train{each} on {size} samples drawn from {kept} ({name}"
+             f"{', a training set of fixed size' if scenario.train_size else ''})")
+    if scenario.human_shelf_life is not None:
+        words += f"; a human sample is kept {scenario.human_shelf_life} generation(s) at most (shelf life)"
+    return words
 
 
 def _batch(count: int, size: int, fresh: bool) -> str:

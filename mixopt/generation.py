@@ -34,6 +34,9 @@ class StepInputs(NamedTuple):
     verifier_noise: jax.Array
     temperature: jax.Array
     window: jax.Array
+    age_weight: jax.Array
+    human_flow: jax.Array
+    generation: jax.Array  # t, 1..T
 
 
 class SimInputs(NamedTuple):
@@ -54,7 +57,10 @@ class SimInputs(NamedTuple):
       verifier_noise: standard deviation of the noise on the verifier's score.
       temperature: tau_t, the temperature at which the model of generation t - 1 synthesises
         batch t (used only by a simulator built with ``tempered=True``).
-      window: L_t, the continuous window length of generation t (used only by ``soft_window``).
+      window: L_t, the continuous window length of generation t (used only by the soft window).
+      age_weight: gamma_t of the age rule: a batch of age a weighs gamma^a (retention ``age``).
+      human_flow: F, fresh human samples that appear each generation: by generation t at most F t
+        beyond generation 0's can have been bought (``inf``: the budget is a stock).
     """
 
     human_fraction: jax.Array
@@ -67,12 +73,16 @@ class SimInputs(NamedTuple):
     verifier_noise: jax.Array | float = 0.0
     temperature: jax.Array | float = 1.0
     window: jax.Array | float = 1.0
+    age_weight: jax.Array | float = 0.5
+    human_flow: jax.Array | float = float("inf")
 
     def per_generation(self, num_generations: int) -> StepInputs:
         """Every per-generation input as a (T,) array in the policy's precision (the scan's xs)."""
         dtype = jnp.result_type(self.human_fraction)
-        return StepInputs(*(jnp.broadcast_to(jnp.asarray(getattr(self, name), dtype), (num_generations,))
-                            for name in StepInputs._fields))
+        values = {name: getattr(self, name) for name in StepInputs._fields if name != "generation"}
+        values["generation"] = jnp.arange(1, num_generations + 1)
+        return StepInputs(**{name: jnp.broadcast_to(jnp.asarray(value, dtype), (num_generations,))
+                             for name, value in values.items()})
 
 
 class GenState(NamedTuple):
@@ -130,7 +140,7 @@ def check_structure(family: Family, retention: Retention, *, num_generations: in
 def simulator(family: Family, retention: Retention, *, num_generations: int, num_samples: int,
               sampler: str = "exact", human_source: str = "fresh", weighted: bool = False,
               relaxed: bool = False, contaminated: bool = False, provenance_filter: bool = False,
-              curated: bool = False, tempered: bool = False) -> Simulator:
+              curated: bool = False, tempered: bool = False, shelf_life: int | None = None) -> Simulator:
     """Builds the generation loop for one seed.
 
     Args:
@@ -153,6 +163,9 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
         (``policies.filters.curation``; sample level: needs the naive sampler).
       tempered: the model of generation t - 1 samples batch t at ``temperature[t - 1]`` instead of
         the family's own (the model's params must have a ``temperature`` field).
+      shelf_life: L, generations a human sample may be kept (None: for ever). The retention rule
+        drops older human samples from the training set; here the ``pool`` (generation 0's samples)
+        gives nothing from generation L on.
 
     Raises:
       ConfigError: an unknown sampler or source, a size out of range, or the exact sampler asked
@@ -188,7 +201,11 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
     def step(state, xs):
         key, inputs_t = xs
         keys = jax.random.split(key, 6)  # human, synth, contam, detect, keep, fit
-        num_real, num_contam = human_supply.counts(inputs_t.human_fraction, inputs_t.contamination, state.human_left)
+        flow_left = inputs_t.human_flow * inputs_t.generation - (state.human_used - num_samples)  # inf * t = inf
+        num_real, num_contam = human_supply.counts(inputs_t.human_fraction, inputs_t.contamination,
+                                                   jnp.minimum(state.human_left, flow_left))
+        if pool_source and shelf_life is not None:  # generation 0's samples expire at generation L
+            num_real = jnp.where(inputs_t.generation < shelf_life, num_real, 0.0 * num_real)
         params = state.params
         if tempered:
             params = params._replace(temperature=jnp.asarray(inputs_t.temperature, jnp.result_type(params.temperature)))

@@ -35,13 +35,15 @@ def build(config: Config, *, relaxed: bool = False, soft_window: bool = False, f
     if family is None:
         family = make_family(scenario.family, scenario.truth, num_samples=scenario.samples)
     retention = retention_rules.make(policy.retention, family, num_generations=scenario.generations,
-                                     num_samples=scenario.samples, window_size=policy.window, soft=soft_window)
+                                     num_samples=scenario.samples, window_size=policy.window, soft=soft_window,
+                                     train_size=scenario.train_size, shelf_life=scenario.human_shelf_life)
     sim = simulator(family, retention, num_generations=scenario.generations,
                     num_samples=scenario.samples, sampler=config.sampler,
                     human_source=policy.human_source, weighted=policy.human_weight is not None,
                     relaxed=relaxed, contaminated=any(c > 0 for c in scenario.schedule("contamination")),
                     provenance_filter=policy.provenance_filter, curated=policy.curated,
-                    tempered=policy.temperature is not None if tempered is None else tempered)
+                    tempered=policy.temperature is not None if tempered is None else tempered,
+                    shelf_life=scenario.human_shelf_life)
     return sim, sim_inputs(config)
 
 
@@ -57,7 +59,7 @@ def sim_inputs(config: Config) -> SimInputs:
         detector_tpr=scenario.detector_tpr, detector_fpr=scenario.detector_fpr,
         curation_fraction=policy.schedule("curation_fraction", num), verifier_noise=scenario.verifier_noise,
         temperature=policy.schedule("temperature", num) if policy.temperature is not None else 1.0,
-        window=float(policy.window))
+        window=float(policy.window), age_weight=policy.age_weight, human_flow=scenario.human_per_generation)
     return SimInputs(**{name: jnp.asarray(value, dtype) for name, value in values.items()})
 
 
@@ -139,7 +141,7 @@ def structure(config: Config) -> tuple:
     return (s.family, json.dumps(s.truth, sort_keys=True), s.generations, s.samples,
             any(c > 0 for c in s.schedule("contamination")), p.retention, p.window if p.retention == "window" else 0,
             p.human_source, p.human_weight is not None, p.curated, p.provenance_filter, p.temperature is not None,
-            config.sampler)
+            config.sampler, s.train_size, s.human_shelf_life)
 
 
 def per_seed_metrics(config: Config, keys: jax.Array, run=None) -> dict:

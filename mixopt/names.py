@@ -6,7 +6,7 @@ answering ``mixopt recommend`` from storage) starts in a fraction of a second.
 FAMILIES = ("categorical", "gaussian", "gmm", "neural", "regression")  # mixopt.families.REGISTRY
 SAMPLERS = ("exact", "naive")  # mixopt.generation
 HUMAN_SOURCES = ("fresh", "pool")
-RETENTIONS = ("replace", "accumulate", "window", "subsample")  # mixopt.policies.retention
+RETENTIONS = ("replace", "accumulate", "window", "subsample", "age")  # mixopt.policies.retention
 
 # The truth parameters each family's factory takes by default (mixopt.families.REGISTRY signatures):
 # two scenarios that differ only in spelling a default out are the same world (the atlas compares so).

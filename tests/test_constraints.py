@@ -43,9 +43,9 @@ def _world(policy=None, *, budget=M + B, seeds=64, **scenario):
 # ---------------------------------------------------------------------------------------------
 OTHER_SCENARIO = {"family": "regression", "generations": T + 1, "samples": M + 1, "human_budget": M + B + 5,
                   "truth": {"fit": "full"}, "contamination": 0.1, "detector_tpr": 0.9, "detector_fpr": 0.1,
-                  "verifier_noise": 0.5}
+                  "verifier_noise": 0.5, "human_per_generation": 3, "train_size": 15, "human_shelf_life": 2}
 OTHER_POLICY = {"human_fraction": 0.2, "human_weight": 0.3, "human_source": "pool", "retention": "accumulate",
-                "window": 2, "provenance_filter": True, "curation_fraction": 0.9, "temperature": 0.9}
+                "window": 2, "provenance_filter": True, "curation_fraction": 0.9, "temperature": 0.9, "age_weight": 0.3}
 
 
 def test_every_scenario_and_policy_key_changes_the_study():
@@ -194,14 +194,16 @@ def test_recommend_keeps_a_fixed_retention_where_the_atlas_has_no_entry(tmp_path
 # ---------------------------------------------------------------------------------------------
 # Exact checks: the searches reach late and bursty plans.
 # ---------------------------------------------------------------------------------------------
-def exact_plan(num: int, size: int, budget: int, *, shrink=lambda f: (1 - f) ** 2) -> tuple[float, tuple]:
-    """The least E[mean kl over 1..T] over whole-sample plans of ``budget`` (module docstring)."""
+def exact_plan(num: int, size: int, budget: int, *, flow: float = math.inf,
+               shrink=lambda f: (1 - f) ** 2) -> tuple[float, tuple]:
+    """The least E[mean kl over 1..T] over whole-sample plans of ``budget`` (module docstring); under a
+    ``flow`` F the samples spent by generation t are at most F t (the caps as constraints)."""
     states = {0: [(0.0, 1.0 / size, ())]}  # spent -> Pareto front of (sum of E[kl_t], v, plan)
-    for _ in range(num):
+    for t in range(1, num + 1):
         grown: dict = {}
         for spent, front in states.items():
             for total, v, plan in front:
-                for n in range(min(size, budget - spent) + 1):
+                for n in range(int(min(size, budget - spent, flow * t - spent)) + 1):
                     v_next = 1.0 / size + shrink(n / size) * v
                     grown.setdefault(spent + n, []).append((total + v_next / 2, v_next, plan + (n,)))
         states = {}

@@ -32,8 +32,9 @@ FAMILY = make_family("categorical", {"vocab": V, "smoothing": 0.1}, num_samples=
 RULES = {name: dict(name=name, soft=False) for name in RETENTIONS} | {"soft_window": dict(name="window", soft=True)}
 
 
-def _inputs(window=2.0):
-    return StepInputs(*[jnp.asarray(0.0)] * 8, window=jnp.asarray(window))
+def _inputs(window=2.0, age_weight=0.5):
+    return StepInputs(*[jnp.asarray(0.0)] * 8, window=jnp.asarray(window), age_weight=jnp.asarray(age_weight),
+                      human_flow=jnp.asarray(jnp.inf), generation=jnp.asarray(1.0))
 
 
 def _batches(rule, key):

@@ -57,7 +57,8 @@ def test_training_set_weights_are_clip_of_length_minus_age():
     one_hot = jnp.eye(8)
     buffer, _ = rule.init(Batch(one_hot[0], family.empty_stats()))
     for t in range(1, 6):
-        buffer, train = rule.update(None, buffer, Batch(one_hot[t], one_hot[t] * 2.0), StepInputs(*[None] * 8, window=2.5))
+        buffer, train = rule.update(None, buffer, Batch(one_hot[t], one_hot[t] * 2.0), 
+                                    StepInputs(*[None] * 8, window=2.5, age_weight=None, human_flow=None, generation=None))
     # batches 5 and 4 weigh 1, batch 3 (age 2) weighs 0.5, older ones 0
     np.testing.assert_allclose(train.human, [0, 0, 0, 0.5, 1, 1, 0, 0])
     np.testing.assert_allclose(train.synth, 2 * np.array([0, 0, 0, 0.5, 1, 1, 0, 0]))

@@ -1,5 +1,4 @@
-"""What the command line prints: tables (pandas) and machine-readable output (CSV, JSON) of results;
-the benchmark's figures are ``serve/report.py``."""
+"""What the command line prints: tables (pandas), CSV and JSON; the benchmark's figures: ``serve/report.py``."""
 import json
 
 import pandas as pd
@@ -46,9 +45,10 @@ def _headline(config, seeds: int) -> str:
     if s.contamination:
         truth += (f" contamination={'schedule' if isinstance(s.contamination, tuple) else s.contamination}"
                   f" detector=({s.detector_tpr:g},{s.detector_fpr:g})")
+    truth += "".join(f" {key}={value:g}" for key, value in s.limits.items())
     return (f"{s.family}{truth} T={s.generations} M={s.samples} budget={s.human_budget:g} | "
             f"human_fraction={fraction} source={p.human_source} retention={p.retention}"
-            f"{f'(W={p.window})' if p.retention == 'window' else ''}"
+            f"{f'(W={p.window})' if p.retention == 'window' else f'(gamma={p.age_weight:g})' if p.retention == 'age' else ''}"
             f"{'' if p.human_weight is None else ' human_weight=set'}"
             f"{' provenance_filter' if p.provenance_filter else ''} | "
             f"{seeds} seeds, sampler {config.sampler}; mean ± std across seeds")
@@ -132,11 +132,11 @@ def _relative(margin: dict, direction: str, metric: str) -> str:
 
 
 def applicable(policy: dict) -> dict:
-    """The keys of a policy table that do something: no window length outside window retention, no
-    curation at 1 (keep all), no provenance filter when off."""
+    """The keys of a policy table that do something: no window length (age weight) outside window (age)
+    retention, no curation at 1 (keep all), no provenance filter when off."""
     out = dict(policy)
-    if out.get("retention") != "window":
-        out.pop("window", None)
+    for key, rule in (("window", "window"), ("age_weight", "age")):
+        out.pop(key, None) if out.get("retention") != rule else None
     out.pop("curation_fraction") if out.get("curation_fraction") == 1.0 else None
     if out.get("provenance_filter") is False:
         out.pop("provenance_filter")

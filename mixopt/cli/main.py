@@ -48,6 +48,10 @@ def _load_config(args, *, compile_cache: bool = True):
     if args.window is not None and config.policy.retention != "window" and "retention" not in searched:
         raise ConfigError(f"--window {args.window} applies to retention window only, and the retention is "
                           f"{config.policy.retention!r}: add --retention window, or drop --window")
+    if (getattr(args, "age_weight", None) is not None and config.policy.retention != "age"
+            and not {"retention", "age_weight"} & set(searched)):
+        raise ConfigError(f"--age-weight {args.age_weight} applies to retention age only, and the retention is "
+                          f"{config.policy.retention!r}: add --retention age, or drop --age-weight")
     if compile_cache:
         enable_compilation_cache()
     return config

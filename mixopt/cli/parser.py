@@ -65,7 +65,9 @@ _FLAG_KEYS = {
     "provenance_filter": ("policy", "provenance_filter"),
     "human_fraction": ("policy", "human_fraction"), "human_weight": ("policy", "human_weight"),
     "human_source": ("policy", "human_source"), "retention": ("policy", "retention"),
-    "window": ("policy", "window"), "seeds": ("run", "seeds"), "seed": ("run", "seed"),
+    "window": ("policy", "window"), "age_weight": ("policy", "age_weight"),
+    "human_per_generation": ("scenario", "human_per_generation"), "train_size": ("scenario", "train_size"),
+    "human_shelf_life": ("scenario", "human_shelf_life"), "seeds": ("run", "seeds"), "seed": ("run", "seed"),
     "sampler": ("run", "sampler"),
 }
 
@@ -87,6 +89,13 @@ def _scenario_flags(sub):
     group.add_argument("--samples", type=int, help="M: samples per batch")
     group.add_argument("--human-budget", type=_budget,
                        help="fresh human samples that exist in total, generation 0's M included, or inf")
+    group.add_argument("--human-per-generation", type=_budget, metavar="F",
+                       help="the flow: F fresh human samples appear each generation (by generation t at most F t "
+                            "beyond generation 0's can be bought), or inf (the budget is a stock: the default)")
+    group.add_argument("--train-size", type=int, metavar="N",
+                       help="each generation trains on at most N samples, drawn from what the retention keeps")
+    group.add_argument("--human-shelf-life", type=int, metavar="L",
+                       help="a human sample may be kept L generations at most (licences, deletion requests)")
     group.add_argument("--contamination", type=_fraction_list,
                        help="share of each fresh human batch that is unlabelled synthetic data, or one per generation")
     group.add_argument("--detector-tpr", type=float, help="provenance detector: P(flag | synthetic)")
@@ -97,8 +106,10 @@ def _scenario_flags(sub):
     group.add_argument("--human-fraction", type=_fraction_list, help="lambda: human share of each batch, or one per generation")
     group.add_argument("--human-weight", type=_fraction_list, help="share of the loss weight on human samples")
     group.add_argument("--human-source", help="fresh or pool")
-    group.add_argument("--retention", help="replace, accumulate, window or subsample")
+    group.add_argument("--retention", help="replace, accumulate, window, subsample or age")
     group.add_argument("--window", type=int, help="W for retention window (with --retention window only)")
+    group.add_argument("--age-weight", type=float, metavar="GAMMA",
+                       help="retention age: a batch of age a weighs GAMMA^a (0: replace, 1: accumulate)")
     group.add_argument("--curation-fraction", type=_fraction_list,
                        help="share of each batch's synthetic samples the verifier keeps (1 = no curation)")
     group.add_argument("--provenance-filter", action="store_const", const=True,
@@ -258,7 +269,8 @@ def make_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("benchmark", help="scenarios x strategies against the baselines: tables, figures, report",
                                 epilog=EXAMPLES["benchmark"])
     bench.add_argument("--suite", default="default",
-                       help="smoke, default (a few minutes), full, or a suite file FILE.toml (your own scenarios)")
+                       help="smoke, default (a few minutes), constrained (where optimising pays under pipeline "
+                            "limits), full, or a suite file FILE.toml (your own scenarios)")
     bench.add_argument("--seeds", type=int, help="Monte-Carlo seeds per strategy (default: the suite's)")
     bench.add_argument("--trials", type=int, help="trials of the optimised strategy's search (default: the suite's)")
     bench.add_argument("--format", default="table", help="the summary on standard output: table (markdown), csv, json")

@@ -9,7 +9,7 @@ import numpy as np
 
 from mixopt.config import Config
 from mixopt.optimizers.space import KEYS, with_policy
-from mixopt.policies.schedules import allocation_caps
+from mixopt.policies.schedules import allocation_caps, within_flow
 
 
 # The strategies every optimised policy is compared with (DESIGN.md section 4, issues 11 and 26). None
@@ -59,9 +59,10 @@ def spendable(scenario) -> int:
     """Fresh human samples a budget-matched baseline spends in generations 1..T: the budget left after
     generation 0 (at most every slot), or ``DEFAULT_SHARE`` of every batch where the budget is infinite."""
     num, size = scenario.generations, scenario.samples
+    flow = np.floor(scenario.human_per_generation * num)  # what a flow of human data brings by generation T
     if np.isinf(scenario.human_budget):
-        return int(round(DEFAULT_SHARE * size)) * num
-    return int(min(scenario.human_budget - size, size * num))
+        return int(min(round(DEFAULT_SHARE * size) * num, flow))
+    return int(min(scenario.human_budget - size, size * num, flow))
 
 
 def _fractions_for(real: np.ndarray, scenario) -> list[float]:
@@ -78,6 +79,7 @@ def spending(scenario) -> dict[str, tuple[list[float] | float, float]]:
     uniform = np.full(num, left // num) + (np.arange(num) < left % num)  # whole samples, summing to ``left``
     most, _ = allocation_caps(scenario)  # real samples in an all-human batch
     front = np.clip(left - np.concatenate([[0.0], np.cumsum(most)[:-1]]), 0, most)  # all-human until spent
+    front = within_flow(front, scenario, most)  # under a flow: all that has appeared, as soon as it has
     back = np.clip(left - np.concatenate([[0.0], np.cumsum(most[::-1])[:-1]]), 0, most[::-1])[::-1]  # from T down
     fixed = FIXED_SHARE if np.isinf(scenario.human_budget) or left > 0 else 0.0  # the budget cap stops it
     full = 1.0 if left > 0 else 0.0

@@ -9,9 +9,9 @@ from mixopt.optimizers.space import FRACTION_KEYS
 
 # The space recommend, the atlas and the benchmark search (less the keys the user fixed:
 # ``recommend_space``): the budget's free allocation over generations, so late and bursty plans are
-# reachable, and the retention rule. The budget-matched heuristics (front-load, uniform, back-load,
+# reachable, and the retention rule (with the window's length and the age rule's gamma). The budget-matched heuristics (front-load, uniform, back-load,
 # fixed 10%) are its first trials, so a time-bounded search starts from the best simple plans.
-RECOMMEND_SPACE = ("human_allocation", "retention", "window")
+RECOMMEND_SPACE = ("human_allocation", "retention", "window", "age_weight")
 
 
 def constraints(config: Config, space: tuple[str, ...] = ()) -> dict:
@@ -31,6 +31,7 @@ def recommend_space(fixed: dict) -> tuple[str, ...]:
     keys = [k for k in RECOMMEND_SPACE if k not in fixed]
     if "human_fraction" in fixed:
         keys = [k for k in keys if k not in FRACTION_KEYS]
-    if fixed.get("retention", "window") != "window":
-        keys = [k for k in keys if k != "window"]
+    for key, rule in (("window", "window"), ("age_weight", "age")):  # a length or a gamma of a rule not kept
+        if fixed.get("retention", rule) != rule:
+            keys = [k for k in keys if k != key]
     return tuple(keys)

@@ -8,11 +8,13 @@ import numpy as np
 
 from mixopt.config import Config, Policy
 from mixopt.errors import ConfigError
-from mixopt.policies.schedules import SCHEDULES, allocation_fractions, schedule_values
+from mixopt.optimizers.allocation import (EDGE, _allocation_baseline, _allocation_forward, _allocation_init,
+                                         _allocation_suggest, logit)
+from mixopt.policies.schedules import SCHEDULES, schedule_values
 
 # at most one: they set lambda_t
 FRACTION_KEYS = ("human_fraction", "human_fraction_schedule", "human_allocation", *SCHEDULES)
-CONTINUOUS = (*FRACTION_KEYS, "human_weight", "curation_fraction", "temperature")
+CONTINUOUS = (*FRACTION_KEYS, "human_weight", "age_weight", "curation_fraction", "temperature")
 STRUCTURAL = ("retention", "window", "human_source", "provenance_filter")
 SPACE_KEYS = CONTINUOUS + STRUCTURAL
 
@@ -65,7 +67,6 @@ def policy_changes(policy: dict) -> dict:
 # (``write_back(inputs, config) -> policy changes``, rounded). ``table`` says which config table
 # the key lives in, so scenario keys can be rows too (calibration fits them).
 # ---------------------------------------------------------------------------------------------
-EDGE = 1e-3  # start values are clipped into [EDGE, 1 - EDGE] so their logits are finite
 TEMPERATURE_RANGE = (0.5, 2.0)  # the synthesis temperatures a search considers (log-uniform)
 
 
@@ -82,11 +83,6 @@ class Key(NamedTuple):
     @property
     def differentiable(self) -> bool:
         return self.init is not None
-
-
-def logit(value):
-    value = np.clip(np.asarray(value, np.float64), EDGE, 1 - EDGE)
-    return np.log(value) - np.log1p(-value)
 
 
 def _sigmoid_per_generation(z, config):
@@ -134,64 +130,6 @@ def _schedule_row(name: str, schedule) -> Key:
     return Key(name, suggest, baseline, init, forward, write_back)
 
 
-ALLOCATION_SPEND = "human_spend"  # the share of the spendable budget an allocation spends
-SHARE_FLOOR = 1e-6  # the search's uniform u_t in [floor, 1]; a generation's share is -log u_t (Dirichlet)
-
-
-def allocation_param(t: int, config: Config) -> str:
-    return f"human_share_{t:0{max(2, len(str(config.scenario.generations)))}d}"
-
-
-def _planned_counts(fractions, config) -> np.ndarray:
-    """Real fresh human samples a fraction schedule buys in each generation 1..T (the budget capping)."""
-    from mixopt.policies import supply
-
-    scenario = config.scenario
-    values = np.broadcast_to(np.asarray(fractions, np.float64), (scenario.generations,))
-    return np.asarray(supply.per_generation(values, scenario.schedule("contamination"),
-                                            human_budget=scenario.human_budget, num_samples=scenario.samples,
-                                            pool=False), np.float64)
-
-
-def _allocation_of(fractions, config) -> tuple[np.ndarray, float]:
-    """(shares, spend) that ``allocation_fractions`` maps back to the schedule ``fractions``."""
-    from mixopt.policies.schedules import allocation_caps
-
-    counts = _planned_counts(fractions, config)
-    _, most = allocation_caps(config.scenario)
-    total = counts.sum()
-    shares = counts / total if total > 0 else np.full(len(counts), 1.0 / len(counts))
-    return shares, float(min(total / most, 1.0)) if most > 0 else 0.0
-
-
-def _allocation_suggest(trial, config, changes):
-    num = config.scenario.generations
-    weights = np.array([-np.log(trial.suggest_float(allocation_param(t, config), SHARE_FLOOR, 1.0))
-                        for t in range(1, num + 1)])
-    spend = trial.suggest_float(ALLOCATION_SPEND, 0.0, 1.0)
-    shares = weights / weights.sum() if weights.sum() > 0 else np.full(num, 1.0 / num)
-    return {"human_fraction": [round(float(v), 6) for v in allocation_fractions(shares, spend, config.scenario)]}
-
-
-def _allocation_baseline(changes, config):  # u_t = exp(-share_t): -log u_t / sum = share_t
-    shares, spend = _allocation_of(changes["human_fraction"], config)
-    return {**{allocation_param(t, config): float(np.exp(-v)) for t, v in enumerate(shares, start=1)},
-            ALLOCATION_SPEND: spend}
-
-
-def _allocation_init(config):
-    shares, spend = _allocation_of(config.policy.human_fraction, config)
-    return {"shares": np.log(np.maximum(shares, 1e-3)), "spend": logit(spend)}
-
-
-def _allocation_forward(p, config):
-    import jax
-    import jax.numpy as jnp
-
-    shares = jax.nn.softmax(p["shares"])
-    return {"human_fraction": allocation_fractions(shares, jax.nn.sigmoid(p["spend"]), config.scenario, jnp)}
-
-
 def _window_forward(z, config):  # L = 1 + T sigmoid(z) in (1, T + 1): from replace to accumulate
     import jax
     import jax.numpy as jnp
@@ -213,8 +151,18 @@ def _prepare(key, value_of):
     return prepare
 
 
+def _age_suggest(trial, config, changes):
+    retention = changes.get("retention", config.policy.retention)
+    if "retention" in changes and retention != "age":
+        return {}
+    if retention != "age" and "retention" in config.fixed:
+        raise ConfigError(f"space key age_weight is the age rule's (retention age), but the retention is fixed "
+                          f"to {retention!r}: drop age_weight from the space or the retention from the policy")
+    return {"retention": "age", "age_weight": trial.suggest_float("age_weight", 0.0, 1.0)}
+
+
 _NOT_SEARCHED = lambda changes, config: {}  # noqa: E731
-_RETENTIONS = ["replace", "accumulate", "window", "subsample"]
+_RETENTIONS = ["replace", "accumulate", "window", "subsample", "age"]
 
 KEYS: dict[str, Key] = {row.name: row for row in [
     # structural keys: the search only, except the window's length, which relaxes (soft_window)
@@ -247,6 +195,12 @@ KEYS: dict[str, Key] = {row.name: row for row in [
         lambda z, config: {"human_weight": _sigmoid_per_generation(z, config)},
         lambda inputs, config: {"human_weight": round(float(inputs.human_weight[0]), 6)},
         _prepare("human_weight", lambda config: 0.5 if config.policy.human_weight is None else None)),
+    # the age rule's gamma (a batch of age a weighs gamma^a): the key implies retention "age", unless the
+    # retention is searched too (then it is suggested where the trial's retention is "age")
+    Key("age_weight", _age_suggest, _constant("age_weight"), lambda config: logit(config.policy.age_weight),
+        lambda z, config: {"age_weight": _sigmoid_per_generation(z, config)},
+        lambda inputs, config: {"age_weight": round(float(inputs.age_weight[0]), 6)},
+        lambda config: config if config.policy.retention == "age" else with_policy(config, retention="age")),
     Key("temperature", lambda trial, config, changes: {
         "temperature": trial.suggest_float("temperature", *TEMPERATURE_RANGE, log=True)}, _constant("temperature"),
         # optimised as log tau: positive, and scale-free steps; from the family's own temperature

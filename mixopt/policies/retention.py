@@ -98,35 +98,66 @@ def window(size: int, combine_fn, empty_fn) -> Retention:
     return Retention(init, update, False)
 
 
-class SoftWindowBuffer(NamedTuple):
+class SlotsBuffer(NamedTuple):
     slots: Any  # Batch with a leading axis of length T + 1: batch s in slot s
     num_batches: jax.Array  # () int: batches stored
 
 
-def soft_window(num_generations: int, combine_fn, scale_fn, empty_fn) -> Retention:
-    """The window with a continuous length (the gradient path's relaxation of ``window``).
+# How much a batch of each age weighs in the training set, per rule: ``(ages, inputs_t) -> weights``
+# (ages may be negative for slots not yet filled; those are masked by the caller).
+def _age_weights(ages, inputs_t):
+    """gamma^a, with gamma^0 = 1 even at gamma = 0 (and a finite gradient there)."""
+    gamma = inputs_t.age_weight
+    return jnp.where(ages == 0, 1.0, gamma ** jnp.maximum(ages, 1).astype(gamma.dtype))
 
-    Batch t - a (age a) enters the training set with weight clip(L - a, 0, 1): at an integer L
-    the last L batches weigh 1 and the rest 0, exactly ``window(L)``; between integers the oldest
-    batch of the window weighs the fractional part, so the fit is continuous (piecewise linear
-    weights) in L, which ``update`` reads from ``inputs_t.window`` (a dynamic input). Memory O(T) stats.
+
+FACTORS = {
+    "replace": lambda ages, inputs_t: (ages == 0).astype(inputs_t.window.dtype),
+    "accumulate": lambda ages, inputs_t: jnp.ones_like(ages, inputs_t.window.dtype),
+    "soft_window": lambda ages, inputs_t: jnp.clip(inputs_t.window - ages, 0.0, 1.0),
+    "age": _age_weights,
+}
+
+
+def _window_factors(size: int):
+    return lambda ages, inputs_t: (ages < size).astype(inputs_t.window.dtype)
+
+
+def _shelf(ages, shelf_life):
+    """1 where a human sample of that age may still be kept (``human_shelf_life`` L: ages 0..L-1), else 0."""
+    return jnp.ones_like(ages, bool) if shelf_life is None else ages < shelf_life
+
+
+def weighted_slots(num_generations: int, combine_fn, scale_fn, empty_fn, factors_fn, shelf_life=None) -> Retention:
+    """Every batch kept in a slot of its own and weighted by its age a: ``factors_fn(ages, inputs_t)``
+    (``FACTORS``: replace, accumulate, the soft window, gamma^a); a human part older than the shelf
+    life (a >= L) weighs 0. Memory O(T) stats.
+
+    ``soft_window`` (the gradient path's window) is one: batch t - a weighs clip(L - a, 0, 1), so at an
+    integer L exactly ``window(L)`` and piecewise linear (continuous) in between; the age rule another:
+    gamma = 0 is replace, gamma = 1 accumulate.
     """
     merge = combine_batches(combine_fn)
-    scale_batch = jax.vmap(lambda slot, factor: Batch(scale_fn(slot.human, factor), scale_fn(slot.synth, factor)))
+    scale_batch = jax.vmap(lambda slot, human, synth: Batch(scale_fn(slot.human, human), scale_fn(slot.synth, synth)))
 
     def init(batch0):
-        return SoftWindowBuffer(_stacked_slots(batch0, empty_fn, num_generations + 1), jnp.asarray(1)), batch0
+        return SlotsBuffer(_stacked_slots(batch0, empty_fn, num_generations + 1), jnp.asarray(1)), batch0
 
     def update(key, buffer, batch, inputs_t):
         del key
-        length = inputs_t.window
         slots = jax.tree.map(lambda all_, new: all_.at[buffer.num_batches].set(new), buffer.slots, batch)
         ages = buffer.num_batches - jnp.arange(num_generations + 1)  # negative: slots not yet filled
-        factors = jnp.where(ages >= 0, jnp.clip(length - ages, 0.0, 1.0), 0.0)
-        train = _merged(scale_batch(slots, factors), merge, empty_fn)
-        return SoftWindowBuffer(slots, buffer.num_batches + 1), train
+        factors = jnp.where(ages >= 0, factors_fn(ages, inputs_t), 0.0)
+        human = factors * _shelf(ages, shelf_life)
+        train = _merged(scale_batch(slots, human, factors), merge, empty_fn)
+        return SlotsBuffer(slots, buffer.num_batches + 1), train
 
     return Retention(init, update, False)
+
+
+def soft_window(num_generations: int, combine_fn, scale_fn, empty_fn) -> Retention:
+    """The window with a continuous length L (``inputs_t.window``): ``weighted_slots`` with clip(L - a, 0, 1)."""
+    return weighted_slots(num_generations, combine_fn, scale_fn, empty_fn, FACTORS["soft_window"])
 
 
 class SubsampleBuffer(NamedTuple):
@@ -135,48 +166,69 @@ class SubsampleBuffer(NamedTuple):
     num_batches: jax.Array  # () int: batches stored
 
 
-def subsample(num_generations: int, num_samples: int, data_stats_fn) -> Retention:
-    """Train on M samples drawn without replacement from the union of batches 0..t (Kazdan et al. 2024).
+def subsample(num_generations: int, num_samples: int, data_stats_fn, *, train_size: int | None = None,
+              factors_fn=FACTORS["accumulate"], shelf_life: int | None = None) -> Retention:
+    """Train on N samples (``train_size``; M by default) drawn without replacement from the batches the
+    rule keeps (Kazdan et al. 2024's accumulate-subsample: every batch, N = M).
 
-    Memory is O(T M): the sample-level semantic needs every sample ever drawn.
+    The draw is weighted by the rule's batch weights (``factors_fn``: replace, window, accumulate, the
+    age rule's gamma^a) by Efraimidis and Spirakis's keys (the N smallest of E_i / w_i, E_i iid
+    exponential): uniform where the weights are equal, so the N drawn samples each weigh 1 (a training
+    set of fixed size). Human samples past their shelf life are not drawn; where fewer than N samples
+    are kept, all are. Generation 0 trains on the first N of its M samples (a uniform subset: the
+    samples are iid). Memory is O(T M): the sample-level semantic needs every sample ever drawn.
     """
+    size = min(train_size or num_samples, (num_generations + 1) * num_samples)
 
-    def stats_of(x, human):
-        return Batch(data_stats_fn(x, human), data_stats_fn(x, 1.0 - human))
+    def stats_of(x, human, keep):
+        return Batch(data_stats_fn(x, human * keep), data_stats_fn(x, (1.0 - human) * keep))
 
     def init(batch0):
         x = jnp.zeros((num_generations + 1,) + batch0.x.shape, batch0.x.dtype).at[0].set(batch0.x)
         human = jnp.zeros((num_generations + 1, num_samples), batch0.human.dtype).at[0].set(batch0.human)
-        return SubsampleBuffer(x, human, jnp.asarray(1)), stats_of(batch0.x, batch0.human)
+        first = (jnp.arange(num_samples) < size).astype(batch0.human.dtype)
+        return SubsampleBuffer(x, human, jnp.asarray(1)), stats_of(batch0.x, batch0.human, first)
 
     def update(key, buffer, batch, inputs_t):
-        del inputs_t
         x = buffer.x.at[buffer.num_batches].set(batch.x)
         human = buffer.human.at[buffer.num_batches].set(batch.human)
-        # A uniform M-subset of the valid slots: the M smallest of iid uniforms, invalid slots at +inf.
-        valid = jnp.arange(num_generations + 1) <= buffer.num_batches
-        priority = jnp.where(valid[:, None], jax.random.uniform(key, human.shape), jnp.inf)
-        _, chosen = jax.lax.top_k(-priority.reshape(-1), num_samples)
+        ages = buffer.num_batches - jnp.arange(num_generations + 1)
+        factors = jnp.where(ages >= 0, factors_fn(ages, inputs_t), 0.0)
+        weights = factors[:, None] * jnp.where(human > 0, _shelf(ages, shelf_life)[:, None], True)
+        exponential = -jnp.log(jax.random.uniform(key, human.shape, minval=1e-30))
+        priority = jnp.where(weights > 0, exponential / jnp.where(weights > 0, weights, 1.0), jnp.inf).reshape(-1)
+        _, chosen = jax.lax.top_k(-priority, size)
+        keep = jnp.isfinite(priority[chosen]).astype(human.dtype)
         flat_x = x.reshape((-1,) + x.shape[2:])
-        train = stats_of(flat_x[chosen], human.reshape(-1)[chosen])
+        train = stats_of(flat_x[chosen], human.reshape(-1)[chosen], keep)
         return SubsampleBuffer(x, human, buffer.num_batches + 1), train
 
     return Retention(init, update, True)
 
 
 def make(name: str, family, *, num_generations: int, num_samples: int, window_size: int = 3,
-         soft: bool = False) -> Retention:
+         soft: bool = False, train_size: int | None = None, shelf_life: int | None = None) -> Retention:
     """The registry: rule ``name`` (``RETENTIONS``) for ``family``'s statistics.
 
-    ``soft``: a ``window`` takes its length from ``inputs_t.window`` as a continuous value
-    (``soft_window``: at integer lengths the same as the window), for the gradient path.
+    ``soft``: a ``window`` takes its length from ``inputs_t.window`` as a continuous value (at integer
+    lengths the same as the window), for the gradient path. ``train_size`` (N): the training set is N
+    samples drawn from what the rule keeps (``subsample``: sample level). ``shelf_life`` (L): human
+    samples are kept L generations at most (``weighted_slots``; ``replace`` keeps none older anyway).
     """
-    if soft and name == "window":
-        return soft_window(num_generations, family.combine, scale_stats(family), family.empty_stats)
-    rules = {"replace": lambda: replace(),
-             "accumulate": lambda: accumulate(family.combine),
-             "window": lambda: window(window_size, family.combine, family.empty_stats),
-             "subsample": lambda: subsample(num_generations, num_samples, family.data_stats)}
-    if name not in rules:
+    if name not in RETENTIONS:
         raise ConfigError(f"policy.retention must be one of {', '.join(RETENTIONS)}, got {name!r}")
-    return rules[name]()
+    if not isinstance(window_size, int) or isinstance(window_size, bool) or window_size < 1:
+        raise ConfigError(f"policy.window must be an integer >= 1, got {window_size!r}")
+    factors = {**FACTORS, "subsample": FACTORS["accumulate"],
+               "window": FACTORS["soft_window"] if soft else _window_factors(window_size)}[name]
+    if name == "subsample" or train_size is not None:
+        return subsample(num_generations, num_samples, family.data_stats, train_size=train_size,
+                         factors_fn=factors, shelf_life=shelf_life)
+    if name == "replace":
+        return replace()
+    if name == "age" or (soft and name == "window") or shelf_life is not None:  # soft: ``soft_window``
+        return weighted_slots(num_generations, family.combine, scale_stats(family), family.empty_stats, factors,
+                              shelf_life)
+    if name == "accumulate":
+        return accumulate(family.combine)
+    return window(window_size, family.combine, family.empty_stats)

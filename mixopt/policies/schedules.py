@@ -13,7 +13,8 @@ through it, and is evaluated the same way (as floats) by the Optuna search.
 
 The free allocation (``human_allocation``) is not a shape at all: the budget's real human samples
 over generations 1..T in any profile (early, late, bursts), ``allocate``d by water-filling under the
-per-generation caps (``allocation_fractions``).
+per-generation caps and moved later where a flow of human data has not yet brought them
+(``allocation_fractions``, ``within_flow``).
 """
 import math
 from typing import Callable, NamedTuple
@@ -76,11 +77,25 @@ def schedule_values(name: str, params: dict, config: Config) -> list[float]:
 
 def allocation_caps(scenario, xp=np):
     """Real human samples an all-human batch of generation 1..T holds (less its contaminated ones),
-    and the most the allocation can spend in all: the budget left after generation 0, at most their sum."""
+    and the most the allocation can spend in all: the budget left after generation 0, at most their
+    sum and what the flow (``human_per_generation`` F) has brought by generation T, F T."""
     contamination = xp.asarray(scenario.schedule("contamination"), dtype=float)
     caps = scenario.samples - xp.round(contamination * scenario.samples)
     left = math.inf if math.isinf(scenario.human_budget) else scenario.human_budget - scenario.samples
+    left = min(left, scenario.human_per_generation * scenario.generations)
     return caps, xp.minimum(left, xp.sum(caps))
+
+
+def within_flow(counts, scenario, caps, xp=np):
+    """``counts`` moved later where the flow has not yet brought them: the cumulative count by generation
+    t becomes min(its own, F t), so what a generation could not buy is bought as soon as it can (the
+    total is kept when it is at most F T); then each generation's cap. Any plan within the caps maps
+    to itself, so the allocation still reaches every plan the flow allows."""
+    flow = scenario.human_per_generation
+    if math.isinf(flow):
+        return counts
+    reached = xp.minimum(xp.cumsum(counts), flow * xp.arange(1, scenario.generations + 1, dtype=float))
+    return xp.minimum(caps, reached - xp.concatenate([xp.zeros(1), reached[:-1]]))
 
 
 def allocate(shares, total, caps, xp=np):
@@ -111,6 +126,6 @@ def allocation_fractions(shares, spend, scenario, xp=np):
     """lambda_t that buy ``allocate``'s real counts: ``spend`` (in [0, 1]) of what can be spent,
     split by ``shares`` (summing to 1); under contamination c_t, n_t / (1 - c_t) slots are bought."""
     caps, most = allocation_caps(scenario, xp)
-    counts = allocate(shares, spend * most, caps, xp)
+    counts = within_flow(allocate(shares, spend * most, caps, xp), scenario, caps, xp)
     contamination = xp.asarray(scenario.schedule("contamination"), dtype=float)
     return xp.clip(counts / xp.maximum((1.0 - contamination) * scenario.samples, 1e-9), 0.0, 1.0)

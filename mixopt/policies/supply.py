@@ -44,13 +44,20 @@ def supply(num_samples: int, *, pool: bool, contaminated: bool, relaxed: bool = 
     return Supply(counts, consumed)
 
 
-def per_generation(fractions, contamination, *, human_budget: float, num_samples: int, pool: bool) -> list[int]:
-    """Real human samples in each generation 1..T's batch (generation 0 spends ``num_samples``)."""
+def per_generation(fractions, contamination, *, human_budget: float, num_samples: int, pool: bool,
+                   flow: float = np.inf, shelf_life: int | None = None) -> list[int]:
+    """Real human samples in each generation 1..T's batch (generation 0 spends ``num_samples``), under a
+    flow of ``flow`` fresh samples a generation and, for the pool, generation 0's samples' shelf life:
+    the generation loop's rule (``generation.simulator``'s step), in numpy."""
     rule = supply(num_samples, pool=pool, contaminated=True)
-    left = human_budget - num_samples
+    left, bought = human_budget - num_samples, 0.0
     out = []
-    for fraction, c in zip(fractions, contamination):
-        num_real, _ = rule.counts(np.float64(fraction), np.float64(c), np.float64(left))
-        left -= rule.consumed(num_real)
+    for t, (fraction, c) in enumerate(zip(fractions, contamination), start=1):
+        available = min(left, flow * t - bought) if flow != np.inf else left
+        num_real, _ = rule.counts(np.float64(fraction), np.float64(c), np.float64(available))
+        if pool and shelf_life is not None and t >= shelf_life:
+            num_real = 0.0
+        spent = rule.consumed(num_real)
+        left, bought = left - spent, bought + spent
         out.append(int(num_real))
     return out

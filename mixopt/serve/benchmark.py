@@ -9,6 +9,7 @@ figures (PNG): the objective over generations with 95% bands, the Pareto front o
 data used, a heatmap of the final objective over human fraction x retention; and ``report.md``
 embedding them.
 """
+import itertools
 import json
 import math
 from pathlib import Path
@@ -57,6 +58,28 @@ SUITES = {
 }
 
 
+def _constrained_suite() -> dict:
+    """Where optimising pays under real pipeline limits (issue 28): each retention constraint a pipeline
+    may have (replace, a window of 3, a training set of fixed size, accumulate) x objective (the final
+    generation's, the mean over generations) x human supply (a stock bought at will, or a flow of a
+    tenth of a batch a generation), for the Gaussian (final:kl, mean:kl) and the categorical (final:tv)."""
+    worlds = {"gaussian": ({"family": "gaussian", "generations": 10, "samples": 50, "human_budget": 200},
+                           ("final:kl", "mean:kl")),
+              "categorical": ({"family": "categorical", "generations": 10, "samples": 200, "human_budget": 800,
+                               "truth": {"vocab": 100}}, ("final:tv",))}
+    limits = {"replace": ({}, {"retention": "replace"}), "window3": ({}, {"retention": "window", "window": 3}),
+              "train-size": ({"train_size": None}, {}), "accumulate": ({}, {"retention": "accumulate"})}
+    scenarios = {}
+    for family, (world, objectives) in worlds.items():
+        for (limit, (scenario_keys, policy)), objective in itertools.product(limits.items(), objectives):
+            for supply, flow in (("stock", {}), ("flow", {"human_per_generation": world["samples"] // 10})):
+                scenario = {**world, **flow, **{k: 2 * world["samples"] for k in scenario_keys}}
+                name = f"{family}-{limit}-{objective.split(':')[0]}-{supply}"
+                scenarios[name] = (scenario, objective, policy)
+    return {"seeds": 256, "trials": 16, "heatmap": (), "budget_points": 0, "scenarios": scenarios}
+
+
+SUITES["constrained"] = _constrained_suite()
 BUDGET_POINTS = 5  # budgets of the budget-quality curve: M (nothing fresh) to M (T + 1) (every sample human)
 
 
@@ -74,8 +97,8 @@ def load_suite(name_or_path: str) -> dict:
     if name_or_path in SUITES:
         suite = SUITES[name_or_path]
         return {**suite, "name": name_or_path, "budget_points": suite.get("budget_points", BUDGET_POINTS),
-                "scenarios": {n: {"scenario": sc, "objective": obj, "strategies": None, "policy": {}}
-                              for n, (sc, obj) in suite["scenarios"].items()}}
+                "scenarios": {n: {"scenario": sc, "objective": obj, "strategies": None, "policy": rest[0] if rest else {}}
+                              for n, (sc, obj, *rest) in suite["scenarios"].items()}}
     path = Path(name_or_path)
     if path.suffix != ".toml":
         raise ConfigError(f"suite must be one of {', '.join(SUITES)} or a suite file (.toml), got {name_or_path!r}")

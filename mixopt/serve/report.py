@@ -57,7 +57,13 @@ def headlines(summary: pd.DataFrame) -> list[str]:
     """Per scenario, one line for each strategy that is not a baseline: its paired margin against the
     best budget-matched baseline, in words."""
     lines = []
-    for row in summary[(summary["spends"] == "policy") & summary["vs"].notna()].itertuples():
+    compared = summary[(summary["spends"] == "policy") & summary["vs"].notna()]
+    if len(compared) > 1:
+        pays = int((compared["margin_ci_low"] > 0).sum())
+        lines.append(f"optimising pays (paired 95% CI above 0 against the best budget-matched heuristic that keeps "
+                     f"the same constraints) in {pays} of {len(compared)} scenarios; in the other "
+                     f"{len(compared) - pays} a simple heuristic is as good or better")
+    for row in compared.itertuples():
         metric = row.objective
         if row.margin_ci_low > 0:
             verdict = f"better than the best simple heuristic, {row.vs}"
@@ -103,8 +109,8 @@ def write_report(results: pd.DataFrame, root: Path, suite_name: str, *, per_seed
              "Final objective per scenario and strategy (mean over seeds, 95% CI; `human_used`: human samples "
              "consumed, generation 0's included; `spends`: `budget` = a simple heuristic that spends the "
              "scenario's human budget, `none` = no fresh human data after generation 0). `optimised` is an "
-             "Optuna search over a decaying human-fraction schedule and the retention rule, on other seeds "
-             "than these; margins are paired on the same seeds against the best budget-matched heuristic "
+             "Optuna search over the budget's allocation, the retention rule (window length, age weight) "
+             "within the scenario's constraints, on other seeds than these; margins are paired on the same seeds against the best budget-matched heuristic "
              "(`vs`).", "", *[f"- {line}" for line in headlines(summary)], "", markdown, ""]
     for scenario, paths in figures.items():
         lines += [f"## {scenario}", ""]

@@ -1,0 +1,161 @@
+"""The pipeline's limits (issue 28): human data as a flow, a training set of fixed size, a shelf life for
+human samples, and retention weighted by age, each held to a closed form.
+
+The world: truth N(0, 1), the mean fitted with the variance known (``fit = "mean"``), so that every
+fitted mean is a linear combination of independent standard normals and its variance is exact. Batch s
+holds n_s fresh human samples (sum sqrt(n_s) z) and M - n_s synthetic ones drawn from generation s - 1's
+model (sum (M - n_s) mu_{s-1} + sqrt(M - n_s) z'); generation t's model is the weighted mean
+
+    mu_t = sum_s (h_ts H_s + a_ts Y_s) / sum_s (h_ts n_s + a_ts (M - n_s)),
+
+with a_ts the retention's weight of batch s (replace: s = t; accumulate: 1; the age rule: gamma^(t-s))
+and h_ts the same but 0 past the human shelf life (t - s >= L). ``mean_variances`` carries the
+coefficients of every mu_t on the normals, so E[mu_t^2] (and E[kl_t] = E[mu_t^2] / 2) is exact.
+Tolerances: 4 Monte-Carlo standard errors of the simulated mean (the per-seed std / sqrt(seeds)); each
+test also shows a wrong formula (the rule without the limit, or a wrong exponent) lies beyond them.
+"""
+import math
+
+import numpy as np
+import pytest
+
+from mixopt import config as config_mod
+from mixopt import montecarlo
+from mixopt.optimizers.baselines import baseline_configs
+from tests.test_constraints import exact_plan
+
+T, M = 8, 10
+
+
+def _world(policy=None, *, seeds=64, **scenario):
+    return config_mod.from_dict({"scenario": {"generations": T, "samples": M, "truth": {"fit": "mean"}, **scenario},
+                                 "policy": policy or {}, "run": {"seeds": seeds}})
+
+
+def mean_variances(human, weights, *, shelf_life=None):
+    """E[mu_t^2], t = 0..T, for human counts n_1..n_T (n_0 = M) and batch weights ``weights(age)``."""
+    n = np.concatenate([[M], np.asarray(human, float)])
+    num = len(n)
+    coef = np.zeros((num, 2 * num))  # mu_t on (z_0..z_T human, z'_0..z'_T synthetic)
+    for t in range(num):
+        top, bottom = np.zeros(2 * num), 0.0
+        for s in range(t + 1):
+            a = weights(t - s)
+            h = a if shelf_life is None or t - s < shelf_life else 0.0
+            human_sum = np.zeros(2 * num)
+            human_sum[s] = math.sqrt(n[s])
+            synth_sum = (M - n[s]) * coef[s - 1] if s else np.zeros(2 * num)
+            synth_sum = synth_sum.copy()
+            synth_sum[num + s] = math.sqrt(M - n[s])
+            top += h * human_sum + a * synth_sum
+            bottom += h * n[s] + a * (M - n[s])
+        coef[t] = top / bottom
+    return (coef ** 2).sum(axis=1)
+
+
+def _kl(config):
+    kl = montecarlo.per_seed_metrics(config, montecarlo.seed_keys(0, config.run.seeds))["kl"]
+    return kl.mean(axis=0), kl.std(axis=0, ddof=1) / math.sqrt(kl.shape[0])
+
+
+def _holds(simulated, se, closed, wrong):
+    assert np.all(np.abs(simulated - closed) < 4 * se), (simulated, closed, se)
+    assert np.any(np.abs(simulated - wrong) > 4 * se), (simulated, wrong, se)  # power: a wrong formula fails
+
+
+# ---------------------------------------------------------------------------------------------
+# Retention weighted by age: gamma = 0 is replace and gamma = 1 accumulate, seed by seed; in between
+# the weighted means of the closed form.
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sampler", ["exact", "naive"])
+def test_age_rule_reproduces_replace_and_accumulate_seed_by_seed(sampler):
+    keys = montecarlo.seed_keys(3, 64)
+    for gamma, rule in ((0.0, "replace"), (1.0, "accumulate")):
+        age = _world({"retention": "age", "age_weight": gamma, "human_fraction": 0.3})
+        other = _world({"retention": rule, "human_fraction": 0.3})
+        age, other = (config_mod.from_dict({**c.to_dict(), "run": {"seeds": 64, "sampler": sampler}}) for c in (age, other))
+        a, b = montecarlo.per_seed_metrics(age, keys), montecarlo.per_seed_metrics(other, keys)
+        np.testing.assert_allclose(a["kl"], b["kl"], rtol=1e-4, atol=1e-7)
+    half = montecarlo.per_seed_metrics(_world({"retention": "age", "age_weight": 0.5, "human_fraction": 0.3}), keys)
+    assert not np.allclose(half["kl"], b["kl"], rtol=1e-2)  # power: gamma = 0.5 is neither
+
+
+def test_age_weighted_gaussian_fit_is_the_geometric_weighted_mean():
+    gamma, fraction = 0.6, 0.3
+    simulated, se = _kl(_world({"retention": "age", "age_weight": gamma, "human_fraction": fraction}, seeds=20_000))
+    human = [round(fraction * M)] * T
+    closed = mean_variances(human, lambda a: gamma ** a) / 2
+    wrong = mean_variances(human, lambda a: gamma ** (2 * a)) / 2  # weights gamma^(2a): a wrong exponent
+    _holds(simulated, se, closed, wrong)
+    # and it lies strictly between replace and accumulate at the horizon
+    replace, accumulate = (mean_variances(human, w)[-1] / 2 for w in (lambda a: float(a == 0), lambda a: 1.0))
+    assert min(replace, accumulate) < closed[-1] < max(replace, accumulate)
+
+
+# ---------------------------------------------------------------------------------------------
+# A shelf life: human samples older than L generations leave the training set.
+# ---------------------------------------------------------------------------------------------
+def test_shelf_life_drops_old_human_samples_from_accumulate():
+    simulated, se = _kl(_world({"retention": "accumulate", "human_fraction": 0.5}, human_shelf_life=2, seeds=20_000))
+    human = [M // 2] * T
+    closed = mean_variances(human, lambda a: 1.0, shelf_life=2) / 2
+    _holds(simulated, se, closed, mean_variances(human, lambda a: 1.0) / 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# A training set of fixed size N: its effective sample size is N.
+# ---------------------------------------------------------------------------------------------
+def test_train_size_makes_the_effective_sample_size_n():
+    # every sample is fresh human data (lambda = 1, no budget limit), so the N drawn from the accumulated
+    # (t + 1) M are N iid draws of the truth: E[kl_t] = 1 / (2N) from generation 1 on (generation 0: 1/(2M))
+    size = 15
+    simulated, se = _kl(_world({"retention": "accumulate", "human_fraction": 1.0}, train_size=size, seeds=20_000))
+    closed = np.array([1 / (2 * M)] + [1 / (2 * size)] * T)
+    unlimited = np.array([1 / (2 * M * (t + 1)) for t in range(T + 1)])  # all (t + 1) M, or any reweighting of them
+    _holds(simulated, se, closed, unlimited)
+
+
+# ---------------------------------------------------------------------------------------------
+# Human data as a flow: nothing spends what has not yet appeared, and the search reaches the best plan
+# the flow allows.
+# ---------------------------------------------------------------------------------------------
+FLOW, FLOW_BUDGET = 1, M + 10  # a sample a generation; 10 fresh samples after generation 0, of which F T = 8 can arrive
+
+
+def _cumulative_fresh(config) -> np.ndarray:
+    used = montecarlo.per_seed_metrics(config, montecarlo.seed_keys(0, 16))["human_used"]
+    return used[:, 1:] - M  # (seeds, T): fresh samples bought by generation t
+
+
+def test_every_heuristic_stays_within_the_flow_per_seed():
+    limit = FLOW * np.arange(1, T + 1)
+    config = _world({"retention": "replace"}, human_budget=FLOW_BUDGET, human_per_generation=FLOW,
+                    contamination=0.2)
+    heuristics = baseline_configs(config, {"retention": "replace"})
+    spent = {}
+    for name, heuristic in heuristics.items():
+        bought = _cumulative_fresh(heuristic)
+        assert np.all(bought <= limit + 1e-6) and np.all(bought <= FLOW_BUDGET - M), (name, bought[0])
+        spent[name] = bought[0, -1]
+    assert spent["front-load-replace"] == FLOW * T  # every sample that appeared, bought
+    # power: without the flow, front-loading buys 10 in generation 1
+    free = baseline_configs(_world({"retention": "replace"}, human_budget=FLOW_BUDGET, contamination=0.2),
+                            {"retention": "replace"})
+    assert np.any(_cumulative_fresh(free["front-load-replace"]) > limit)
+
+
+def test_gradient_reaches_the_exact_plan_under_the_flow_and_keeps_it_per_seed():
+    from mixopt.serve.optimize import optimize
+
+    value, plan = exact_plan(T, M, FLOW_BUDGET - M, flow=FLOW)
+    assert plan == (0, 0, 0, 4, 0, 2, 1, 1) and value == pytest.approx(0.1599092, abs=1e-6)
+    free_value, free_plan = exact_plan(T, M, FLOW_BUDGET - M)
+    assert free_plan == (0, 0, 5, 0, 0, 5, 0, 0)  # what ignoring the flow would buy: 5 by generation 3 > 3
+    config = _world({"retention": "replace"}, human_budget=FLOW_BUDGET, human_per_generation=FLOW, seeds=512)
+    report = optimize(config, objective="mean:kl", method="gradient", steps=300, eval_seeds=4000)
+    found = report["objective"]
+    se = (found["ci_high"] - found["ci_low"]) / (2 * 1.96)
+    assert abs(found["mean"] - value) < 4 * se, (found, value)
+    assert found["mean"] - free_value > 4 * se  # power: the plan that ignores the flow is out of reach
+    answer = config_mod.from_dict({"scenario": report["scenario"], "policy": report["policy"]})
+    assert np.all(_cumulative_fresh(answer) <= FLOW * np.arange(1, T + 1) + 1e-6)
