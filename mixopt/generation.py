@@ -127,8 +127,9 @@ def check_structure(family: Family, retention: Retention, *, num_generations: in
     if curated and sampler == "exact":
         raise ConfigError("policy.curation_fraction < 1 scores every synthetic sample: use run.sampler = naive")
     if sampler == "exact" and (retention.needs_samples or family.sample_stats is None):
-        raise ConfigError("run.sampler = exact does not apply to retention subsample (it needs the samples "
-                          f"themselves) or to family {family.name!r} without a statistic sampler; use naive")
+        raise ConfigError("run.sampler = exact does not apply to retention subsample or a scenario.train_size (they "
+                          f"need the samples themselves) or to family {family.name!r} without a statistic sampler; "
+                          "use naive")
     for name, value, minimum in (("generations", num_generations, 1), ("samples", num_samples, 2)):
         if not isinstance(value, int) or value < minimum:
             raise ConfigError(f"scenario.{name} must be an integer >= {minimum}, got {value!r}")

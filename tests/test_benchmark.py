@@ -122,3 +122,23 @@ def test_a_suite_file_with_a_mistake_is_a_one_line_error(tmp_path, text, message
 def test_bad_input(tmp_path, args, message):
     out = _mixopt("benchmark", *args, "--out", "o", cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
+
+
+def test_summary_ranks_by_the_objective_not_the_last_generation():
+    # mean:kl over generations: back-load-replace ends lowest (its human data come last) but is worse on
+    # average; the best heuristic, each row's value and the margins follow the objective (the per-seed
+    # values), not the last generation's kl (which would name back-load-replace: the power check)
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    per_seed = {("s", "uniform-replace"): 0.02 + 0.001 * rng.standard_normal(64),
+                ("s", "back-load-replace"): 0.03 + 0.001 * rng.standard_normal(64)}
+    per_seed[("s", "optimised")] = per_seed[("s", "uniform-replace")] - 0.002
+    last = {"uniform-replace": 0.02, "back-load-replace": 0.005, "optimised": 0.018}
+    rows = [{"scenario": "s", "strategy": name, "generation": g, "metric": "kl", "mean": value if g == 2 else 0.5,
+             "std": 0.01, "seeds": 64, "ci_low": value - 0.001, "ci_high": value + 0.001, "objective": "mean:kl",
+             "human_used": 60, "policy": "{}", "error": ""} for name, value in last.items() for g in range(3)]
+    summary = report_mod.summary_table(pd.DataFrame(rows), per_seed).set_index("strategy")
+    assert summary.loc["optimised", "vs"] == "uniform-replace"
+    assert summary.loc["back-load-replace", "final"] == pytest.approx(per_seed[("s", "back-load-replace")].mean())
+    assert summary.loc["optimised", "margin"] == pytest.approx(0.002) and summary.loc["optimised", "margin_ci_low"] > 0

@@ -159,3 +159,51 @@ def test_gradient_reaches_the_exact_plan_under_the_flow_and_keeps_it_per_seed():
     assert found["mean"] - free_value > 4 * se  # power: the plan that ignores the flow is out of reach
     answer = config_mod.from_dict({"scenario": report["scenario"], "policy": report["policy"]})
     assert np.all(_cumulative_fresh(answer) <= FLOW * np.arange(1, T + 1) + 1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# The atlas answers a flow from entries built for a flow (the nearest on the flow axis), a stock from
+# stock entries, and a build added to an atlas keeps the entries it did not rebuild.
+# ---------------------------------------------------------------------------------------------
+def _entry(flow, fraction):
+    scenario = {"family": "gaussian", "generations": 10, "samples": 100, "human_budget": 300}
+    if flow is not None:
+        scenario["human_per_generation"] = flow
+    config = config_mod.from_dict({"scenario": scenario, "policy": {"human_fraction": fraction}})
+    policy = {"human_fraction": fraction, "retention": "accumulate"}
+    return {"scenario": config.to_dict()["scenario"], "objective": "final:kl", "constraints": {},
+            "report": {"policy": policy, "objective": {"mean": fraction}}}, config
+
+
+def test_the_atlas_answers_a_flow_from_flow_entries(tmp_path):
+    import json
+
+    from mixopt.objectives import parse
+    from mixopt.serve import atlas
+
+    entries = [_entry(None, 0.1)[0], _entry(5, 0.2)[0], _entry(20, 0.3)[0]]
+    book = {"entries": entries}
+    kl = parse("final:kl", ("kl",))[0]
+    answer = lambda flow: atlas.from_atlas(_entry(flow, 0.0)[1], kl, book)  # noqa: E731
+    assert answer(None)["policy"]["human_fraction"] == 0.1  # a stock: the stock entry
+    assert answer(5)["policy"]["human_fraction"] == 0.2 and answer(5)["atlas"]["exact"]
+    near = answer(8)  # nearer 5 than 20 on the flow axis
+    assert near["policy"]["human_fraction"] == 0.2 and near["atlas"]["differs"]["human_per_generation"]["yours"] == 8
+    assert answer(40) is None  # beyond the grid's flows: the atlas does not speak for it
+
+
+def test_a_build_added_to_an_atlas_keeps_what_it_did_not_rebuild(tmp_path, monkeypatch):
+    import json
+
+    from mixopt.serve import atlas
+
+    old_stock, old_flow = _entry(None, 0.1)[0], _entry(5, 0.2)[0]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"version": 1, "grid": "default", "entries": [old_stock, old_flow]}))
+    monkeypatch.setitem(atlas.GRIDS, "one", {"generations": (10,), "human_per_generation": (0.2,),
+                                             "contamination": (0.0,), "flow": (0.05,)})
+    rebuilt = {**_entry(5, 0.9)[0], "study": "new"}  # the grid's one scenario: old_flow's, rebuilt
+    monkeypatch.setattr(atlas, "build_point", lambda config, *args: rebuilt)
+    made = atlas.build(families="gaussian", grid="one", out=str(tmp_path / "new.json"), add_to=str(path))
+    assert [e["report"]["policy"]["human_fraction"] for e in made["entries"]] == [0.1, 0.9]
+    assert [b["grid"] for b in made["builds"]] == ["default", "one"]

@@ -142,7 +142,8 @@ def _atlas(args) -> None:
     enable_compilation_cache()
     payload = atlas.build(families=args.families, grid=args.grid, trials=args.trials, seeds=args.seeds,
                           eval_seeds=args.eval_seeds, workers=args.workers, storage=args.storage,
-                          out=args.out, progress=not args.quiet, retentions=args.retentions)
+                          out=args.out, progress=not args.quiet, retentions=args.retentions,
+                          objectives=args.objectives, add_to=args.add_to)
     sys.stdout.write(fmt.format_atlas(payload, args.format))
 
 

@@ -254,10 +254,14 @@ def make_parser() -> argparse.ArgumentParser:
     atlas_commands = atlas.add_subparsers(dest="atlas_command", required=True, parser_class=_Parser)
     build = atlas_commands.add_parser("build", help="optimise every grid scenario (resumable) and write the atlas")
     build.add_argument("--families", default="gaussian,categorical", help="comma-separated families of the grid")
-    build.add_argument("--grid", default="default", help="default (small) or full")
+    build.add_argument("--grid", default="default", help="default (small), full, or constrained (flows: with "
+                       "--retentions free,replace,window,accumulate,train-size --objectives final,mean)")
     build.add_argument("--retentions", default="free",
                        help="entries per retention constraint, comma-separated: free (the search chooses), replace, "
-                            "accumulate, window, subsample")
+                            "accumulate, window, subsample, train-size (the retention free, a training set of 2M)")
+    build.add_argument("--objectives", default="final",
+                       help="entries per objective kind, comma-separated: final (the last generation), mean")
+    build.add_argument("--add-to", metavar="ATLAS", help="keep this atlas's entries beside the new ones in --out")
     build.add_argument("--trials", type=int, default=40, help="optuna trials per grid scenario")
     build.add_argument("--seeds", type=int, default=128, help="seeds per trial")
     build.add_argument("--eval-seeds", type=int, default=1000, help="fresh seeds of each entry's report")

@@ -6,10 +6,11 @@ from mixopt.optimizers.space import KEYS
 
 def refine(trial_config, objective, space, *, steps, learning_rate, seeds, seed):
     """Hybrid: a short gradient refinement of the trial's continuous keys, from its suggested values."""
-    continuous = tuple(k for k in space if KEYS[k].differentiable and k != "window")
-    if "window" in space and trial_config.policy.retention == "window":  # its length relaxes (soft_window)
-        continuous += ("window",)
-    if not continuous or trial_config.policy.retention == "subsample":  # subsample's selection has no gradient
-        return trial_config
+    continuous = tuple(k for k in space if KEYS[k].differentiable and k not in ("window", "age_weight"))
+    for key, rule in (("window", "window"), ("age_weight", "age")):  # a window's length (soft_window) or gamma
+        if key in space and trial_config.policy.retention == rule:  # only where the trial's rule has one
+            continuous += (key,)
+    if not continuous or trial_config.needs_samples and not trial_config.policy.curated:
+        return trial_config  # a sample-level selection (subsample, a train_size) has no gradient
     return optimize_gradient(trial_config, objective, continuous, steps=steps, learning_rate=learning_rate,
                              seeds=min(seeds, 128), seed=seed).config

@@ -36,7 +36,7 @@ def with_policy(config: Config, **changes) -> Config:
     """``config`` with policy keys replaced, validated against its scenario."""
     policy = dataclasses.replace(config.policy, **changes).check(config.scenario)
     sampler = config.run.sampler
-    if sampler == "exact" and policy.needs_samples:
+    if sampler == "exact" and (policy.needs_samples or config.scenario.train_size is not None):
         sampler = None  # exact does not apply there; let the default choose
     return dataclasses.replace(config, policy=policy, run=dataclasses.replace(config.run, sampler=sampler))
 

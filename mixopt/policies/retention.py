@@ -2,8 +2,10 @@
 
 A rule is a NamedTuple ``(init, update)`` made by a factory; its buffer is a pytree with a static
 shape, so ``accumulate`` over T generations compiles once. Rules work on sufficient statistics
-(O(1) memory per retained batch) except ``subsample``, whose semantic — M samples drawn without
-replacement from the union of all batches — needs the samples themselves.
+(O(1) memory per retained batch; ``weighted_slots``, O(T), where batches weigh by their age: the age
+rule gamma^a, the soft window, a human shelf life) except ``subsample``, whose semantic — N samples
+drawn without replacement from what the rule keeps (M from every batch; a ``train_size`` N under any
+rule) — needs the samples themselves.
 
 A *batch* for the stats rules is a ``Batch(human, synth)`` of two stats pytrees (provenance is kept
 apart so the fit can weight human data); for ``subsample`` it is a ``SampleBatch``.

@@ -5,18 +5,19 @@ a scenario whose study already holds a report from enough trials is skipped, an 
 resumes its trials) and its report is collected into one JSON file that ``mixopt recommend`` reads
 without importing JAX. Grid scenarios run in parallel worker processes (``workers``).
 
-Grid axes (``ATLAS_AXES``): the horizon T, the fresh human samples there are per
-generation after generation 0 (as a share of a batch: budget = M + share * T * M) and the
-contamination of fresh human data; family, truth and batch size are fixed per family.
+Grid axes (``ATLAS_AXES``, grids in ``atlas_grid``): the horizon T, the fresh human samples there are
+per generation after generation 0 (as a share of a batch: budget = M + share * T * M), the
+contamination of fresh human data and the flow of human data (``human_per_generation`` / M; inf: a
+stock); family, truth and batch size are fixed per family.
 
 Each entry answers within ``constraints`` (the policy keys its question fixed: ``--retentions``
-builds entries per retention rule; ``free`` leaves the retention to the search).
+builds entries per retention rule; ``free`` leaves the retention to the search; ``train-size``
+builds them for a training set of 2M) and for one objective (``--objectives final,mean``).
 
 Lookup (``from_atlas``): the nearest entry of an atlas for the same family, truth, batch size,
 objective and constraints, when the scenario lies inside the atlas's grid; an atlas without entries
 for the user's constraints does not answer (``recommend`` searches instead).
 """
-import itertools
 import json
 import math
 import os
@@ -31,20 +32,7 @@ from mixopt.errors import ConfigError
 from mixopt.names import TRUTH_DEFAULTS
 from mixopt.objectives import Objective
 
-ATLAS_AXES = ("generations", "human_per_generation", "contamination")  # the grid an atlas spans
-
-
-# family -> (fixed scenario keys, objective); the axes below vary
-FAMILY_GRIDS = {
-    "gaussian": ({"family": "gaussian", "samples": 100, "truth": {}}, "final:kl"),
-    "categorical": ({"family": "categorical", "samples": 500, "truth": {"vocab": 100, "zipf": 1.1}}, "final:tv"),
-}
-
-GRIDS = {
-    "default": {"generations": (5, 10, 20), "human_per_generation": (0.0, 0.05, 0.2), "contamination": (0.0, 0.3)},
-    "full": {"generations": (3, 5, 10, 20, 40), "human_per_generation": (0.0, 0.02, 0.05, 0.1, 0.2, 0.5),
-             "contamination": (0.0, 0.1, 0.3, 0.5)},
-}
+from mixopt.serve.atlas_grid import ATLAS_AXES, GRIDS, grid_configs
 
 
 def default_atlas_path():
@@ -72,13 +60,15 @@ def atlas_coordinates(scenario: dict) -> dict:
     if isinstance(contamination, list):
         contamination = sum(contamination) / len(contamination)
     per_generation = (budget - scenario["samples"]) / (scenario["generations"] * scenario["samples"])
+    flow = scenario.get("human_per_generation", math.inf)
+    flow = math.inf if flow == "inf" else float(flow) / scenario["samples"]
     return {"generations": float(scenario["generations"]), "human_per_generation": per_generation,
-            "contamination": float(contamination)}
+            "contamination": float(contamination), "flow": flow}
 
 
 def _fixed(scenario: dict) -> str:
     """What an atlas entry must share with the query exactly (family, truth, batch size, detectors)."""
-    drop = {"generations", "human_budget", "contamination"}
+    drop = {"generations", "human_budget", "contamination", "human_per_generation"}
     fixed = {k: v for k, v in scenario.items() if k not in drop}
     fixed["truth"] = {**TRUTH_DEFAULTS.get(scenario["family"], {}), **scenario.get("truth", {})}  # defaults spelt out
     return json.dumps(fixed, sort_keys=True)
@@ -120,8 +110,8 @@ def from_atlas(config: Config, objective: Objective, atlas: dict, constraints: d
         return None
     here = atlas_coordinates(query)
     points = [atlas_coordinates(e["scenario"]) for e in candidates]
-    finite = math.isfinite(here["human_per_generation"])
-    keep = [i for i, p in enumerate(points) if math.isfinite(p["human_per_generation"]) == finite]
+    keep = [i for i, p in enumerate(points)  # an infinite budget (a stock) matches only its kind
+            if all(math.isfinite(p[a]) == math.isfinite(here[a]) for a in ("human_per_generation", "flow"))]
     if not keep:
         return None
     scale = {}
@@ -140,7 +130,8 @@ def from_atlas(config: Config, objective: Objective, atlas: dict, constraints: d
     entry = candidates[best]
     report = dict(entry["report"])
     differs = {k: {"entry": entry["scenario"].get(k), "yours": query.get(k)}
-               for k in ("generations", "human_budget", "contamination") if entry["scenario"].get(k) != query.get(k)}
+               for k in ("generations", "human_budget", "contamination", "human_per_generation")
+               if entry["scenario"].get(k) != query.get(k)}
     policy = _for_horizon(report["policy"], entry["scenario"]["generations"], query["generations"])
     return {**report, "policy": policy, "scenario": query, "source": "atlas", "constraints": constraints or {},
             "description": describe_report({"scenario": query, "policy": policy}),
@@ -164,33 +155,6 @@ def _for_horizon(policy: dict, entry_generations: int, generations: int) -> dict
 
 def _axis_value(axis: str, value: float) -> float:
     return math.log(value) if axis == "generations" else value
-
-
-RETENTION_CHOICES = ("free", "replace", "accumulate", "window", "subsample")
-
-
-def grid_configs(families: str, grid: str, seeds: int, retentions: str = "free") -> list[tuple[config_mod.Config, str]]:
-    """(config, objective) of every grid scenario, once per retention constraint (``free``: none)."""
-    rules = [r.strip() for r in retentions.split(",") if r.strip()]
-    if not rules or any(r not in RETENTION_CHOICES for r in rules):
-        raise ConfigError(f"retentions must be comma-separated {', '.join(RETENTION_CHOICES)}, got {retentions!r}")
-    if grid not in GRIDS:
-        raise ConfigError(f"grid must be one of {', '.join(GRIDS)}, got {grid!r}")
-    names = [f.strip() for f in families.split(",") if f.strip()]
-    unknown = [f for f in names if f not in FAMILY_GRIDS]
-    if unknown or not names:
-        raise ConfigError(f"families: the atlas grid covers {', '.join(FAMILY_GRIDS)}, got {families!r}")
-    out = []
-    axes = GRIDS[grid]
-    for name in names:
-        fixed, objective = FAMILY_GRIDS[name]
-        for rule, (T, share, contamination) in itertools.product(rules, itertools.product(*axes.values())):
-            budget = fixed["samples"] * (1 + share * T)
-            scenario = {**fixed, "generations": T, "human_budget": budget, "contamination": contamination}
-            policy = {} if rule == "free" else {"retention": rule}
-            out.append((config_mod.from_dict({"scenario": scenario, "policy": policy, "run": {"seeds": seeds}}),
-                        objective))
-    return out
 
 
 def build_point(config_dict: dict, fixed: list, objective_text: str, trials: int, eval_seeds: int,
@@ -235,13 +199,17 @@ def _point_worker(args):
 
 def build(*, families: str = "gaussian,categorical", grid: str = "default", trials: int = 40, seeds: int = 128,
           eval_seeds: int = 1000, workers: int = 1, storage: str | None = None, out: str | None = None,
-          progress: bool = False, retentions: str = "free") -> dict:
-    """Builds (or resumes) the atlas and writes it to ``out`` (default ``mixopt-atlas.json``)."""
+          progress: bool = False, retentions: str = "free", objectives: str = "final",
+          add_to: str | None = None) -> dict:
+    """Builds (or resumes) the atlas and writes it to ``out`` (default ``mixopt-atlas.json``);
+    ``add_to``: an atlas whose entries are kept beside the new ones (an entry of the same scenario,
+    objective and constraints is replaced), so one file answers several grids."""
     for name, value, minimum in (("trials", trials, 1), ("seeds", seeds, 2), ("eval_seeds", eval_seeds, 2),
                                  ("workers", workers, 1)):
         if value < minimum:
             raise ConfigError(f"{name} must be >= {minimum}, got {value}")
-    points = grid_configs(families, grid, seeds, retentions)
+    kept = load_atlas(add_to) if add_to else None  # read first: a bad file fails before the build
+    points = grid_configs(families, grid, seeds, retentions, objectives)
     jobs = [(c.to_dict(), sorted(c.fixed), objective, trials, eval_seeds, storage) for c, objective in points]
     entries = []
     from mixopt.progress import Phase
@@ -264,9 +232,16 @@ def build(*, families: str = "gaussian,categorical", grid: str = "default", tria
             pool.terminate()
         if bar is not None:
             bar.close()
-    atlas = {"version": 1, "grid": grid, "axes": GRIDS[grid], "families": families, "retentions": retentions,
-             "trials": trials,
-             "seeds": seeds, "eval_seeds": eval_seeds, "entries": entries}
+    axes = {axis: [v if math.isfinite(v) else "inf" for v in values] for axis, values in GRIDS[grid].items()}
+    built = {"grid": grid, "axes": axes, "families": families, "retentions": retentions, "objectives": objectives,
+             "trials": trials, "seeds": seeds, "eval_seeds": eval_seeds}
+    if kept is not None:
+        key = lambda e: (json.dumps(e["scenario"], sort_keys=True), e["objective"], _constrained(e))  # noqa: E731
+        new = {key(e) for e in entries}
+        entries = [e for e in kept["entries"] if key(e) not in new] + entries
+        built = {"builds": kept.get("builds", [{k: v for k, v in kept.items() if k not in ("entries", "version")}])
+                 + [built]}
+    atlas = {"version": 1, **built, "entries": entries}
     path = Path(out or "mixopt-atlas.json")
     tmp = path.with_suffix(path.suffix + ".tmp")
     try:  # written whole, then renamed: an interrupted build never leaves half an atlas

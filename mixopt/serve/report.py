@@ -10,7 +10,8 @@ from mixopt.serve.figures import HEATMAP_RETENTIONS, _maximised, _named, plot_al
 
 
 def summary_table(results: pd.DataFrame, per_seed: dict | None = None) -> pd.DataFrame:
-    """Final objective per scenario and named strategy, with 95% CI, human data used, what it spends
+    """The objective per scenario and named strategy (``final``: the objective's value over the seeds
+    where they are known, else the metric's last generation), with 95% CI, human data used, what it spends
     (``budget``-matched, ``none`` after generation 0, or ``policy``), and, where the per-seed values
     are known (``per_seed[(scenario, strategy)]``), the paired margin against the scenario's best
     budget-matched baseline (``vs``; positive = better; ``margin_rel``: relative to its mean)."""
@@ -26,9 +27,14 @@ def summary_table(results: pd.DataFrame, per_seed: dict | None = None) -> pd.Dat
             continue
         metric = group["objective"].iloc[0].split(":")[1]
         final = group[(group["metric"] == metric) & (group["generation"] == group["generation"].max())].iloc[0]
+        value, low, high = final["mean"], final["ci_low"], final["ci_high"]
+        values = per_seed.get((scenario, strategy))
+        if values is not None:  # the objective itself (a mean: objective is not the last generation's value)
+            half = 1.96 * values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+            value, low, high = values.mean(), values.mean() - half, values.mean() + half
         rows.append({"scenario": scenario, "strategy": strategy, "spends": spends,
-                     "objective": group["objective"].iloc[0], "final": final["mean"], "ci_low": final["ci_low"],
-                     "ci_high": final["ci_high"], "human_used": group["human_used"].iloc[0], "error": ""})
+                     "objective": group["objective"].iloc[0], "final": value, "ci_low": low,
+                     "ci_high": high, "human_used": group["human_used"].iloc[0], "error": ""})
     summary = pd.DataFrame(rows)
     for column in ("vs", "margin", "margin_ci_low", "margin_ci_high", "margin_rel", "margin_rel_ci_low",
                    "margin_rel_ci_high"):
@@ -65,6 +71,10 @@ def headlines(summary: pd.DataFrame) -> list[str]:
                      f"{len(compared) - pays} a simple heuristic is as good or better")
     for row in compared.itertuples():
         metric = row.objective
+        if row.margin == 0 and row.margin_ci_low == 0 and row.margin_ci_high == 0:
+            lines.append(f"{row.scenario}: {row.strategy} is {row.vs} itself: the search found nothing better "
+                         f"than the best simple heuristic, {row.vs} ({row.objective})")
+            continue
         if row.margin_ci_low > 0:
             verdict = f"better than the best simple heuristic, {row.vs}"
         elif row.margin_ci_high < 0:
@@ -150,7 +160,7 @@ def _policy_words(scenario: dict, policy_json: str) -> str:
 
 
 def markdown_table(summary: pd.DataFrame) -> str:
-    head = ("| scenario | strategy | spends | objective | final | 95% CI | human used | margin vs best heuristic |\n"
+    head = ("| scenario | strategy | spends | objective | value | 95% CI | human used | margin vs best heuristic |\n"
             "|---|---|---|---|---|---|---|---|")
     rows = []
     for row in summary.itertuples():
