@@ -154,6 +154,24 @@ def _family_flags(sub):
     group.add_argument("--ridge", type=float, help="ridge penalty (0 = ordinary least squares)")
 
 
+def _atlas_flags(build):
+    """The flags of ``mixopt atlas build``."""
+    build.add_argument("--families", default="gaussian,categorical", help="comma-separated families of the grid")
+    build.add_argument("--grid", default="default", help="default (small), full, or constrained (with flows)")
+    build.add_argument("--retentions", default="free",
+                       help="entries per retention constraint, comma-separated: free (the search chooses), replace, "
+                            "accumulate, window, subsample, train-size (the retention free, a training set of 2M)")
+    build.add_argument("--objectives", default="final",
+                       help="entries per objective kind, comma-separated: final (the last generation), mean")
+    build.add_argument("--add-to", metavar="ATLAS", help="keep this atlas's entries beside the new ones in --out")
+    build.add_argument("--trials", type=int, default=40, help="optuna trials per grid scenario")
+    build.add_argument("--seeds", type=int, default=128, help="seeds per trial")
+    build.add_argument("--eval-seeds", type=int, default=1000, help="fresh seeds of each entry's report")
+    build.add_argument("--workers", type=int, default=1, help="worker processes (grid scenarios in parallel)")
+    build.add_argument("--storage", help="where the grid's studies are stored (as for optimize)")
+    _common(build)
+
+
 def _optimize_flags(opt):
     """The flags of ``mixopt optimize`` beyond the scenario's."""
     opt.add_argument("--method", default="optuna", help="gradient, optuna (default) or hybrid")
@@ -253,21 +271,7 @@ def make_parser() -> argparse.ArgumentParser:
     atlas = commands.add_parser("atlas", help="the policy atlas: recommendations precomputed over a grid")
     atlas_commands = atlas.add_subparsers(dest="atlas_command", required=True, parser_class=_Parser)
     build = atlas_commands.add_parser("build", help="optimise every grid scenario (resumable) and write the atlas")
-    build.add_argument("--families", default="gaussian,categorical", help="comma-separated families of the grid")
-    build.add_argument("--grid", default="default", help="default (small), full, or constrained (flows: with "
-                       "--retentions free,replace,window,accumulate,train-size --objectives final,mean)")
-    build.add_argument("--retentions", default="free",
-                       help="entries per retention constraint, comma-separated: free (the search chooses), replace, "
-                            "accumulate, window, subsample, train-size (the retention free, a training set of 2M)")
-    build.add_argument("--objectives", default="final",
-                       help="entries per objective kind, comma-separated: final (the last generation), mean")
-    build.add_argument("--add-to", metavar="ATLAS", help="keep this atlas's entries beside the new ones in --out")
-    build.add_argument("--trials", type=int, default=40, help="optuna trials per grid scenario")
-    build.add_argument("--seeds", type=int, default=128, help="seeds per trial")
-    build.add_argument("--eval-seeds", type=int, default=1000, help="fresh seeds of each entry's report")
-    build.add_argument("--workers", type=int, default=1, help="worker processes (grid scenarios in parallel)")
-    build.add_argument("--storage", help="where the grid's studies are stored (as for optimize)")
-    _common(build)
+    _atlas_flags(build)
     _calibrate_flags(commands.add_parser("calibrate", help="fit the world to your own measurements, predict other policies",
                                          epilog=EXAMPLES["calibrate"]))
     bench = commands.add_parser("benchmark", help="scenarios x strategies against the baselines: tables, figures, report",

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mixopt.config import Config
+from mixopt.config import Config, Policy
 from mixopt.optimizers.space import KEYS, with_policy
 from mixopt.policies.schedules import allocation_caps, within_flow
 
@@ -21,7 +21,8 @@ from mixopt.policies.schedules import allocation_caps, within_flow
 # retention rules the user left free (``DEFAULT_RETENTIONS``), or with the one they fixed: a
 # constraint of the user's pipeline (``constraints``) is kept by every baseline, so an answer is
 # compared with, and falls back to, only what the user could do.
-_PLAIN = dict(curation_fraction=1.0, provenance_filter=False, human_weight=None, temperature=None)
+_PLAIN = dict(curation_fraction=1.0, provenance_filter=False, human_weight=None, temperature=None,
+              age_weight=Policy().age_weight)  # a heuristic does not tune the age rule's gamma either
 ZERO_BUDGET = {
     "replace": dict(retention="replace", human_fraction=0.0, human_source="fresh"),
     "accumulate": dict(retention="accumulate", human_fraction=0.0, human_source="fresh"),
@@ -32,7 +33,8 @@ RULES = ("uniform", "front-load", "back-load", "fixed-10%-fresh")  # how a budge
 DEFAULT_RETENTIONS = ("replace", "accumulate")  # the budget-matched ones' retention where it is free
 BUDGET_MATCHED = tuple(f"{rule}-{retention}" for retention in DEFAULT_RETENTIONS for rule in RULES)
 AS_SET = "as-set"  # the spending "rule" where the user fixed the human fraction: theirs
-_NO_HUMAN = {"replace": "replace", "accumulate": "accumulate", "subsample": "accumulate-subsample", "window": "window"}
+_NO_HUMAN = {"replace": "replace", "accumulate": "accumulate", "subsample": "accumulate-subsample", "window": "window",
+             "age": "age"}
 DEFAULT_SHARE = 0.1  # an infinite budget: the budget-matched baselines spend 10% of every batch (generations 1..T)
 FIXED_SHARE = 0.1  # fixed-10%-fresh-*: the fresh share of each batch until the budget runs out
 
