@@ -180,15 +180,23 @@ def test_a_better_policy_outside_the_constraints_is_named_not_substituted(tmp_pa
 
 
 def test_recommend_keeps_a_fixed_retention_where_the_atlas_has_no_entry(tmp_path):
-    # the shipped atlas answers this scenario unconstrained (front-load-accumulate); fixed to replace,
-    # it has no entry, so recommend searches within replace
+    # the shipped atlas answers this scenario unconstrained (front-load-accumulate) and fixed to replace
+    # (its constrained grid: an entry of that constraint); fixed to subsample it has no entry, so
+    # recommend searches within subsample
     config = config_mod.from_dict({"scenario": {"generations": 10, "samples": 100, "human_budget": 300},
-                                   "policy": {"retention": "replace"}, "run": {"seeds": 32}})
+                                   "policy": {"retention": "subsample"}, "run": {"seeds": 32}})
     free = recommend(dataclasses.replace(config, fixed=frozenset()), "final:kl", storage=str(tmp_path / "s.log"))
     assert free["source"] == "atlas"
+    replace = recommend(with_retention(config, "replace"), "final:kl", storage=str(tmp_path / "s.log"))
+    assert replace["source"] == "atlas" and replace["constraints"] == {"retention": "replace"}
+    assert replace["policy"]["retention"] == "replace"
     answer = recommend(config, "final:kl", storage=str(tmp_path / "s.log"), time_budget=4, eval_seeds=300)
     assert answer["source"] in ("optimised", "heuristic") and "the atlas holds no entry" in answer["why_optimised"]
-    assert answer["policy"]["retention"] == "replace" and answer["constraints"] == {"retention": "replace"}
+    assert answer["policy"]["retention"] == "subsample" and answer["constraints"] == {"retention": "subsample"}
+
+
+def with_retention(config, retention):
+    return config_mod.from_dict({**config.to_dict(), "policy": {"retention": retention}, "run": {"seeds": 32}})
 
 
 # ---------------------------------------------------------------------------------------------
