@@ -3,7 +3,7 @@ answering ``mixopt recommend`` from storage) starts in a fraction of a second.
 
 ``tests/test_names.py`` checks these against the registries they mirror.
 """
-FAMILIES = ("categorical", "gaussian", "gmm", "neural", "regression")  # mixopt.families.REGISTRY
+FAMILIES = ("categorical", "gaussian", "gmm", "learner", "neural", "regression")  # mixopt.families.REGISTRY
 SAMPLERS = ("exact", "naive")  # mixopt.generation
 HUMAN_SOURCES = ("fresh", "pool")
 RETENTIONS = ("replace", "accumulate", "window", "subsample", "age")  # mixopt.policies.retention
@@ -16,6 +16,8 @@ TRUTH_DEFAULTS = {
     "gaussian": {"dim": 1, "estimator": "mle", "fit": "full", "temperature": 1.0},
     "gmm": {"components": 3, "em_steps": 50, "dim": 1, "weights": None, "means": None, "sds": None, "bins": None,
             "limit": None, "temperature": 1.0},
+    "learner": {"dim": 20, "spectrum": 1.0, "signal": 1.0, "noise": 0.5, "lr": 0.5, "compute": "epochs", "epochs": 1.0,
+                "batch": 10.0, "steps": 100.0},
     "neural": {"vocab": 6, "length": 3, "zipf": 1.2, "width": 16, "train_steps": 100, "train_lr": 0.05,
                "train_optimizer": "adam", "temperature": 1.0, "top_p": 1.0},
     "regression": {"dim": 10, "noise": 1.0, "design": "fresh", "ridge": 0.0, "design_seed": 0},

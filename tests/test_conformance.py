@@ -27,6 +27,8 @@ FAMILIES = {
     "gaussian": ({"dim": 2}, "kl", "kl"),
     "categorical": ({"vocab": 30, "smoothing": 0.05}, "tv", "kl"),
     "regression": ({"dim": 3, "noise": 0.5}, "test_error", "test_error"),
+    # learner: enough steps that a fit on many samples converges (the under-trained regime: test_learner.py)
+    "learner": ({"dim": 3, "noise": 0.5, "compute": "steps", "steps": 300.0}, "test_error", "test_error"),
     # gmm: a truth the model class contains (two components for K = 2), so a consistent fit reaches it
     "gmm": ({"components": 2, "weights": [0.5, 0.5], "means": [-2.0, 2.0], "sds": [1.0, 0.5],
              "bins": 256, "limit": 12.0}, "w2", "kl"),

@@ -2,6 +2,7 @@
 map from flags to config keys. The only place that knows argparse, with ``cli.main``."""
 import argparse
 
+from mixopt.cli.truth_flags import _family_flags
 from mixopt.errors import ConfigError
 
 FORMATS = ("table", "csv", "json")
@@ -58,7 +59,9 @@ _FLAG_KEYS = {
     "ridge": ("truth", "ridge"), "components": ("truth", "components"), "em_steps": ("truth", "em_steps"),
     "length": ("truth", "length"), "width": ("truth", "width"), "train_steps": ("truth", "train_steps"),
     "train_lr": ("truth", "train_lr"),
-    "train_optimizer": ("truth", "train_optimizer"), "verifier_noise": ("scenario", "verifier_noise"),
+    "train_optimizer": ("truth", "train_optimizer"), "spectrum": ("truth", "spectrum"), "signal": ("truth", "signal"),
+    "compute": ("truth", "compute"), "epochs": ("truth", "epochs"), "learner_lr": ("truth", "lr"),
+    "learner_batch": ("truth", "batch"), "learner_steps": ("truth", "steps"), "verifier_noise": ("scenario", "verifier_noise"),
     "curation_fraction": ("policy", "curation_fraction"),
     "contamination": ("scenario", "contamination"),
     "detector_tpr": ("scenario", "detector_tpr"), "detector_fpr": ("scenario", "detector_fpr"),
@@ -84,7 +87,7 @@ def _scenario_flags(sub):
     sub.add_argument("config", nargs="?", help="a TOML config ([scenario], [policy], [run] tables)")
     sub.add_argument("--policy", help="a JSON or TOML policy file (as optimize prints)")
     group = sub.add_argument_group("scenario (the world)")
-    group.add_argument("--family", help="model family: gaussian, categorical, gmm, neural or regression")
+    group.add_argument("--family", help="model family: gaussian, categorical, gmm, learner, neural or regression")
     group.add_argument("--generations", type=int, help="T: generations after generation 0")
     group.add_argument("--samples", type=int, help="M: samples per batch")
     group.add_argument("--human-budget", type=_budget,
@@ -119,39 +122,6 @@ def _scenario_flags(sub):
     group.add_argument("--seed", type=int, help="integer seed of the run")
     group.add_argument("--sampler", help="exact (default where it applies) or naive")
     _common(sub)
-
-
-def _family_flags(sub):
-    """[scenario.truth] keys, one group per family (a flag several families share: its own group)."""
-    group = sub.add_argument_group("family parameters shared by several families")
-    group.add_argument("--dim", type=int, help="gaussian, regression: dimension; gmm: 1, 2 or 3")
-    group.add_argument("--vocab", type=int, help="categorical, neural: number of categories (tokens) V")
-    group.add_argument("--zipf", type=float, help="categorical, neural: Zipf exponent a (p_i ~ i^-a)")
-    group.add_argument("--temperature", type=float,
-                       help="gaussian, categorical, gmm, neural: sampling temperature at synthesis")
-    group.add_argument("--top-p", type=float, help="categorical, neural: nucleus (top-p) truncation at synthesis")
-    group = sub.add_argument_group("family gaussian")
-    group.add_argument("--estimator", help="mle or unbiased")
-    group.add_argument("--fit", help="full, or mean (variance known)")
-    group = sub.add_argument_group("family categorical")
-    group.add_argument("--source", help="zipf, or english (real word frequencies; the words extra)")
-    group.add_argument("--capacity", type=int, help="the model keeps only the K most frequent categories")
-    group.add_argument("--smoothing", type=float, help="add-alpha smoothing")
-    group.add_argument("--minority", type=float, help="true mass share of a minority group")
-    group.add_argument("--minority-size", type=int, help="categories in the minority group")
-    group = sub.add_argument_group("family gmm")
-    group.add_argument("--components", type=int, help="the model's mixture components K")
-    group.add_argument("--em-steps", type=int, help="EM iterations per fit")
-    group = sub.add_argument_group("family neural")
-    group.add_argument("--length", type=int, help="tokens a sequence (vocab^length <= 4096)")
-    group.add_argument("--width", type=int, help="hidden units of the MLP")
-    group.add_argument("--train-steps", type=int, help="training steps per generation")
-    group.add_argument("--train-lr", type=float, help="the trainer's learning rate")
-    group.add_argument("--train-optimizer", help="adam (default) or sgd (smoother gradients for optimize)")
-    group = sub.add_argument_group("family regression")
-    group.add_argument("--noise", type=float, help="label noise sigma")
-    group.add_argument("--design", help="fresh inputs each generation, or fixed (generation 0's)")
-    group.add_argument("--ridge", type=float, help="ridge penalty (0 = ordinary least squares)")
 
 
 def _atlas_flags(build):

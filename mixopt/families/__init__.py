@@ -6,10 +6,12 @@ from mixopt.families.base import Family
 from mixopt.families.categorical import categorical
 from mixopt.families.gaussian import gaussian
 from mixopt.families.gmm import gmm
+from mixopt.families.learner import learner
 from mixopt.families.neural import neural
 from mixopt.families.regression import regression
 
-REGISTRY = {"gaussian": gaussian, "categorical": categorical, "gmm": gmm, "neural": neural, "regression": regression}
+REGISTRY = {"gaussian": gaussian, "categorical": categorical, "gmm": gmm, "learner": learner, "neural": neural,
+            "regression": regression}
 
 
 def make_family(name: str, truth: dict, *, num_samples: int | None = None) -> Family:
@@ -30,4 +32,4 @@ def make_family(name: str, truth: dict, *, num_samples: int | None = None) -> Fa
     return factory(**truth)
 
 
-__all__ = ["Family", "REGISTRY", "categorical", "gaussian", "gmm", "make_family", "neural", "regression"]
+__all__ = ["Family", "REGISTRY", "categorical", "gaussian", "gmm", "learner", "make_family", "neural", "regression"]

@@ -1,0 +1,79 @@
+"""The ``learner`` family (issue 29): a linear model trained from zero by gradient descent under a step
+budget, held to closed forms.
+
+- The closed form of S gradient steps (each eigendirection of the Gram shrunk by 1 - (1 - eta mu)^S)
+  is S explicit steps of gradient descent on the same data (a wrong exponent, S + 1, is rejected).
+- Trained to convergence at a = 0 (isotropic) and b = 0 (equal weights), the learner is least squares:
+  seed by seed the ``regression`` family's fit (whose own tests hold it to the oracles), so replace
+  follows E_t = (t + 1) sigma^2 d / (M - d - 1) within Monte-Carlo error (4 SE of the seeds' mean).
+- Under-trained (``compute = "epochs"``, one epoch): accumulate's test error falls below generation 0
+  (more data, more steps: synthetic data help) beyond Monte-Carlo error; trained to convergence
+  (100 epochs) it never does.
+"""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mixopt import config as config_mod
+from mixopt import montecarlo
+from mixopt.families import make_family
+
+T, M, D = 6, 40, 5
+
+
+def test_closed_form_is_gradient_descent_step_by_step():
+    family = make_family("learner", {"dim": D, "compute": "steps", "steps": 37.0, "lr": 0.3})
+    rows = family.sample(jax.random.key(0), family.truth, M)
+    fitted = np.asarray(family.fit(None, family.data_stats(rows, jnp.ones(M)), family.empty_stats(), None).w)
+    x, y = np.asarray(rows[:, :D], np.float64), np.asarray(rows[:, D], np.float64)
+    w = np.zeros(D)
+    for step in range(38):
+        if step == 37:
+            one_more = w.copy()
+        w -= 0.3 * x.T @ (x @ w - y) / M
+    explicit = one_more  # after 37 steps
+    np.testing.assert_allclose(fitted, explicit, rtol=1e-4, atol=1e-6)
+    assert np.abs(fitted - w).max() > 1e-3  # power: 38 steps (the S + 1 exponent) differ
+
+
+def _world(truth, policy, seeds):
+    return config_mod.from_dict({"scenario": {"family": "learner", "generations": T, "samples": M, "truth": truth},
+                                 "policy": policy, "run": {"seeds": seeds}})
+
+
+CONVERGED = {"dim": D, "spectrum": 0.0, "signal": 0.0, "noise": 1.0, "compute": "steps", "steps": 4000.0, "lr": 0.5}
+
+
+def test_converged_isotropic_learner_is_least_squares():
+    keys = montecarlo.seed_keys(0, 4000)
+    learned = montecarlo.per_seed_metrics(_world(CONVERGED, {"retention": "replace"}, 4000), keys)["test_error"]
+    regression = config_mod.from_dict({"scenario": {"family": "regression", "generations": T, "samples": M,
+                                                    "truth": {"dim": D, "noise": 1.0}},
+                                       "policy": {"retention": "replace"}, "run": {"seeds": 4000}})
+    ols = montecarlo.per_seed_metrics(regression, keys)["test_error"]
+    np.testing.assert_allclose(learned, ols, rtol=1e-3, atol=1e-5)  # seed by seed
+    oracle = (np.arange(T + 1) + 1) * D / (M - D - 1)
+    se = learned.std(axis=0, ddof=1) / math.sqrt(len(learned))
+    assert np.all(np.abs(learned.mean(axis=0) - oracle) < 4 * se), (learned.mean(axis=0), oracle)
+    # power: a learner stopped early (20 steps of 0.05) is not least squares
+    early = montecarlo.per_seed_metrics(_world({**CONVERGED, "steps": 20.0, "lr": 0.05}, {"retention": "replace"},
+                                               4000), keys)["test_error"]
+    assert np.abs(early.mean(axis=0) - oracle).max() > 4 * se.max()
+
+
+@pytest.mark.parametrize("epochs, dips", [(1.0, True), (100.0, False)])
+def test_under_trained_accumulate_falls_below_generation_zero(epochs, dips):
+    truth = {"dim": 20, "spectrum": 1.0, "signal": 1.0, "noise": 0.5, "lr": 0.5, "epochs": epochs, "batch": 10.0}
+    config = config_mod.from_dict({"scenario": {"family": "learner", "generations": 10, "samples": 100,
+                                                "truth": truth},
+                                   "policy": {"retention": "accumulate"}, "run": {"seeds": 2000}})
+    error = montecarlo.per_seed_metrics(config, montecarlo.seed_keys(0, 2000))["test_error"]
+    gain = error[:, :1] - error[:, 1:]  # paired: generation 0 minus each later generation, per seed
+    z = gain.mean(axis=0) / (gain.std(axis=0, ddof=1) / math.sqrt(len(gain)))
+    if dips:
+        assert z.max() > 4, z  # synthetic data (more steps on more data) help an under-trained learner
+    else:
+        assert z.max() < 0, z  # a converged learner only loses from its own data
