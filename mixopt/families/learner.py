@@ -38,7 +38,7 @@ from mixopt.errors import ConfigError
 from mixopt.families import streams
 from mixopt.families.base import Family
 from mixopt.families.gaussian import bartlett_factor
-from mixopt.families.regression import RegressionStats
+from mixopt.families.regression import RegressionStats, combine_moments, empty_moments, weighted_moments
 
 COMPUTE = ("epochs", "steps")
 
@@ -130,24 +130,9 @@ def learner(*, dim: int = 20, spectrum: float = 1.0, signal: float = 1.0, noise:
         xte = factor @ jax.random.normal(key_noise, (dim,), dtype)  # X^T e ~ N(0, X^T X)
         return RegressionStats(count, gram, gram @ params.w + noise * xte)
 
-    def empty_stats():
-        return RegressionStats(jnp.zeros((), dtype), jnp.zeros((dim, dim), dtype), jnp.zeros(dim, dtype))
-
-    def combine(a, b):
-        return RegressionStats(a.count + b.count, a.gram + b.gram, a.xty + b.xty)
-
     def fit_fn(key, human, synth, human_weight):
         del key
-        total = human.count + synth.count
-        if human_weight is None:
-            gram, xty = human.gram + synth.gram, human.xty + synth.xty
-        else:
-            w = jnp.where(synth.count > 0, human_weight, 1.0)
-            w = jnp.where(human.count > 0, w, 0.0)
-            safe_h = jnp.where(human.count > 0, human.count, 1.0)
-            safe_s = jnp.where(synth.count > 0, synth.count, 1.0)
-            gram = total * (w * human.gram / safe_h + (1 - w) * synth.gram / safe_s)
-            xty = total * (w * human.xty / safe_h + (1 - w) * synth.xty / safe_s)
+        total, gram, xty = weighted_moments(human, synth, human_weight)
         safe_total = jnp.where(total > 0, total, 1.0)
         mu, vectors = jnp.linalg.eigh(gram / safe_total)
         num_steps = steps_for(total, compute=compute, epochs=epochs, batch=batch, steps=steps)
@@ -167,8 +152,8 @@ def learner(*, dim: int = 20, spectrum: float = 1.0, signal: float = 1.0, noise:
         transform=transform,
         data_stats=data_stats,
         sample_stats=sample_stats,
-        empty_stats=empty_stats,
-        combine=combine,
+        empty_stats=lambda: empty_moments(dim, dtype),
+        combine=combine_moments,
         fit=fit_fn,
         metrics=metrics,
         metric_names=("test_error", "loss", "kl"),

@@ -57,6 +57,28 @@ def _number(name, value, positive=False):
         raise ConfigError(f"scenario.truth.{name} must be a number {'>' if positive else '>='} 0, got {value!r}")
 
 
+def empty_moments(dim: int, dtype) -> RegressionStats:
+    return RegressionStats(jnp.zeros((), dtype), jnp.zeros((dim, dim), dtype), jnp.zeros(dim, dtype))
+
+
+def combine_moments(a: RegressionStats, b: RegressionStats) -> RegressionStats:
+    return RegressionStats(a.count + b.count, a.gram + b.gram, a.xty + b.xty)
+
+
+def weighted_moments(human: RegressionStats, synth: RegressionStats, human_weight):
+    """(n, X^T W X, X^T W y) of the training set: plain pooling (``human_weight`` None), or the human
+    samples carrying ``human_weight`` of the loss weight and the synthetic ones the rest, at total count n."""
+    total = human.count + synth.count
+    if human_weight is None:
+        return total, human.gram + synth.gram, human.xty + synth.xty
+    w = jnp.where(synth.count > 0, human_weight, 1.0)
+    w = jnp.where(human.count > 0, w, 0.0)
+    safe_h = jnp.where(human.count > 0, human.count, 1.0)
+    safe_s = jnp.where(synth.count > 0, synth.count, 1.0)
+    return (total, total * (w * human.gram / safe_h + (1 - w) * synth.gram / safe_s),
+            total * (w * human.xty / safe_h + (1 - w) * synth.xty / safe_s))
+
+
 def regression(*, dim: int = 10, noise: float = 1.0, design: str = "fresh", ridge: float = 0.0,
                design_seed: int = 0, num_samples: int = 100) -> Family:
     """Makes the linear regression family.
@@ -141,24 +163,9 @@ def regression(*, dim: int = 10, noise: float = 1.0, design: str = "fresh", ridg
         xte = factor @ jax.random.normal(key_noise, (dim,), dtype)  # X^T e ~ N(0, X^T X)
         return RegressionStats(count, gram, gram @ params.beta + noise * xte)
 
-    def empty_stats():
-        return RegressionStats(jnp.zeros((), dtype), jnp.zeros((dim, dim), dtype), jnp.zeros(dim, dtype))
-
-    def combine(a, b):
-        return RegressionStats(a.count + b.count, a.gram + b.gram, a.xty + b.xty)
-
     def fit_fn(key, human, synth, human_weight):
         del key
-        total = human.count + synth.count
-        if human_weight is None:
-            gram, xty = human.gram + synth.gram, human.xty + synth.xty
-        else:
-            w = jnp.where(synth.count > 0, human_weight, 1.0)
-            w = jnp.where(human.count > 0, w, 0.0)
-            safe_h = jnp.where(human.count > 0, human.count, 1.0)
-            safe_s = jnp.where(synth.count > 0, synth.count, 1.0)
-            gram = total * (w * human.gram / safe_h + (1 - w) * synth.gram / safe_s)
-            xty = total * (w * human.xty / safe_h + (1 - w) * synth.xty / safe_s)
+        total, gram, xty = weighted_moments(human, synth, human_weight)
         safe_total = jnp.where(total > 0, total, 1.0)
         beta = jnp.linalg.solve(gram / safe_total + ridge * jnp.eye(dim, dtype=dtype), xty / safe_total)
         return RegressionParams(beta, jnp.ones((), dtype))
@@ -176,8 +183,8 @@ def regression(*, dim: int = 10, noise: float = 1.0, design: str = "fresh", ridg
         transform=transform,
         data_stats=data_stats,
         sample_stats=sample_stats,
-        empty_stats=empty_stats,
-        combine=combine,
+        empty_stats=lambda: empty_moments(dim, dtype),
+        combine=combine_moments,
         fit=fit_fn,
         metrics=metrics,
         metric_names=("test_error", "kl"),
