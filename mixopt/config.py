@@ -102,6 +102,8 @@ class Policy:
         _choice("policy.human_source", self.human_source, HUMAN_SOURCES)
         _choice("policy.retention", self.retention, RETENTIONS)
         _int("policy.window", self.window, 1)
+        if isinstance(self.age_weight, (list, tuple)):
+            raise ConfigError(f"policy.age_weight must be one number in [0, 1], got {self.age_weight!r}")
         age_weight = _fractions("policy.age_weight", self.age_weight, 1)
         if not isinstance(self.provenance_filter, bool):
             raise ConfigError(f"policy.provenance_filter must be true or false, got {self.provenance_filter!r}")

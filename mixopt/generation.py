@@ -176,7 +176,8 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
                     human_source=human_source, provenance_filter=provenance_filter, curated=curated,
                     tempered=tempered)
     pool_source = human_source == "pool"
-    human_supply = supply(num_samples, pool=pool_source, contaminated=contaminated, relaxed=relaxed, xp=jnp)
+    human_supply = supply(num_samples, pool=pool_source, contaminated=contaminated, relaxed=relaxed, xp=jnp,
+                          shelf_life=shelf_life)
     curation = filters.curation(family, num_samples, relaxed=relaxed) if curated else filters.no_curation()
     detector = filters.provenance(relaxed=relaxed) if provenance_filter else filters.no_provenance()
     draw_stats = family.relaxed_stats if relaxed and family.relaxed_stats is not None else family.sample_stats
@@ -203,10 +204,8 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
         key, inputs_t = xs
         keys = jax.random.split(key, 6)  # human, synth, contam, detect, keep, fit
         flow_left = inputs_t.human_flow * inputs_t.generation - (state.human_used - num_samples)  # inf * t = inf
-        num_real, num_contam = human_supply.counts(inputs_t.human_fraction, inputs_t.contamination,
-                                                   jnp.minimum(state.human_left, flow_left))
-        if pool_source and shelf_life is not None:  # generation 0's samples expire at generation L
-            num_real = jnp.where(inputs_t.generation < shelf_life, num_real, 0.0 * num_real)
+        num_real, num_contam = human_supply.counts(inputs_t.human_fraction, inputs_t.contamination, state.human_left,
+                                                   flow_left, inputs_t.generation)
         params = state.params
         if tempered:
             params = params._replace(temperature=jnp.asarray(inputs_t.temperature, jnp.result_type(params.temperature)))

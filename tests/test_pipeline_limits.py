@@ -169,6 +169,19 @@ def test_every_heuristic_stays_within_the_flow_per_seed():
     assert np.any(_cumulative_fresh(free["front-load-replace"]) > limit)
 
 
+def test_the_loop_caps_a_policy_that_asks_more_than_the_flow_and_the_words_agree():
+    # all-human batches ask M a generation; the flow brings F: the loop buys F t by generation t until the
+    # budget (10 after generation 0) runs out, whatever the policy asks, and the words say the same counts
+    from mixopt.describe import effective_human
+
+    greedy = _world({"human_fraction": 1.0}, human_budget=FLOW_BUDGET, human_per_generation=FLOW)
+    bought = _cumulative_fresh(greedy)
+    np.testing.assert_array_equal(bought, np.broadcast_to(np.minimum(FLOW * np.arange(1, T + 1), 10), bought.shape))
+    assert effective_human(greedy) == np.diff(np.concatenate([[0], bought[0]])).astype(int).tolist()
+    # power: without the flow the same policy buys all ten in generation 1
+    assert _cumulative_fresh(_world({"human_fraction": 1.0}, human_budget=FLOW_BUDGET))[0, 0] == 10
+
+
 def test_gradient_reaches_the_exact_plan_under_the_flow_and_keeps_it_per_seed():
     from mixopt.serve.optimize import optimize
 
@@ -232,3 +245,17 @@ def test_a_build_added_to_an_atlas_keeps_what_it_did_not_rebuild(tmp_path, monke
     made = atlas.build(families="gaussian", grid="one", out=str(tmp_path / "new.json"), add_to=str(path))
     assert [e["report"]["policy"]["human_fraction"] for e in made["entries"]] == [0.1, 0.9]
     assert [b["grid"] for b in made["builds"]] == ["default", "one"]
+
+
+def test_the_pool_expires_with_its_shelf_life_in_the_loop_rule_and_the_words():
+    import jax.numpy as jnp
+
+    from mixopt.policies import supply
+
+    for xp in (np, jnp):
+        rule = supply.supply(M, pool=True, contaminated=False, xp=xp, shelf_life=2)
+        got = [float(rule.counts(xp.asarray(0.5), xp.asarray(0.0), xp.asarray(np.inf), np.inf, t)[0]) for t in (1, 2, 3)]
+        assert got == [5.0, 0.0, 0.0]  # generation 0's samples may serve generation 1 only (ages 0..1)
+    words = supply.per_generation([0.5] * 3, [0.0] * 3, human_budget=np.inf, num_samples=M, pool=True, shelf_life=2)
+    assert words == [5, 0, 0]
+    assert supply.per_generation([0.5] * 3, [0.0] * 3, human_budget=np.inf, num_samples=M, pool=True) == [5, 5, 5]

@@ -9,7 +9,8 @@ from mixopt.optimizers.space import FRACTION_KEYS
 
 # The space recommend, the atlas and the benchmark search (less the keys the user fixed:
 # ``recommend_space``): the budget's free allocation over generations, so late and bursty plans are
-# reachable, and the retention rule (with the window's length and the age rule's gamma). The budget-matched heuristics (front-load, uniform, back-load,
+# reachable, and the retention rule (with the window's length and the age rule's gamma). The
+# budget-matched heuristics (front-load, uniform, back-load,
 # fixed 10%) are its first trials, so a time-bounded search starts from the best simple plans.
 RECOMMEND_SPACE = ("human_allocation", "retention", "window", "age_weight")
 

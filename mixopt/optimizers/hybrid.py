@@ -10,7 +10,7 @@ def refine(trial_config, objective, space, *, steps, learning_rate, seeds, seed)
     for key, rule in (("window", "window"), ("age_weight", "age")):  # a window's length (soft_window) or gamma
         if key in space and trial_config.policy.retention == rule:  # only where the trial's rule has one
             continuous += (key,)
-    if not continuous or trial_config.needs_samples and not trial_config.policy.curated:
+    if not continuous or trial_config.policy.retention == "subsample" or trial_config.scenario.train_size:
         return trial_config  # a sample-level selection (subsample, a train_size) has no gradient
     return optimize_gradient(trial_config, objective, continuous, steps=steps, learning_rate=learning_rate,
                              seeds=min(seeds, 128), seed=seed).config

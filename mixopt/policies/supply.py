@@ -19,24 +19,27 @@ def rounder(relaxed: bool, xp=np) -> Callable:
 
 
 class Supply(NamedTuple):
-    """``counts(fraction, contamination, human_left) -> (num_real, num_contam)``: the real human
-    samples and the contaminated ones among the slots bought as human; ``consumed(num_real)``: the
-    fresh human samples that spends (0 from the pool)."""
+    """``counts(fraction, contamination, human_left, flow_left, generation) -> (num_real, num_contam)``:
+    the real human samples and the contaminated ones among the slots bought as human, capped by what is
+    left of the budget and of what the flow has brought (``flow_left``); the pool gives nothing from
+    generation ``shelf_life`` on; ``consumed(num_real)``: the fresh human samples that spends (0 from
+    the pool)."""
 
     counts: Callable
     consumed: Callable
 
 
-def supply(num_samples: int, *, pool: bool, contaminated: bool, relaxed: bool = False, xp=np) -> Supply:
+def supply(num_samples: int, *, pool: bool, contaminated: bool, relaxed: bool = False, xp=np,
+           shelf_life: int | None = None) -> Supply:
     """The supply rule for batches of ``num_samples``; ``contaminated`` False ignores contamination."""
     rounded = rounder(relaxed, xp)
 
-    def counts(fraction, contamination, human_left):
+    def counts(fraction, contamination, human_left, flow_left=np.inf, generation=1):
         wanted = rounded(fraction * num_samples)
-        if pool:
-            return wanted, 0.0 * wanted
+        if pool:  # generation 0's samples expire at generation L
+            return wanted * (1.0 if shelf_life is None else generation < shelf_life), 0.0 * wanted
         num_contam = rounded(contamination * wanted) if contaminated else 0.0 * wanted
-        return xp.minimum(wanted - num_contam, xp.maximum(human_left, 0.0)), num_contam
+        return xp.minimum(wanted - num_contam, xp.maximum(xp.minimum(human_left, flow_left), 0.0)), num_contam
 
     def consumed(num_real):
         return 0.0 * num_real if pool else num_real
@@ -49,14 +52,11 @@ def per_generation(fractions, contamination, *, human_budget: float, num_samples
     """Real human samples in each generation 1..T's batch (generation 0 spends ``num_samples``), under a
     flow of ``flow`` fresh samples a generation and, for the pool, generation 0's samples' shelf life:
     the generation loop's rule (``generation.simulator``'s step), in numpy."""
-    rule = supply(num_samples, pool=pool, contaminated=True)
+    rule = supply(num_samples, pool=pool, contaminated=True, shelf_life=shelf_life)
     left, bought = human_budget - num_samples, 0.0
     out = []
     for t, (fraction, c) in enumerate(zip(fractions, contamination), start=1):
-        available = min(left, flow * t - bought) if flow != np.inf else left
-        num_real, _ = rule.counts(np.float64(fraction), np.float64(c), np.float64(available))
-        if pool and shelf_life is not None and t >= shelf_life:
-            num_real = 0.0
+        num_real, _ = rule.counts(np.float64(fraction), np.float64(c), np.float64(left), flow * t - bought, t)
         spent = rule.consumed(num_real)
         left, bought = left - spent, bought + spent
         out.append(int(num_real))
