@@ -213,9 +213,7 @@ def _entry(flow, fraction):
             "report": {"policy": policy, "objective": {"mean": fraction}}}, config
 
 
-def test_the_atlas_answers_a_flow_from_flow_entries(tmp_path):
-    import json
-
+def test_the_atlas_answers_a_flow_from_flow_entries():
     from mixopt.objectives import parse
     from mixopt.serve import atlas
 
