@@ -66,9 +66,11 @@ def test_optimised_answer_is_stored_and_read_back_without_jax(tmp_path):
     first = recommend.recommend(_config(), "final:kl", storage=storage, use_atlas=False, time_budget=3,
                                 eval_seeds=300)
     assert first["source"] in ("optimised", "heuristic") and first["trials"] >= 1
-    # a 3 s budget: the evaluation stops at the deadline, after at least 100 seeds (chunks of the search's 32)
+    # a 3 s budget: the evaluation stops at the deadline, after at least 100 seeds (chunks of the search's 32),
+    # unless the next round would end past 95% of the budget (the search's compiles may have used it up)
     used = first["budget"]["eval_seeds"]
-    assert first["objective"]["eval_seeds"] == used and (128 <= used <= 300 and used % 32 == 0 or used == 300)
+    assert first["objective"]["eval_seeds"] == used and (32 <= used <= 300 and used % 32 == 0 or used == 300)
+    assert used >= 128 or first["budget"]["seconds"] > 0.5 * 3
     assert first["budget"]["cut_short"] == (used < 300 and not first["budget"]["precise"])
     import optuna  # the front-loaded accumulate heuristic is tried first, then the other budget-matched ones
 

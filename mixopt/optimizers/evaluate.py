@@ -58,17 +58,20 @@ def evaluate(config: Config, objective: Objective, *, seeds: int, seed: int, str
 def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int, chunk: int | None = None,
                   runners: dict | None = None, deadline: float | None = None, min_seeds: int = 0,
                   precision: float | None = None, required: tuple = (),
-                  compile_s: float | None = None) -> tuple[dict, int]:
+                  compile_s: float | None = None, limit: float | None = None) -> tuple[dict, int]:
     """Per-seed metrics of every config on the same fresh seeds (stream 1), ``chunk`` seeds at a time.
 
     Every config sees the same keys, so differences are paired. With a ``deadline``
     (``time.perf_counter()`` value) the evaluation stops after the round of chunks that crosses it
-    (and has at least ``min_seeds``): a time-budgeted answer on fewer seeds. ``runners``: compiled programs by
+    (and has at least ``min_seeds``), or before a round that the last one's time says would end past it:
+    a time-budgeted answer on fewer seeds. ``limit`` (a later ``time.perf_counter()`` value, the end the
+    whole answer keeps): no round short of ``min_seeds`` starts that would end past it either. ``runners``: compiled programs by
     ``montecarlo.structure`` (e.g. the search's, for ``chunk`` = its seeds) are reused. With a
     ``precision``, it also stops (past ``min_seeds``) once every config's 95% CI half-width is at most
     that share of its mean. With ``compile_s`` (a compile's expected seconds), a first-round config whose
     program would compile past the deadline is left out (``NotEvaluated``), but for the first and
-    ``required``. Returns ({name: metrics or SimulationError}, seeds used).
+    ``required``; a compile that took longer raises the expectation for the next ones (a program not in
+    the disk cache compiles in seconds where the search's trials loaded theirs in a fraction of one). Returns ({name: metrics or SimulationError}, seeds used).
     """
     keys = montecarlo.seed_keys(seed, seeds, stream=1)
     chunk = min(chunk or seeds, seeds)
@@ -79,6 +82,7 @@ def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int,
     phase = Phase(f"evaluating {len(configs)} policies on fresh seeds", seeds, unit="seeds")
     first = next(iter(configs), None)
     while used < seeds:
+        lap = time.perf_counter()
         block = keys[used:used + chunk]  # the last one may be short: its own (smaller) program
         for name, config in configs.items():
             if name in errors:
@@ -91,15 +95,21 @@ def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int,
                 # could not be paired with them: left out whole. Compiled ones cost a chunk's run
                 errors[name] = NotEvaluated("not evaluated: the time budget ran out before its program compiled")
                 continue
+            began = time.perf_counter() if structure not in runners and compile_s is not None else None
             if structure not in runners:
                 runners[structure] = montecarlo.runner(config)
             try:
                 parts[name].append(montecarlo.per_seed_metrics(config, block, runners[structure]))
             except SimulationError as err:
                 errors[name] = err
+            compile_s = compile_s if began is None else max(compile_s, time.perf_counter() - began)  # as slow
         used += len(block)
         phase.update(len(block))
-        if deadline is not None and time.perf_counter() > deadline and used >= min_seeds:
+        now = time.perf_counter()
+        ends = now + (now - lap)  # the next round's end, if it takes as long as this one did
+        if deadline is not None and used >= min_seeds and ends > deadline:
+            break
+        if limit is not None and ends > limit:
             break
         if precision is not None and used >= min_seeds and _precise(parts, errors, objective, precision):
             break
@@ -196,12 +206,12 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
                  start: Config | None = None, chunk: int | None = None, runners: dict | None = None,
                  deadline: float | None = None, min_seeds: int = 0, fallback: bool = True,
                  simplify_policy: bool = True, precision: float | None = None, constraints: dict | None = None,
-                 compile_s: float | None = None) -> dict:
+                 compile_s: float | None = None, limit: float | None = None) -> dict:
     """The policy of ``config`` and every baseline on the same fresh seeds (imports JAX).
 
     ``start``: the policy an optimiser started from, compared on the same seeds like a baseline and
     reported apart as ``start`` (with the paired margin: how much the optimiser improved on it).
-    ``chunk``, ``runners``, ``deadline``, ``min_seeds``: a time-budgeted evaluation (``paired_values``); the report's
+    ``chunk``, ``runners``, ``deadline``, ``min_seeds``, ``limit``: a time-budgeted evaluation (``paired_values``); the report's
     ``eval_seeds`` is the number of seeds actually used.
 
     ``best_baseline`` names the best budget-matched baseline and ``margin`` is the answer's paired
@@ -235,7 +245,7 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
     candidates = {"__policy__": config, **({"__simpler__": simpler[0]} if simpler else {})}
     values, eval_seeds = paired_values({**candidates, **others, **outside}, objective, seeds=eval_seeds, seed=seed,
                                        chunk=chunk, runners=runners, deadline=deadline, min_seeds=min_seeds,
-                                       precision=precision, compile_s=compile_s)
+                                       precision=precision, compile_s=compile_s, limit=limit)
     config, estimate, simplified = _simplest(candidates, {k: values.pop(k) for k in candidates}, objective, simpler)
     outside_rows = _rows(estimate, {k: values.pop(k) for k in outside}, objective)
     simplified = "exact" if restated else simplified

@@ -34,8 +34,10 @@ from mixopt.store import default_study_name, from_storage, store_report
 SEARCH_SHARE = 0.5  # of the time budget; the rest re-evaluates the answer and the baselines
 EVALUATION_END = 0.85  # the evaluation stops (after a round of chunks) by this share of the budget:
 # the rest is for the round that crosses it, storing the study and writing the answer
+LIMIT_END = 0.95  # no round of the evaluation, even one short of MIN_EVAL_SEEDS, is started that would end
+# past this share: the time budget is a promise about the whole process's wall time
 PRECISION = 0.02  # the evaluation stops once every mean is known to 2% (95% half-width), or at eval_seeds
-MIN_EVAL_SEEDS = 100  # even past the deadline (running compiled programs, not compiling new ones): an answer
+MIN_EVAL_SEEDS = 100  # even past the deadline (but not past LIMIT_END; compiled programs, no new ones): an answer
 # on one chunk of 32 seeds could not tell a policy from one simulated in a world of half the batch size
 
 
@@ -81,7 +83,7 @@ def optimise(config: Config, objective: Objective, *, storage: str | None, time_
     compile_s = max([(t.datetime_complete - t.datetime_start).total_seconds() for t in done], default=0.0)
     report = build_report(result.config, objective, eval_seeds=eval_seeds, seed=config.run.seed,
                           chunk=config.run.seeds, runners=result.runners,
-                          deadline=started + EVALUATION_END * time_budget,
+                          deadline=started + EVALUATION_END * time_budget, limit=started + LIMIT_END * time_budget,
                           min_seeds=min(eval_seeds, max(config.run.seeds, MIN_EVAL_SEEDS)),
                           precision=PRECISION, constraints=constraints, compile_s=compile_s)
     store_report(result.study, objective, report)

@@ -78,7 +78,7 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
     from mixopt.optimizers.constraints import constraints as constraints_of, recommend_space
     from mixopt.optimizers.space import policy_dict
     from mixopt.optimizers.evaluators import RobustEvaluator
-    from mixopt.serve.recommend import EVALUATION_END, SEARCH_SHARE
+    from mixopt.serve.recommend import EVALUATION_END, LIMIT_END, SEARCH_SHARE
 
     started = time.perf_counter() if started is None else started
     if not time_budget > 0:
@@ -104,6 +104,7 @@ def recommend_uncertain(config: Config, objective_text: str, specs: list[str], *
     values, used = paired_values({f"{i}|{n}": c for (i, n), c in configs.items()}, objective, seeds=eval_seeds,
                                  seed=config.run.seed, chunk=config.run.seeds,
                                  deadline=started + EVALUATION_END * time_budget, min_seeds=config.run.seeds,
+                                 limit=started + LIMIT_END * time_budget,
                                  required=tuple(f"{i}|{n}" for i in range(len(variants))
                                                 for n in ("__policy__", "__alone__")), compile_s=0.0)
     rows, policy_values, baseline_values = _variant_rows(variants, configs, values, alone, objective)
