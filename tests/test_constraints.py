@@ -279,17 +279,26 @@ def test_search_spends_the_whole_batch_in_the_last_generation_for_final_kl(tmp_p
 # ---------------------------------------------------------------------------------------------
 # The golden ratio: a weight answer keeps the fixed fraction and says its weight.
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("fraction, optimum", [(0.5, (math.sqrt(5) - 1) / 2), (0.1, None)])
-def test_the_weight_answer_is_the_closed_form_and_carries_its_weight(tmp_path, fraction, optimum):
+# The learner (issue 29), one direction trained to convergence, is least squares through the origin: its
+# weight estimate from n fresh and m synthetic samples is the same weighted combination as the mean's
+# (to O(1/n) in the Gram's fluctuation), so the same w* answers it.
+LEARNER_1D = {"family": "learner", "truth": {"dim": 1, "noise": 1.0, "compute": "steps", "steps": 200.0, "lr": 0.5}}
+
+
+@pytest.mark.parametrize("fraction, optimum, world, metric", [
+    (0.5, (math.sqrt(5) - 1) / 2, {"truth": {"fit": "mean"}}, "mean_shift"),
+    (0.1, None, {"truth": {"fit": "mean"}}, "mean_shift"),
+    (0.5, (math.sqrt(5) - 1) / 2, LEARNER_1D, "test_error")])
+def test_the_weight_answer_is_the_closed_form_and_carries_its_weight(tmp_path, fraction, optimum, world, metric):
     # stationary error (w^2/n + (1-w)^2/m) / (1 - (1-w)^2) with n fresh, m synthetic: minimised at
     # w* = (sqrt(k^2 + 4k) - k)/2, k = n/m (0.618 at n = m; 0.282 at k = 1/9)
     k = fraction / (1 - fraction)
     w_star = (math.sqrt(k * k + 4 * k) - k) / 2
     assert optimum is None or w_star == pytest.approx(optimum)
-    config = config_mod.from_dict({"scenario": {"generations": 30, "samples": 20, "truth": {"fit": "mean"}},
+    config = config_mod.from_dict({"scenario": {"generations": 30, "samples": 20, **world},
                                    "policy": {"human_fraction": fraction, "retention": "replace"},
                                    "run": {"seeds": 4096}})
-    report = optimize(config, objective="final:mean_shift", space="human_weight", trials=40, eval_seeds=8192,
+    report = optimize(config, objective=f"final:{metric}", space="human_weight", trials=40, eval_seeds=8192,
                       storage=str(tmp_path / "s.log"))
     assert report["constraints"] == {"human_fraction": fraction, "retention": "replace"}
     assert report["answer"] == "optimised" and report["policy"]["human_fraction"] == fraction

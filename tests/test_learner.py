@@ -77,3 +77,44 @@ def test_under_trained_accumulate_falls_below_generation_zero(epochs, dips):
         assert z.max() > 4, z  # synthetic data (more steps on more data) help an under-trained learner
     else:
         assert z.max() < 0, z  # a converged learner only loses from its own data
+
+
+def _conditional_error(rows, truth, *, lr, num_steps, noise, variances, halve=False):
+    """E[test_error | X] of S gradient steps from zero, per seed, from the design alone (numpy, float64):
+    with G = X^T X / n = V diag(mu) V^T, E[w_S | X] = V diag(1 - (1 - eta mu)^S) V^T w* and
+    Cov[w_S | X] = sigma^2 / n V F diag(mu) F V^T, F = diag((1 - (1 - eta mu)^S) / mu)."""
+    x = np.asarray(rows[..., :-1], np.float64)
+    n = x.shape[1]
+    mu, vectors = np.linalg.eigh(np.einsum("sni,snj->sij", x, x) / n)
+    shrink = 1.0 - (1.0 - lr * mu) ** (num_steps / 2 if halve else num_steps)
+    factor = shrink / mu
+    bias = np.einsum("sij,sj,skj,k->si", vectors, shrink, vectors, truth) - truth
+    cov = noise ** 2 / n * np.einsum("sij,sj,skj->sik", vectors, factor ** 2 * mu, vectors)
+    return np.einsum("si,i,si->s", bias, variances, bias) + np.einsum("sii,i->s", cov, variances)
+
+
+def test_generation_zero_learning_curve_is_gradient_descent_in_the_eigenbasis():
+    # compute = "epochs": S = epochs M / batch grows with M. Per seed, the family's test error minus its
+    # expectation given the design (only the label noise left) has mean 0: |z| < 4 with the SE of the
+    # seeds' differences, at each M; a learner with half the steps' shrinkage fails it.
+    from mixopt.families.learner import spectrum_of
+
+    truth_keys = {"dim": D, "spectrum": 1.0, "signal": 1.0, "noise": 0.5, "lr": 0.5, "epochs": 1.0, "batch": 10.0}
+    family = make_family("learner", truth_keys)
+    keys = jax.random.split(jax.random.key(5), 3000)
+    means = []
+    for m in (20, 40, 80, 160):
+        def one(key, m=m):
+            rows = family.sample(key, family.truth, m)
+            params = family.fit(None, family.data_stats(rows, jnp.ones(m)), family.empty_stats(), None)
+            return rows, family.metrics(params)["test_error"]
+
+        rows, error = jax.jit(jax.vmap(one))(keys)
+        args = dict(truth=np.asarray(family.truth.w, np.float64), lr=0.5, num_steps=m / 10.0, noise=0.5,
+                    variances=spectrum_of(D, 1.0))
+        for halve, ok in ((False, True), (True, False)):
+            gap = np.asarray(error, np.float64) - _conditional_error(rows, halve=halve, **args)
+            z = gap.mean() / (gap.std(ddof=1) / math.sqrt(len(gap)))
+            assert (abs(z) < 4) == ok, (m, halve, z)
+        means.append(float(np.mean(error)))
+    assert means == sorted(means, reverse=True)  # a learning curve: more data, more steps, lower error

@@ -22,6 +22,7 @@ SCENARIO_FIT_KEYS = ("samples",)  # fitted [scenario] keys; every other fitted k
 # the policy's synthesis temperature, the categorical Zipf exponent and smoothing through its factory.
 TRACED_KEYS = {family: ("temperature",) for family in TEMPERED_FAMILIES}
 TRACED_KEYS["categorical"] = ("zipf", "smoothing", "temperature")
+TRACED_KEYS["learner"] = ("spectrum", "signal", "noise", "lr", "epochs", "batch", "steps")
 # Integer truth keys whose default is None (so their type cannot be read off TRUTH_DEFAULTS).
 INTEGER_TRUTH_KEYS = ("capacity", "minority_size", "bins")
 

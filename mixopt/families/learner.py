@@ -37,6 +37,7 @@ import numpy as np
 from mixopt.errors import ConfigError
 from mixopt.families import streams
 from mixopt.families.base import Family
+from mixopt.families.categorical import traced
 from mixopt.families.gaussian import bartlett_factor
 from mixopt.families.regression import RegressionStats, combine_moments, empty_moments, weighted_moments
 
@@ -47,17 +48,18 @@ class LearnerParams(NamedTuple):
     w: jax.Array  # (d,)
 
 
-def spectrum_of(dim: int, spectrum: float) -> np.ndarray:
-    """The feature variances lambda_j = j^-a, j = 1..d."""
-    return np.arange(1, dim + 1, dtype=np.float64) ** -float(spectrum)
+def spectrum_of(dim: int, spectrum) -> np.ndarray:
+    """The feature variances lambda_j = j^-a, j = 1..d (float64; a JAX array where ``spectrum`` is traced)."""
+    xp = jnp if traced(spectrum) else np
+    return xp.arange(1, dim + 1, dtype=None if traced(spectrum) else np.float64) ** -spectrum
 
 
-def true_weights(dim: int, spectrum: float, signal: float) -> np.ndarray:
+def true_weights(dim: int, spectrum, signal) -> np.ndarray:
     """w* with lambda_j w*_j^2 ∝ j^-b, all positive, and <w*, Lambda w*> = 1."""
+    xp = jnp if traced(spectrum) or traced(signal) else np
     variances = spectrum_of(dim, spectrum)
-    power = np.arange(1, dim + 1, dtype=np.float64) ** -float(signal)
-    power /= power.sum()
-    return np.sqrt(power / variances)
+    power = xp.arange(1, dim + 1, dtype=None if xp is jnp else np.float64) ** -signal
+    return xp.sqrt(power / power.sum() / variances)
 
 
 def steps_for(count, *, compute: str, epochs: float, batch: float, steps: float):
@@ -74,6 +76,8 @@ def gd_factor(mu, lr, num_steps):
 
 
 def _check(name, value, low, *, integer=False, strict=False):
+    if traced(value):  # a key a calibration fits: its range is checked by the measurements file
+        return
     ok = not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
     if not ok or (value <= low if strict else value < low):
         kind = "an integer" if integer else "a number"
@@ -82,7 +86,8 @@ def _check(name, value, low, *, integer=False, strict=False):
 
 def learner(*, dim: int = 20, spectrum: float = 1.0, signal: float = 1.0, noise: float = 0.5, lr: float = 0.5,
             compute: str = "epochs", epochs: float = 1.0, batch: float = 10.0, steps: float = 100.0) -> Family:
-    """Makes the learner family (module docstring).
+    """Makes the learner family (module docstring). Every number but ``dim`` may be a traced JAX value
+    (``mixopt.calibration`` fits them without compiling a program per candidate).
 
     Args:
       dim: static number of features d >= 1.
