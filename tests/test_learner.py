@@ -118,3 +118,25 @@ def test_generation_zero_learning_curve_is_gradient_descent_in_the_eigenbasis():
             assert (abs(z) < 4) == ok, (m, halve, z)
         means.append(float(np.mean(error)))
     assert means == sorted(means, reverse=True)  # a learning curve: more data, more steps, lower error
+
+
+def test_a_calibration_traces_the_learner_keys_and_gets_the_static_numbers():
+    # the keys calibrate fits enter one compiled program as values; the numbers are those of the world
+    # built from plain floats, seed by seed (another epochs value gives other numbers: the value is used)
+    from mixopt.calibration import measurements as measurements_mod
+    from mixopt.calibration.world import World
+
+    values = {"epochs": 2.0, "noise": 0.7, "spectrum": 1.5, "signal": 0.5}
+    measured = measurements_mod.parse({
+        "family": "learner", "fit": {k: [0.1, 5.0] for k in values},
+        "scenario": {"generations": 3, "samples": M, "truth": {"dim": D}},
+        "run": [{"name": "replace", "policy": {"retention": "accumulate"},
+                 "metric": [{"name": "test_error", "generation": [0, 1, 2, 3], "value": [1.0] * 4}]}]})
+    assert all(k.traced for k in measured.fit)
+    world = World(measured, seeds=64, seed=3)
+    traced = world.curves(values, {"retention": "accumulate"})["test_error"].per_seed
+    static = montecarlo.per_seed_metrics(measured.config(values, {"retention": "accumulate"}, seeds=64),
+                                         montecarlo.seed_keys(3, 64))["test_error"]
+    np.testing.assert_allclose(traced, static, rtol=2e-4, atol=1e-6)
+    other = world.curves({**values, "epochs": 2.5}, {"retention": "accumulate"})["test_error"].per_seed
+    assert np.abs(other - traced).max() > 1e-3
