@@ -151,3 +151,18 @@ def test_alemohammad_fresh_data_prevents_collapse_and_sampling_bias_trades_diver
     diversity = {name: d["sample_diversity"][:, -1] for name, d in derived.items()}
     assert two_sample_z(quality["biased"], quality["fresh"]) > 4
     assert two_sample_z(diversity["fresh"], diversity["biased"]) > 4
+
+
+def test_learning_curves_repeated_data_are_worth_nearly_as_much_at_first_then_quickly_less():
+    # U samples for r epochs (the same steps as r U fresh samples): the effective data D'/U read off the
+    # fresh learning curve. At 2 epochs more than 1.4 (a second pass is worth over 40% of fresh data);
+    # at 8 epochs under 4 of the 8 that fresh data give. A learner that saw fresh data at every step
+    # (D' = r U) fails both bounds' second half; the error means carry SE about 0.5% (1000 seeds), far
+    # inside the margins.
+    from experiments.learning_curves.run import effective_data
+
+    table = effective_data(50, [2, 8], seeds=1000, points=5).set_index("epochs")
+    assert table.loc[2, "effective_data"] > 1.4 and table.loc[8, "effective_data"] < 4
+    assert table.loc[8, "effective_data"] > table.loc[2, "effective_data"] * 0.9  # not worthless either
+    # power: at the same steps fresh data reach a lower error than the repeats (paired claims need it)
+    assert (table["test_error_fresh_same_steps"] < table["test_error_repeated"]).all()
