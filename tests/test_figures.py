@@ -45,3 +45,8 @@ def test_the_calibration_figure_says_what_it_shows():
     assert "calibrated categorical world" in title and "zipf 1.2 [1.1, 1.3]" in title
     assert "predicted policies" in title and "verdict: fits" in title
     assert title != "fits"
+    # four fitted keys (the learner's) wrap instead of running off the figure's edge
+    many = {**payload, "fitted": {k: {"value": 1.23456, "ci_low": 1.0, "ci_high": 1.5}
+                                  for k in ("epochs", "noise", "spectrum", "signal")}}
+    lines = figure_title(many).splitlines()
+    assert len(lines) > 2 and max(map(len, lines)) <= 110 and "signal 1.235 [1, 1.5]" in " ".join(lines)

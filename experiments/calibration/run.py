@@ -5,6 +5,7 @@ uncalibrated default world).
     python -m experiments.calibration.run known    # (a) a known truth: measurements simulated, noise added
     python -m experiments.calibration.run neural   # (b) the neural family measured, categorical fitted
     python -m experiments.calibration.run real     # (c) published curves of real models (data/real-curves.csv)
+    python -m experiments.calibration.run real-learner  # (d) the same curves, fitted with the learner family
 
 Each writes its measurement files (``*.toml`` here: ``mixopt calibrate`` takes them as they are),
 a CSV of the scores and a figure per fit under ``--out``.
@@ -29,6 +30,15 @@ FIT = {"zipf": [0.5, 2.5], "smoothing": [0.001, 1.0], "temperature": [0.7, 1.3]}
 # leave a degree of freedom to test the fit (sampling at temperature 1, as both papers do).
 FIT_REAL = {"zipf": [0.5, 2.5], "smoothing": [0.001, 1.0]}
 DEFAULT_WORLD = {"zipf": 1.1, "smoothing": 0.01, "temperature": 1.0}  # categorical defaults (smoothing: kl finite)
+# (d) the learner (issue 29): d = 50 power-law features, M = 200 a generation, one epoch of batches of 10
+# by default; fitted: the epochs (how under-trained generation 0 is), the label noise, the spectrum and
+# the signal's decay. A 5-point curve (Gerstgrasser et al.) cannot carry four keys and the link's two:
+# there the spectrum and signal are held at the values the 50-generation curves chose (steep, 4; b = 1).
+LEARNER = {"family": "learner", "samples": 200, "truth": {"dim": 50}, "metric": "test_error",
+           "fit": {"epochs": [0.05, 20.0], "noise": [0.05, 5.0], "spectrum": [0.0, 6.0], "signal": [0.0, 3.0]},
+           "short": {"epochs": [0.05, 20.0], "noise": [0.05, 5.0]}, "held": {"spectrum": 4.0, "signal": 1.0}}
+CATEGORICAL = {"family": "categorical", "samples": 1000, "truth": {"vocab": 1000}, "metric": "kl", "fit": FIT_REAL,
+               "short": FIT_REAL, "held": {}}
 
 
 def metric_table(name, generations, values, stderr, link="identity") -> dict:
@@ -36,9 +46,10 @@ def metric_table(name, generations, values, stderr, link="identity") -> dict:
             "value": [round(float(v), 6) for v in values], "stderr": [float(f"{s:.3g}") for s in stderr]}
 
 
-def score(payload: dict, observed: dict, truth: dict, naive_default: dict, label: str) -> list[dict]:
-    """RMSE (generations >= 1) of the calibrated prediction and of the two naive ones, per policy and
-    metric, and the share of true points inside the 90% prediction interval."""
+def score(payload: dict, observed: dict, truth: dict, naive_default: dict | None, label: str) -> list[dict]:
+    """RMSE (generations >= 1) of the calibrated prediction and of the naive ones (no change: the observed
+    curve; flat: the observed generation 0; the default world where given), per policy and metric, and the
+    share of true points inside the 90% prediction interval."""
     rows = []
     pred = pd.DataFrame(payload["predictions"])
     for (policy, metric), group in pred.groupby(["policy", "metric"], sort=False):
@@ -52,12 +63,12 @@ def score(payload: dict, observed: dict, truth: dict, naive_default: dict, label
                   & (values[later] <= group.loc[gens[later], "pi_high"].to_numpy()))
         obs_g, obs_v = observed[metric]
         no_change = np.interp(gens[later], obs_g, obs_v)
-        rows.append({"case": label, "policy": policy, "metric": metric, "points": int(later.sum()),
-                     "rmse_calibrated": float(np.sqrt(np.mean((mean - values[later]) ** 2))),
-                     "rmse_no_change": float(np.sqrt(np.mean((no_change - values[later]) ** 2))),
-                     "rmse_default_world": float(np.sqrt(np.mean((naive_default[(policy, metric)][gens[later]]
-                                                                  - values[later]) ** 2))),
-                     "inside_90pi": float(inside.mean()), "verdict": payload["verdict"][:60]})
+        rmse = lambda forecast: float(np.sqrt(np.mean((forecast - values[later]) ** 2)))  # noqa: E731
+        row = {"case": label, "policy": policy, "metric": metric, "points": int(later.sum()),
+               "rmse_calibrated": rmse(mean), "rmse_no_change": rmse(no_change), "rmse_flat": rmse(obs_v[0])}
+        if naive_default is not None:
+            row["rmse_default_world"] = rmse(naive_default[(policy, metric)][gens[later]])
+        rows.append({**row, "inside_90pi": float(inside.mean()), "verdict": payload["verdict"][:60]})
     return rows
 
 
@@ -74,15 +85,16 @@ def default_world(measured, observed_first: dict, policies: dict, links: dict) -
     return out
 
 
-def fit_and_score(path: Path, label: str, truth: dict, predict: dict, out: Path, args) -> tuple[dict, list[dict]]:
+def fit_and_score(path: Path, label: str, truth: dict, predict: dict, out: Path, args,
+                  default: bool = True) -> tuple[dict, list[dict]]:
     measured = measurements_mod.load(path)
     payload = calibrate(measured, predict=list(predict.items()), seeds=args.seeds, trials=args.trials,
                         steps=args.steps, progress=False)
-    predict_mod.figure(payload, out / f"{label}.png")
+    predict_mod.figure(payload, out / f"{label}.png", held_out=truth)
     run = measured.runs[0]
     observed = {m.name: (m.generation, m.value) for m in run.metrics}
     first = {m.name: float(m.value[0]) for m in run.metrics}
-    naive = default_world(measured, first, predict, {m.name: m.link for m in run.metrics})
+    naive = default_world(measured, first, predict, {m.name: m.link for m in run.metrics}) if default else None
     return payload, score(payload, observed, truth, naive, label)
 
 
@@ -154,37 +166,56 @@ def _real_sets() -> dict:
     return sets
 
 
-def real(args, out: Path) -> list[dict]:
-    """(c) Published curves: calibrate on each model's replace curve, predict its other policies."""
+def real(args, out: Path, world: dict = CATEGORICAL, suffix: str = "") -> list[dict]:
+    """(c) Published curves: calibrate on each model's replace curve, predict its other policies;
+    (d) the same with the learner (``world = LEARNER``)."""
     rows = []
-    folder = HERE / "real"
+    folder = HERE / f"real{suffix}"
     folder.mkdir(exist_ok=True)
     for (paper, model), curves in _real_sets().items():
         replace = curves[curves["policy_normalised"] == "replace"]
         others = sorted(set(curves["policy_normalised"]) - {"replace"})
         generations = int(curves["generation"].max())
         stderr = replace["stderr"].fillna(replace["value"].abs().mean() * 0.002).to_numpy()
-        data = {"family": "categorical", "fit": FIT_REAL,
-                "scenario": {"generations": generations, "samples": 1000, "truth": {"vocab": 1000}},
+        short = len(replace) <= 8  # too few points for every shape key and the link's two
+        metric = world["metric"]
+        data = {"family": world["family"], "fit": world["short" if short else "fit"],
+                "scenario": {"generations": generations, "samples": world["samples"],
+                             "truth": {**world["truth"], **(world["held"] if short else {})}},
                 "run": [{"name": "replace", "policy": {"retention": "replace"}, "metric": [
-                    metric_table("kl", replace["generation"], replace["value"], stderr, link="affine")]}]}
+                    metric_table(metric, replace["generation"], replace["value"], stderr, link="affine")]}]}
         label = re.sub(r"[^a-z0-9]+", "-", f"{paper} {model}".lower()).strip("-")
         path = folder / f"{label}.toml"
-        path.write_text(f"# (c) {paper}, {model}: the replace curve of data/real-curves.csv (test loss, nats or the "
-                        "paper's units), read-off uncertainty as stderr\n" + predict_mod.measurements_text(data))
+        path.write_text(f"# {paper}, {model}: the replace curve of data/real-curves.csv (test loss, nats or the "
+                        f"paper's units), read-off uncertainty as stderr; fitted with the {world['family']} family\n"
+                        + predict_mod.measurements_text(data))
         truth = {}
         for policy in others:
             group = curves[curves["policy_normalised"] == policy]
-            truth[(policy, "kl")] = (group["generation"].to_numpy(), group["value"].to_numpy())
-        _, scored = fit_and_score(path, label, truth, {p: POLICIES[p] for p in others}, out, args)
+            truth[(policy, metric)] = (group["generation"].to_numpy(), group["value"].to_numpy())
+        _, scored = fit_and_score(path, label + suffix, truth, {p: POLICIES[p] for p in others}, out, args,
+                                  default=world is CATEGORICAL)
         rows += scored
         print(pd.DataFrame(scored).to_string(index=False), flush=True)
     return rows
 
 
+def real_learner(args, out: Path) -> list[dict]:
+    """(d) The published curves fitted with the learner; each row beside the categorical world's forecast
+    of the same curve (``results/real.csv``, from case (c))."""
+    rows = real(args, out, LEARNER, "-learner")
+    categorical = pd.read_csv(out / "real.csv").set_index(["case", "policy"])
+    for row in rows:
+        key = (row["case"].removesuffix("-learner"), row["policy"])
+        if key in categorical.index:
+            row["rmse_categorical"] = float(categorical.loc[key, "rmse_calibrated"])
+            row["inside_90pi_categorical"] = float(categorical.loc[key, "inside_90pi"])
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("case", choices=("known", "neural", "real"))
+    parser.add_argument("case", choices=("known", "neural", "real", "real-learner"))
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--seeds", type=int, default=200)
     parser.add_argument("--trials", type=int, default=24)
@@ -195,7 +226,7 @@ def main():
     from mixopt.runtime import enable_compilation_cache
 
     enable_compilation_cache()
-    rows = {"known": known, "neural": neural, "real": real}[args.case](args, out)
+    rows = {"known": known, "neural": neural, "real": real, "real-learner": real_learner}[args.case](args, out)
     table = pd.DataFrame(rows)
     table.to_csv(out / f"{args.case}.csv", index=False)
     print(_markdown(table))

@@ -1,6 +1,7 @@
 """Predictions of other policies in the fitted world, with 90% intervals that carry the fitted
 parameters' uncertainty (``intervals``), the calibrated config, and the figure."""
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -119,12 +120,15 @@ def figure_title(payload: dict) -> str:
                        for k, row in payload["fitted"].items())
     family = payload["scenario"].get("family", "?")
     predicted = " and predicted policies (dashed, 90% bands)" if payload["predictions"] else ""
-    return (f"measured curves (points) and the calibrated {family} world's fit (lines){predicted}\n"
-            f"fitted {fitted} (90% intervals); verdict: {payload['verdict'][:100]}")
+    lines = [f"measured curves (points) and the calibrated {family} world's fit (lines){predicted}",
+             f"fitted {fitted} (90% intervals); verdict: {payload['verdict'][:100]}"]
+    return "\n".join(textwrap.fill(line, 110) for line in lines)
 
 
-def figure(payload: dict, path: str | Path) -> Path:
-    """Measured points (with error bars), the fitted curves and the predicted curves with their bands."""
+def figure(payload: dict, path: str | Path, held_out: dict | None = None) -> Path:
+    """Measured points (with error bars), the fitted curves and the predicted curves with their bands;
+    ``held_out`` ({(policy, metric): (generations, values)}): measurements of the predicted policies that
+    the fit did not see, drawn as open markers in their prediction's colour."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -134,7 +138,7 @@ def figure(payload: dict, path: str | Path) -> Path:
     fit = pd.DataFrame(payload["fit"])
     predictions = pd.DataFrame(payload["predictions"])
     metrics = list(dict.fromkeys(fit["metric"]))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(8 * len(metrics), 4.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for run, group in fit[fit["metric"] == metric].groupby("run", sort=False):
             bars = None if group["stderr"].isna().any() else group["stderr"]
@@ -145,6 +149,9 @@ def figure(payload: dict, path: str | Path) -> Path:
                 line = ax.plot(group["generation"], group["mean"], "--", label=f"{policy} (predicted)")
                 ax.fill_between(group["generation"], group["pi_low"], group["pi_high"], alpha=0.2,
                                 color=line[0].get_color())
+                if (policy, metric) in (held_out or {}):
+                    ax.plot(*held_out[(policy, metric)], "o", mfc="none", color=line[0].get_color(),
+                            label=f"{policy} (measured, not fitted)")
         ax.set_xlabel("generation")
         ax.set_ylabel(metric + ("" if payload["link"][metric]["link"] == "identity" else " (measured units)"))
         ax.xaxis.get_major_locator().set_params(integer=True)
