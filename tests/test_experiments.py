@@ -166,3 +166,27 @@ def test_learning_curves_repeated_data_are_worth_nearly_as_much_at_first_then_qu
     assert table.loc[8, "effective_data"] > table.loc[2, "effective_data"] * 0.9  # not worthless either
     # power: at the same steps fresh data reach a lower error than the repeats (paired claims need it)
     assert (table["test_error_fresh_same_steps"] < table["test_error_repeated"]).all()
+
+
+def test_learning_curves_synthetic_data_pay_where_human_data_are_not_kept():
+    # n = m = 10 a generation, a converged learner over d = 3 features, T = 6: under replace a human
+    # weight near w* = 0.618 beats discarding the synthetic samples (weight 1), paired on common seeds;
+    # under accumulate it is the other way round (the kept human data do what the synthetic data did).
+    from experiments.learning_curves.run import TRUTH
+    from mixopt import config as config_mod
+    from mixopt.montecarlo import per_seed_metrics, seed_keys
+
+    keys = seed_keys(0, 4000)
+
+    def final(retention, weight):
+        config = config_mod.from_dict({
+            "scenario": {"family": "learner", "generations": 6, "samples": 20,
+                         "truth": {**TRUTH, "dim": 3, "compute": "steps", "steps": 500.0}},
+            "policy": {"human_fraction": 0.5, "human_weight": weight, "retention": retention}, "run": {"seeds": 4000}})
+        return per_seed_metrics(config, keys)["test_error"][:, -1]
+
+    def z(diff):
+        return diff.mean() / (diff.std(ddof=1) / np.sqrt(len(diff)))
+
+    assert z(final("replace", 1.0) - final("replace", 0.62)) > 4
+    assert z(final("accumulate", 0.62) - final("accumulate", 1.0)) > 4
