@@ -140,3 +140,47 @@ def test_a_calibration_traces_the_learner_keys_and_gets_the_static_numbers():
     np.testing.assert_allclose(traced, static, rtol=2e-4, atol=1e-6)
     other = world.curves({**values, "epochs": 2.5}, {"retention": "accumulate"})["test_error"].per_seed
     assert np.abs(other - traced).max() > 1e-3
+
+
+def _accumulate_dip(generations, q, noise_per_sample, *, synthetic_is_human=False):
+    """E[test_error_t] of accumulate in one direction (lambda = w* = 1), large-M limit (the batch Grams at
+    1), human data at generation 0 only. With P_t = 1 - q^(t+1) (S_t = (t + 1) S_0 steps, q = (1 - eta)^S_0)
+    and h_k the k-th batch's label-noise term (N(0, sigma^2 / M), shared by every later fit):
+
+        w_t = P_t (1 + h_0 + sum_{s<t} (w_s + h_{s+1})) / (t + 1)
+
+    so the mean is m_t = P_t A_t / (t + 1), A_t = prod_{s<t} (1 + P_s / (s + 1)), and m_t -> prod_{s>=0}
+    (1 - q^(s+1) / (s + 2)) < 1: the bias falls from q^2 at generation 0 to a floor set by the shrunk
+    models' labels, never to 0, while the variance (the shared noise terms' coefficients) creeps up to its
+    bound: the error dips, bottoms out and stays (rising again only by the variance's last growth).
+    ``synthetic_is_human``: the wrong formula that treats every batch's labels as the truth's."""
+    means, coefs = [], []
+    for t in range(generations + 1):
+        shrink = 1 - q ** (t + 1)
+        coef = np.zeros(generations + 1)
+        coef[0] = 1.0
+        for s in range(t):
+            coef += coefs[s]
+            coef[s + 1] += 1.0
+        means.append(shrink if synthetic_is_human else shrink * (1 + sum(means)) / (t + 1))
+        coefs.append(coef * shrink / (t + 1))
+    return (np.array(means) - 1) ** 2 + noise_per_sample * np.array([c @ c for c in coefs])
+
+
+def test_under_trained_accumulate_dips_to_the_floor_the_recursion_gives():
+    # one direction, M = 4000 a generation, 400 steps of 0.0025 at generation 0 (q = 0.9975^400 = 0.37):
+    # the mean test error at each generation within 4 SE of the recursion (measured: z 1.8-2.3, moving
+    # together because the generations share seeds; 0.1-0.5 on float32's draws); the recursion that takes
+    # synthetic labels for true ones (bias -> 0) fails at |z| > 4.
+    q, m, generations = (1 - 0.0025) ** 400, 4000, 12
+    truth = {"dim": 1, "spectrum": 0.0, "signal": 0.0, "noise": 0.5, "lr": 0.0025, "epochs": 1.0, "batch": 10.0}
+    config = config_mod.from_dict({"scenario": {"family": "learner", "generations": generations, "samples": m,
+                                                "human_budget": m, "truth": truth},
+                                   "policy": {"human_fraction": 0.0, "retention": "accumulate"}, "run": {"seeds": 4000}})
+    error = montecarlo.per_seed_metrics(config, montecarlo.seed_keys(0, 4000))["test_error"]
+    se = error.std(axis=0, ddof=1) / math.sqrt(len(error))
+    predicted = _accumulate_dip(generations, q, 0.25 / m)
+    assert np.all(np.abs(error.mean(axis=0) - predicted) < 4 * se), (error.mean(axis=0) - predicted) / se
+    assert predicted[-1] < 0.45 * predicted[0] and predicted[-1] > 0.05  # the dip, and its floor
+    wrong = _accumulate_dip(generations, q, 0.25 / m, synthetic_is_human=True)
+    assert np.max(np.abs(error.mean(axis=0) - wrong) / se) > 4
