@@ -8,7 +8,11 @@ budget, held to closed forms.
   follows E_t = (t + 1) sigma^2 d / (M - d - 1) within Monte-Carlo error (4 SE of the seeds' mean).
 - Under-trained (``compute = "epochs"``, one epoch): accumulate's test error falls below generation 0
   (more data, more steps: synthetic data help) beyond Monte-Carlo error; trained to convergence
-  (100 epochs) it never does.
+  (100 epochs) it never does; in one direction its curve follows the recursion of the large-M limit
+  (a dip to a floor set by the shrunk models' labels, not to 0).
+- Generation 0's learning curve is gradient descent in the eigenbasis: per seed, the test error minus
+  its expectation given the design has mean 0 at M = 20..160 (half the steps' shrinkage fails).
+- A calibration traces the learner's keys and gets the static world's numbers seed by seed.
 """
 import math
 
