@@ -90,7 +90,7 @@ def _conditional_error(rows, truth, *, lr, num_steps, noise, variances, halve=Fa
     x = np.asarray(rows[..., :-1], np.float64)
     n = x.shape[1]
     mu, vectors = np.linalg.eigh(np.einsum("sni,snj->sij", x, x) / n)
-    shrink = 1.0 - (1.0 - lr * mu) ** (num_steps / 2 if halve else num_steps)
+    shrink = 1.0 - np.clip(1.0 - lr * mu, 0.0, 1.0) ** (num_steps / 2 if halve else num_steps)  # as the family
     factor = shrink / mu
     bias = np.einsum("sij,sj,skj,k->si", vectors, shrink, vectors, truth) - truth
     cov = noise ** 2 / n * np.einsum("sij,sj,skj->sik", vectors, factor ** 2 * mu, vectors)
@@ -175,16 +175,18 @@ def test_under_trained_accumulate_dips_to_the_floor_the_recursion_gives():
     # one direction, M = 4000 a generation, 400 steps of 0.0025 at generation 0 (q = 0.9975^400 = 0.37):
     # the mean test error at each generation within 4 SE of the recursion (measured: z 1.8-2.3, moving
     # together because the generations share seeds; 0.1-0.5 on float32's draws); the recursion that takes
-    # synthetic labels for true ones (bias -> 0) fails at |z| > 4.
+    # synthetic labels for true ones (bias -> 0) fails at |z| > 4. This holds the mean (bias) path: the
+    # noise term (2.5e-5 to 7e-5 here) is about 1 SE, below what 4000 seeds resolve.
     q, m, generations = (1 - 0.0025) ** 400, 4000, 12
     truth = {"dim": 1, "spectrum": 0.0, "signal": 0.0, "noise": 0.5, "lr": 0.0025, "epochs": 1.0, "batch": 10.0}
     config = config_mod.from_dict({"scenario": {"family": "learner", "generations": generations, "samples": m,
                                                 "human_budget": m, "truth": truth},
-                                   "policy": {"human_fraction": 0.0, "retention": "accumulate"}, "run": {"seeds": 4000}})
+                                   "policy": {"human_fraction": 0.0, "retention": "accumulate"},
+                                   "run": {"seeds": 4000}})
     error = montecarlo.per_seed_metrics(config, montecarlo.seed_keys(0, 4000))["test_error"]
     se = error.std(axis=0, ddof=1) / math.sqrt(len(error))
     predicted = _accumulate_dip(generations, q, 0.25 / m)
     assert np.all(np.abs(error.mean(axis=0) - predicted) < 4 * se), (error.mean(axis=0) - predicted) / se
-    assert predicted[-1] < 0.45 * predicted[0] and predicted[-1] > 0.05  # the dip, and its floor
+    assert error[:, -1].mean() < 0.45 * error[:, 0].mean() and error[:, -1].mean() > 0.05  # the dip; its floor
     wrong = _accumulate_dip(generations, q, 0.25 / m, synthetic_is_human=True)
     assert np.max(np.abs(error.mean(axis=0) - wrong) / se) > 4

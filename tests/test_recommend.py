@@ -67,10 +67,11 @@ def test_optimised_answer_is_stored_and_read_back_without_jax(tmp_path):
                                 eval_seeds=300)
     assert first["source"] in ("optimised", "heuristic") and first["trials"] >= 1
     # a 3 s budget: the evaluation stops at the deadline, after at least 100 seeds (chunks of the search's 32),
-    # unless the next round would end past 95% of the budget (the search's compiles may have used it up)
+    # unless the next round would end past 95% of the budget: only past the 85% deadline can that be
+    # (a round of compiled programs on 32 seeds takes a fraction of the 10% between them)
     used = first["budget"]["eval_seeds"]
     assert first["objective"]["eval_seeds"] == used and (32 <= used <= 300 and used % 32 == 0 or used == 300)
-    assert used >= 128 or first["budget"]["seconds"] > 0.5 * 3
+    assert used >= 128 or first["budget"]["seconds"] > 0.85 * 3, first["budget"]
     assert first["budget"]["cut_short"] == (used < 300 and not first["budget"]["precise"])
     import optuna  # the front-loaded accumulate heuristic is tried first, then the other budget-matched ones
 
@@ -79,7 +80,7 @@ def test_optimised_answer_is_stored_and_read_back_without_jax(tmp_path):
     assert study.trials[0].params["retention"] == "accumulate"
     assert study.trials[0].user_attrs["policy"]["human_fraction"] == [1.0, 0.0, 0.0]  # 20 fresh, in generation 1
     inside, wrong = _inside_own_ci(first)
-    assert inside and not wrong
+    assert inside and not wrong, first["budget"]
     # The second query: from the study, in a fresh process that never imports JAX (so nothing is simulated).
     code = ("import sys, json; from mixopt import config; from mixopt.serve import recommend; "
             f"c = config.from_dict({{'scenario': {SCENARIO!r}, 'run': {{'seeds': 32}}}}); "

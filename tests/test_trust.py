@@ -74,12 +74,18 @@ def test_time_budget_is_kept_by_the_whole_process(tmp_path):
     # took 11-18 s on a loaded 2-core machine, so a first run with a longer budget (another storage: it
     # searches too) fills the compilation cache; the measured run loads from it. Slack: 3 s for the
     # interpreter before main() and after it returns, on a machine another test process is loading.
-    # The first run must evaluate every baseline (none left out), or the measured run compiles the one
-    # it left out: 11.7 s of a 10 s budget when the first run had 30 s.
+    # The warm-up must evaluate every baseline (none left out), or the measured run compiles the one it
+    # left out: 11.7 s of a 10 s budget when the warm-up had 30 s. On a loaded machine a first warm-up may
+    # still leave one out (its compiles slow); a second one, whose search loads what the first compiled,
+    # has the time to compile it.
     budget = 10.0
-    warm, _ = _recommend(tmp_path / "warm.log", 6 * budget)
-    assert warm.returncode == 0, warm.stderr
-    assert json.loads(warm.stdout)["budget"]["not_evaluated"] == []
+    for attempt in range(2):
+        warm, _ = _recommend(tmp_path / f"warm{attempt}.log", 6 * budget)
+        assert warm.returncode == 0, warm.stderr
+        left_out = json.loads(warm.stdout)["budget"]["not_evaluated"]
+        if not left_out:
+            break
+    assert left_out == []
     run, wall = _recommend(tmp_path / "s.log", budget)
     assert run.returncode == 0, run.stderr
     payload = json.loads(run.stdout)

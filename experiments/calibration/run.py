@@ -203,8 +203,8 @@ def real(args, out: Path, world: dict = CATEGORICAL, suffix: str = "") -> list[d
 def real_learner(args, out: Path) -> list[dict]:
     """(d) The published curves fitted with the learner; each row beside the categorical world's forecast
     of the same curve (``results/real.csv``, from case (c))."""
+    categorical = pd.read_csv(out / "real.csv").set_index(["case", "policy"])  # case (c) first: fail early
     rows = real(args, out, LEARNER, "-learner")
-    categorical = pd.read_csv(out / "real.csv").set_index(["case", "policy"])
     for row in rows:
         key = (row["case"].removesuffix("-learner"), row["policy"])
         if key in categorical.index:

@@ -49,16 +49,16 @@ class LearnerParams(NamedTuple):
 
 
 def spectrum_of(dim: int, spectrum) -> np.ndarray:
-    """The feature variances lambda_j = j^-a, j = 1..d (float64; a JAX array where ``spectrum`` is traced)."""
+    """The feature variances lambda_j = j^-a, j = 1..d (numpy float64; a JAX float array if ``spectrum`` is traced)."""
     xp = jnp if traced(spectrum) else np
-    return xp.arange(1, dim + 1, dtype=None if traced(spectrum) else np.float64) ** -spectrum
+    return xp.arange(1, dim + 1, dtype=jnp.result_type(float) if traced(spectrum) else np.float64) ** -spectrum
 
 
 def true_weights(dim: int, spectrum, signal) -> np.ndarray:
     """w* with lambda_j w*_j^2 ∝ j^-b, all positive, and <w*, Lambda w*> = 1."""
     xp = jnp if traced(spectrum) or traced(signal) else np
     variances = spectrum_of(dim, spectrum)
-    power = xp.arange(1, dim + 1, dtype=None if xp is jnp else np.float64) ** -signal
+    power = xp.arange(1, dim + 1, dtype=jnp.result_type(float) if xp is jnp else np.float64) ** -signal
     return xp.sqrt(power / power.sum() / variances)
 
 

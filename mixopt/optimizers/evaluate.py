@@ -62,16 +62,16 @@ def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int,
     """Per-seed metrics of every config on the same fresh seeds (stream 1), ``chunk`` seeds at a time.
 
     Every config sees the same keys, so differences are paired. With a ``deadline``
-    (``time.perf_counter()`` value) the evaluation stops after the round of chunks that crosses it
-    (and has at least ``min_seeds``), or before a round that the last one's time says would end past it:
-    a time-budgeted answer on fewer seeds. ``limit`` (a later ``time.perf_counter()`` value, the end the
-    whole answer keeps): no round short of ``min_seeds`` starts that would end past it either. ``runners``: compiled programs by
-    ``montecarlo.structure`` (e.g. the search's, for ``chunk`` = its seeds) are reused. With a
-    ``precision``, it also stops (past ``min_seeds``) once every config's 95% CI half-width is at most
-    that share of its mean. With ``compile_s`` (a compile's expected seconds), a first-round config whose
-    program would compile past the deadline is left out (``NotEvaluated``), but for the first and
-    ``required``; a compile that took longer raises the expectation for the next ones (a program not in
-    the disk cache compiles in seconds where the search's trials loaded theirs in a fraction of one). Returns ({name: metrics or SimulationError}, seeds used).
+    (``time.perf_counter()`` value) it stops, once it has ``min_seeds``, after the round that crosses it
+    or before one that the last round's time (less its compiles) says would end past it; with a ``limit``
+    (the end the whole answer keeps, if not passed yet), before such a round even short of ``min_seeds``.
+    ``runners``: compiled programs by ``montecarlo.structure`` (e.g. the search's, for ``chunk`` = its
+    seeds) are reused. With a ``precision``, it also stops (past ``min_seeds``) once every config's 95%
+    CI half-width is at most that share of its mean. With ``compile_s`` (a compile's expected seconds),
+    a first-round config whose program would compile past the deadline is left out (``NotEvaluated``),
+    but for the first and ``required``; a slower compile raises the expectation for the next ones (a
+    program not in the disk cache takes seconds where the trials loaded theirs in a fraction of one).
+    Returns ({name: metrics or SimulationError}, seeds used).
     """
     keys = montecarlo.seed_keys(seed, seeds, stream=1)
     chunk = min(chunk or seeds, seeds)
@@ -82,7 +82,7 @@ def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int,
     phase = Phase(f"evaluating {len(configs)} policies on fresh seeds", seeds, unit="seeds")
     first = next(iter(configs), None)
     while used < seeds:
-        lap = time.perf_counter()
+        lap, built = time.perf_counter(), 0.0
         block = keys[used:used + chunk]  # the last one may be short: its own (smaller) program
         for name, config in configs.items():
             if name in errors:
@@ -95,21 +95,21 @@ def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int,
                 # could not be paired with them: left out whole. Compiled ones cost a chunk's run
                 errors[name] = NotEvaluated("not evaluated: the time budget ran out before its program compiled")
                 continue
-            began = time.perf_counter() if structure not in runners and compile_s is not None else None
-            if structure not in runners:
-                runners[structure] = montecarlo.runner(config)
+            began = time.perf_counter() if structure not in runners else None
+            runners[structure] = runners[structure] if began is None else montecarlo.runner(config)
             try:
                 parts[name].append(montecarlo.per_seed_metrics(config, block, runners[structure]))
             except SimulationError as err:
                 errors[name] = err
-            compile_s = compile_s if began is None else max(compile_s, time.perf_counter() - began)  # as slow
+            spent = 0.0 if began is None else time.perf_counter() - began  # a compile: not the next round's cost
+            built, compile_s = built + spent, None if compile_s is None else max(compile_s, spent)
         used += len(block)
         phase.update(len(block))
         now = time.perf_counter()
-        ends = now + (now - lap)  # the next round's end, if it takes as long as this one did
+        ends = now + (now - lap - built)  # the next round's end, if it runs as long as this one did
         if deadline is not None and used >= min_seeds and ends > deadline:
             break
-        if limit is not None and ends > limit:
+        if limit is not None and now <= limit < ends:  # a promise broken already (compiles) keeps the floor
             break
         if precision is not None and used >= min_seeds and _precise(parts, errors, objective, precision):
             break
@@ -211,8 +211,8 @@ def build_report(config: Config, objective: Objective, *, eval_seeds: int, seed:
 
     ``start``: the policy an optimiser started from, compared on the same seeds like a baseline and
     reported apart as ``start`` (with the paired margin: how much the optimiser improved on it).
-    ``chunk``, ``runners``, ``deadline``, ``min_seeds``, ``limit``: a time-budgeted evaluation (``paired_values``); the report's
-    ``eval_seeds`` is the number of seeds actually used.
+    ``chunk``, ``runners``, ``deadline``, ``min_seeds``, ``limit``: a time-budgeted evaluation
+    (``paired_values``); the report's ``eval_seeds`` is the number of seeds actually used.
 
     ``best_baseline`` names the best budget-matched baseline and ``margin`` is the answer's paired
     margin against ``margin_vs`` (positive: the answer is better). With ``fallback``, a policy that
