@@ -74,3 +74,9 @@ def scale_stats(family: Family) -> Callable[..., Stats]:
     if family.scale is not None:
         return family.scale
     return lambda stats, factor: jax.tree.map(lambda leaf: leaf * factor, stats)
+
+
+def traced(value) -> bool:
+    """Whether a truth parameter is a JAX value (a key a calibration fits, ``mixopt.calibration.world``):
+    the factory then builds the truth from it inside the trace and leaves its range check to the caller."""
+    return isinstance(value, jax.Array)

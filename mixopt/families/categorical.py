@@ -18,7 +18,7 @@ import numpy as np
 
 from mixopt.errors import ConfigError
 from mixopt.families import streams
-from mixopt.families.base import Family
+from mixopt.families.base import Family, traced
 from mixopt.families.counts import count_sampler, inverse_cdf, relaxed_counts
 
 SOURCES = ("zipf", "english")
@@ -31,12 +31,6 @@ class CategoricalParams(NamedTuple):
     probs: jax.Array  # (V,)
     temperature: jax.Array  # ()
     top_p: jax.Array  # ()
-
-
-def traced(value) -> bool:
-    """Whether a truth parameter is a JAX value (a key a calibration fits, ``mixopt.calibration.world``):
-    the factory then builds the truth from it inside the trace and leaves its range check to the caller."""
-    return isinstance(value, jax.Array)
 
 
 def zipf_probs(vocab: int, exponent) -> np.ndarray:

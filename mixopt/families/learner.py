@@ -36,8 +36,7 @@ import numpy as np
 
 from mixopt.errors import ConfigError
 from mixopt.families import streams
-from mixopt.families.base import Family
-from mixopt.families.categorical import traced
+from mixopt.families.base import Family, traced
 from mixopt.families.gaussian import bartlett_factor
 from mixopt.families.regression import RegressionStats, combine_moments, empty_moments, weighted_moments
 
