@@ -6,8 +6,7 @@ the supply gives (``policies.supply``: fresh draws capped by the budget, or re-d
 curation, provenance) weigh them, the retention rule (``policies.retention``) forms the training
 set and theta_t is fitted on it. Metrics of every theta_t, t = 0..T, are recorded.
 
-Write for one seed, batch with ``jax.vmap``; nothing here jits itself (STYLE.md habits 4-5).
-Nothing here is family-specific: the family's functions do the statistics.
+Write for one seed, batch with ``jax.vmap``; nothing here jits itself (STYLE.md habits 4-5) or is family-specific.
 """
 from typing import Any, Callable, NamedTuple
 
@@ -141,7 +140,7 @@ def check_structure(family: Family, retention: Retention, *, num_generations: in
 def simulator(family: Family, retention: Retention, *, num_generations: int, num_samples: int,
               sampler: str = "exact", human_source: str = "fresh", weighted: bool = False,
               relaxed: bool = False, contaminated: bool = False, provenance_filter: bool = False,
-              curated: bool = False, tempered: bool = False, shelf_life: int | None = None) -> Simulator:
+              curated: bool = False, tempered: bool = False, shelf_life: int | None = None, samples=None) -> Simulator:
     """Builds the generation loop for one seed.
 
     Args:
@@ -167,6 +166,8 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
       shelf_life: L, generations a human sample may be kept (None: for ever). The retention rule
         drops older human samples from the training set; here the ``pool`` (generation 0's samples)
         gives nothing from generation L on.
+      samples: M as a (traced) value where ``num_samples`` only sizes the arithmetic (the exact statistic
+        sampler, fresh human data, no curation: ``montecarlo.samples_as_value``): one program for every M.
 
     Raises:
       ConfigError: an unknown sampler or source, a size out of range, or the exact sampler asked
@@ -176,18 +177,19 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
                     human_source=human_source, provenance_filter=provenance_filter, curated=curated,
                     tempered=tempered)
     pool_source = human_source == "pool"
-    human_supply = supply(num_samples, pool=pool_source, contaminated=contaminated, relaxed=relaxed, xp=jnp,
+    size = num_samples if samples is None else samples  # M in the arithmetic; num_samples sizes the arrays
+    human_supply = supply(size, pool=pool_source, contaminated=contaminated, relaxed=relaxed, xp=jnp,
                           shelf_life=shelf_life)
     curation = filters.curation(family, num_samples, relaxed=relaxed) if curated else filters.no_curation()
     detector = filters.provenance(relaxed=relaxed) if provenance_filter else filters.no_provenance()
     draw_stats = family.relaxed_stats if relaxed and family.relaxed_stats is not None else family.sample_stats
     draw = (_sample_draw if sampler == "naive" or retention.needs_samples else _stats_draw)(
-        family, retention, num_samples, draw_stats, curation, detector, pool_source, contaminated)
+        family, retention, size, draw_stats, curation, detector, pool_source, contaminated)
 
     def init(key, inputs):
         key_human, key_fit = jax.random.split(key)
         dtype = jnp.result_type(inputs.human_fraction)  # carried counts follow the policy's precision
-        count = jnp.asarray(num_samples, dtype)
+        count = jnp.asarray(size, dtype)
         if sampler == "naive" or retention.needs_samples or pool_source:
             x0 = family.sample(key_human, family.truth, num_samples)
             pool = x0 if pool_source else None
@@ -203,7 +205,7 @@ def simulator(family: Family, retention: Retention, *, num_generations: int, num
     def step(state, xs):
         key, inputs_t = xs
         keys = jax.random.split(key, 6)  # human, synth, contam, detect, keep, fit
-        flow_left = inputs_t.human_flow * inputs_t.generation - (state.human_used - num_samples)  # inf * t = inf
+        flow_left = inputs_t.human_flow * inputs_t.generation - (state.human_used - size)  # inf * t = inf
         num_real, num_contam = human_supply.counts(inputs_t.human_fraction, inputs_t.contamination, state.human_left,
                                                    flow_left, inputs_t.generation)
         params = state.params

@@ -20,7 +20,7 @@ from mixopt.generation import SimInputs, Simulator, simulator
 
 
 def build(config: Config, *, relaxed: bool = False, soft_window: bool = False, family=None,
-          tempered: bool | None = None) -> tuple[Simulator, SimInputs]:
+          tempered: bool | None = None, samples=None) -> tuple[Simulator, SimInputs]:
     """The one-seed simulator of ``config`` and its dynamic inputs.
 
     ``family``: a family already made from the scenario (a calibration's, built from traced truth
@@ -30,8 +30,12 @@ def build(config: Config, *, relaxed: bool = False, soft_window: bool = False, f
     ``soft_window``: a ``window`` retention takes its length from ``inputs.window`` as a continuous
     value (``policies.soft_window``: at integer lengths the same as the window), so the gradient
     path can differentiate through it.
+
+    ``samples``: M as a (traced) value, where ``samples_as_value(config)``: one program for every M.
     """
     scenario, policy = config.scenario, config.policy
+    if samples is not None and not samples_as_value(config):
+        raise ValueError("this structure's program depends on M: samples cannot be a value")
     if family is None:
         family = make_family(scenario.family, scenario.truth, num_samples=scenario.samples)
     retention = retention_rules.make(policy.retention, family, num_generations=scenario.generations,
@@ -43,8 +47,21 @@ def build(config: Config, *, relaxed: bool = False, soft_window: bool = False, f
                     relaxed=relaxed, contaminated=any(c > 0 for c in scenario.schedule("contamination")),
                     provenance_filter=policy.provenance_filter, curated=policy.curated,
                     tempered=policy.temperature is not None if tempered is None else tempered,
-                    shelf_life=scenario.human_shelf_life)
+                    shelf_life=scenario.human_shelf_life, samples=samples)
     return sim, sim_inputs(config)
+
+
+def samples_as_value(config: Config) -> bool:
+    """Whether M sizes only the arithmetic of ``config``'s program, so that it can enter as a value: the
+    exact statistic sampler on fresh human data, no sample-level filter, and a family whose statistics do
+    not depend on M (its factory takes no ``num_samples``: the count families size their samplers by it)."""
+    import inspect
+
+    from mixopt.families import REGISTRY
+
+    s, p = config.scenario, config.policy
+    return (config.sampler == "exact" and p.human_source == "fresh" and not p.needs_samples and s.train_size is None
+            and "num_samples" not in inspect.signature(REGISTRY[s.family]).parameters)
 
 
 def sim_inputs(config: Config) -> SimInputs:

@@ -112,6 +112,30 @@ def test_a_curve_the_family_cannot_produce_gets_the_verdict():
     assert max(abs(r["residual_z"]) for r in out["fit"]) > 3
 
 
+def test_a_fitted_batch_size_shares_one_program_and_gives_the_same_numbers():
+    """M enters the Gaussian's exact program as a value (``montecarlo.samples_as_value``): two values of a
+    fitted M run one compiled program, and each curve is the one a program compiled for that M gives,
+    seed by seed (to rounding)."""
+    from mixopt import montecarlo
+    from mixopt.calibration import world as world_mod
+
+    data = gaussian_file(closed_form(TAU), fit={"temperature": [0.5, 1.5], "samples": [20, 60]})
+    data["scenario"].pop("samples")
+    measured = measurements_mod.parse(data)
+    world = World(measured, seeds=64, seed=3)
+    before = len(world_mod._RUNNERS)
+    curves = {m: world.curves({"temperature": TAU, "samples": float(m)}, {"retention": "accumulate"}) for m in (20, 41)}
+    assert len(world_mod._RUNNERS) == before + 1
+    for m, curve in curves.items():
+        config = measured.config({"temperature": TAU, "samples": m}, {"retention": "accumulate", "temperature": TAU},
+                                 seeds=64)
+        assert config.scenario.samples == m and montecarlo.samples_as_value(config)
+        direct = montecarlo.per_seed_metrics(config, world.keys)
+        for name in ("variance_ratio", "kl"):
+            np.testing.assert_allclose(curve[name].per_seed, direct[name], rtol=1e-12, atol=1e-14, err_msg=name)
+    assert not np.allclose(curves[20]["variance_ratio"].mean, curves[41]["variance_ratio"].mean)
+
+
 def test_integer_key_profile_and_calibrated_config(tmp_path, capsys):
     values = closed_form(TAU, num_samples=40) + np.random.default_rng(5).normal(0, 0.01, T + 1)
     data = gaussian_file(values, stderr=0.01, fit={"temperature": [0.5, 1.5], "samples": [35, 50]})
