@@ -3,6 +3,7 @@
 This is the boundary where jitting happens (STYLE.md habit 5) and where non-finite values are
 caught, once, outside the compiled code (habit 7).
 """
+import functools
 import json
 from typing import NamedTuple
 
@@ -77,7 +78,7 @@ def sim_inputs(config: Config) -> SimInputs:
         curation_fraction=policy.schedule("curation_fraction", num), verifier_noise=scenario.verifier_noise,
         temperature=policy.schedule("temperature", num) if policy.temperature is not None else 1.0,
         window=float(policy.window), age_weight=policy.age_weight, human_flow=scenario.human_per_generation)
-    return SimInputs(**{name: jnp.asarray(value, dtype) for name, value in values.items()})
+    return SimInputs(**{name: jnp.asarray(np.asarray(value, dtype)) for name, value in values.items()})  # cast in numpy
 
 
 def seed_keys(seed: int, num_seeds: int, *, stream: int = 0) -> jax.Array:
@@ -86,6 +87,14 @@ def seed_keys(seed: int, num_seeds: int, *, stream: int = 0) -> jax.Array:
     ``stream`` > 0 gives an independent set of keys for the same integer seed (the optimiser
     searches on stream 0 and re-evaluates its result on fresh seeds from stream 1).
     """
+    if seed < 2**31:  # one program; a larger seed overflows a jitted argument, and takes three eager ones
+        return _keys(seed, num_seeds, stream)
+    return _keys.__wrapped__(seed, num_seeds, stream)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _keys(seed, num_seeds, stream):
+    """``seed_keys`` as one program (eagerly it was three: seed, fold, split)."""
     key = jax.random.key(seed)
     if stream:
         key = jax.random.fold_in(key, stream)

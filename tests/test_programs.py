@@ -44,3 +44,17 @@ def test_clearing_gives_the_mappings_of_compiled_programs_back():
     released = mappings()
     assert held - before >= 40, (before, held)  # each executable holds at least one mapping
     assert held - released >= 0.75 * (held - before), (before, held, released)
+
+
+@pytest.mark.parametrize("seed,stream", [(0, 0), (7, 1), (2**31 - 1, 3), (2**31 + 5, 0), (2**40 + 3, 2)])
+def test_seed_keys_in_one_program_are_the_eager_keys(seed, stream):
+    """Start-up: ``seed_keys`` runs as one program instead of three eager ones, with the same keys (every
+    recorded output depends on them), on both sides of the 2^31 seeds a jitted argument can hold."""
+    import numpy as np
+
+    from mixopt import montecarlo
+
+    key = jax.random.key(seed)
+    key = jax.random.fold_in(key, stream) if stream else key
+    np.testing.assert_array_equal(jax.random.key_data(montecarlo.seed_keys(seed, 5, stream=stream)),
+                                  jax.random.key_data(jax.random.split(key, 5)))

@@ -8,6 +8,7 @@ from typing import NamedTuple
 import jax
 import jax.scipy.linalg
 import jax.numpy as jnp
+import numpy as np
 
 from mixopt import metrics as dist
 from mixopt.errors import ConfigError
@@ -100,9 +101,10 @@ def gaussian(*, dim: int = 1, estimator: str = "mle", fit: str = "full", tempera
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
         raise ConfigError(f"scenario.truth.temperature must be a number > 0, got {temperature!r}")
 
-    truth = GaussianParams(jnp.zeros(dim), jnp.eye(dim))
+    dtype = jnp.result_type(float)  # made in numpy and moved: no eager XLA programs at start-up
+    truth = GaussianParams(jnp.asarray(np.zeros(dim, dtype)), jnp.asarray(np.eye(dim, dtype=dtype)))
     product = _summed_product if dim <= SMALL_DIM else jnp.matmul
-    model_temperature = jnp.asarray(temperature, jnp.result_type(float))
+    model_temperature = jnp.asarray(np.asarray(temperature, dtype))
 
     def noise(key, num):
         return streams.normal(key, (num, dim))
