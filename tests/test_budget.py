@@ -28,6 +28,23 @@ def test_a_passed_deadline_stops_at_the_floor_on_the_same_seeds():
     assert not np.allclose(other["policy"]["kl"], full["policy"]["kl"][:32])
 
 
+def test_a_short_last_chunk_runs_the_chunks_program_on_padded_seeds_with_the_same_numbers(monkeypatch):
+    # 40 seeds in chunks of 16: the last 8 are padded to 16 with seeds already run, so one program shape
+    # serves every round (a short block would be a program of its own), and the numbers are the unchunked run's
+    from mixopt.optimizers import evaluate
+
+    configs = {"policy": CONFIG, "replace": with_policy(CONFIG, retention="replace", human_fraction=0.0)}
+    full, _ = paired_values(configs, KL, seeds=40, seed=2)
+    sizes, run = [], evaluate.montecarlo.per_seed_metrics
+    monkeypatch.setattr(evaluate.montecarlo, "per_seed_metrics",
+                        lambda config, keys, *a: sizes.append(len(keys)) or run(config, keys, *a))
+    chunked, used = paired_values(configs, KL, seeds=40, seed=2, chunk=16)
+    assert used == 40 and sizes == [16] * 6
+    for name in configs:
+        assert chunked[name]["kl"].shape == (40, 4)
+        np.testing.assert_allclose(chunked[name]["kl"], full[name]["kl"], rtol=1e-5)
+
+
 def _clock(monkeypatch, run_s: float, build_s: float) -> list:
     """A clock that moves only when a chunk runs (``run_s``) or a program is built (``build_s``)."""
     import types

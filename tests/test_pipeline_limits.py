@@ -257,3 +257,28 @@ def test_the_pool_expires_with_its_shelf_life_in_the_loop_rule_and_the_words():
     words = supply.per_generation([0.5] * 3, [0.0] * 3, human_budget=np.inf, num_samples=M, pool=True, shelf_life=2)
     assert words == [5, 0, 0]
     assert supply.per_generation([0.5] * 3, [0.0] * 3, human_budget=np.inf, num_samples=M, pool=True) == [5, 5, 5]
+
+
+def test_an_atlas_build_runs_scenarios_of_one_program_group_together_and_writes_the_grids_order(tmp_path,
+                                                                                               monkeypatch):
+    # The constrained grid alternates horizons (T = 5, 20) inside each retention and objective; run in
+    # that order, every scenario would trace again the programs of the other horizon. The build runs one
+    # group (family, T, training-set limit) after another and still writes the entries in the grid's order.
+    from mixopt.serve import atlas
+
+    ran = []
+
+    def point(config, fixed, objective, *rest):
+        ran.append((config["scenario"]["generations"], config["scenario"].get("train_size"), objective))
+        return {"scenario": config["scenario"], "objective": objective, "constraints": {}, "study": str(len(ran)),
+                "report": {}}
+
+    monkeypatch.setattr(atlas, "build_point", point)
+    made = atlas.build(families="gaussian", grid="constrained", retentions="free,replace,train-size",
+                       objectives="final,mean", out=str(tmp_path / "atlas.json"))
+    groups = [(T, size) for T, size, _ in ran]
+    assert len(ran) == 48 and len(set(groups)) == 4
+    assert sum(a != b for a, b in zip(groups, groups[1:])) == 3  # each group once, in one run of scenarios
+    grid = atlas.grid_configs("gaussian", "constrained", 128, "free,replace,train-size", "final,mean")
+    assert [(e["scenario"]["generations"], e["objective"]) for e in made["entries"]] == \
+        [(c.scenario.generations, objective) for c, objective in grid]

@@ -7,6 +7,7 @@ import math
 import time
 from typing import NamedTuple
 
+import jax
 import numpy as np
 
 from mixopt import montecarlo
@@ -48,11 +49,7 @@ def trajectory(values: np.ndarray) -> list[dict]:
 def evaluate(config: Config, objective: Objective, *, seeds: int, seed: int, stream: int = 1) -> Estimate:
     """Objective over ``seeds`` fresh Monte-Carlo seeds (key stream ``stream``, not the one the
     optimiser searched on); 95% normal CI (1.96 standard errors)."""
-    metrics = montecarlo.per_seed_metrics(config, montecarlo.seed_keys(seed, seeds, stream=stream))
-    values = np.asarray(objective.value(metrics))
-    half = 1.96 * values.std(ddof=1) / np.sqrt(seeds)
-    return Estimate(float(values.mean()), float(values.mean() - half), float(values.mean() + half),
-                    float(metrics["human_used"][:, -1].mean()), values, trajectory(metrics[objective.metric]))
+    return _estimate(montecarlo.per_seed_metrics(config, montecarlo.seed_keys(seed, seeds, stream=stream)), objective)
 
 
 def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int, chunk: int | None = None,
@@ -83,7 +80,9 @@ def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int,
     first = next(iter(configs), None)
     while used < seeds:
         lap, built = time.perf_counter(), 0.0
-        block = keys[used:used + chunk]  # the last one may be short: its own (smaller) program
+        block = keys[used:used + chunk]
+        size = len(block)  # a short last block is padded with seeds already run: the chunk's program again
+        block = block if size == chunk else jax.numpy.concatenate([block, keys[:chunk - size]])
         for name, config in configs.items():
             if name in errors:
                 continue
@@ -98,13 +97,14 @@ def paired_values(configs: dict, objective: Objective, *, seeds: int, seed: int,
             began = time.perf_counter() if structure not in runners else None
             runners[structure] = runners[structure] if began is None else montecarlo.runner(config)
             try:
-                parts[name].append(montecarlo.per_seed_metrics(config, block, runners[structure]))
+                metrics = montecarlo.per_seed_metrics(config, block, runners[structure])
+                parts[name].append({m: v[:size] for m, v in metrics.items()})
             except SimulationError as err:
                 errors[name] = err
             spent = 0.0 if began is None else time.perf_counter() - began  # a compile: not the next round's cost
             built, compile_s = built + spent, None if compile_s is None else max(compile_s, spent)
-        used += len(block)
-        phase.update(len(block))
+        used += size
+        phase.update(size)
         now = time.perf_counter()
         ends = now + (now - lap - built)  # the next round's end, if it runs as long as this one did
         if deadline is not None and used >= min_seeds and ends > deadline:

@@ -159,7 +159,8 @@ def _axis_value(axis: str, value: float) -> float:
 
 def build_point(config_dict: dict, fixed: list, objective_text: str, trials: int, eval_seeds: int,
                 storage: str | None) -> dict:
-    """Optimises one grid scenario within its constraints (resuming its study) and returns its atlas entry."""
+    """Optimises one grid scenario within its constraints (resuming its study) and returns its atlas entry.
+    The report's fresh seeds run in chunks of the search's seeds: the programs the trials used, no new ones."""
     import optuna
 
     from mixopt.families import make_family
@@ -183,11 +184,16 @@ def build_point(config_dict: dict, fixed: list, objective_text: str, trials: int
         report = stored  # built by an earlier run of this build: not recomputed
     else:
         report = build_report(result.config, objective, eval_seeds=eval_seeds, seed=config.run.seed,
-                              constraints=constraints)
+                              constraints=constraints, chunk=config.run.seeds)
         store_report(result.study, objective, report)
         report = result.study.user_attrs[REPORT_ATTR + objective.name]
     return {"scenario": config.to_dict()["scenario"], "objective": objective.name, "constraints": constraints,
             "study": name, "report": report}
+
+
+def _program_group(config: Config) -> tuple:
+    s = config.scenario
+    return s.family, s.generations, s.train_size or 0
 
 
 def _point_worker(args):
@@ -210,8 +216,12 @@ def build(*, families: str = "gaussian,categorical", grid: str = "default", tria
             raise ConfigError(f"{name} must be >= {minimum}, got {value}")
     kept = load_atlas(add_to) if add_to else None  # read first: a bad file fails before the build
     points = grid_configs(families, grid, seeds, retentions, objectives)
-    jobs = [(c.to_dict(), sorted(c.fixed), objective, trials, eval_seeds, storage) for c, objective in points]
-    entries = []
+    # scenarios that share compiled programs (family, horizon, training-set limit) run one after another:
+    # the process keeps a group's programs instead of tracing them again for every other scenario
+    order = sorted(range(len(points)), key=lambda i: _program_group(points[i][0]))
+    jobs = [(c.to_dict(), sorted(c.fixed), objective, trials, eval_seeds, storage)
+            for c, objective in (points[i] for i in order)]
+    entries = [None] * len(jobs)
     from mixopt.progress import Phase
 
     bar = Phase("atlas scenarios", len(jobs), unit="scenarios") if progress else None
@@ -223,8 +233,8 @@ def build(*, families: str = "gaussian,categorical", grid: str = "default", tria
         pool = multiprocessing.get_context("spawn").Pool(workers)
         results = pool.imap(_point_worker, jobs)
     try:
-        for entry in results:
-            entries.append(entry)
+        for i, entry in zip(order, results):
+            entries[i] = entry  # in the grid's order, whichever order they ran in
             if bar is not None:
                 bar.update()
     finally:
