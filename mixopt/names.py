@@ -17,7 +17,7 @@ TRUTH_DEFAULTS = {
     "gmm": {"components": 3, "em_steps": 50, "dim": 1, "weights": None, "means": None, "sds": None, "bins": None,
             "limit": None, "temperature": 1.0},
     "learner": {"dim": 20, "spectrum": 1.0, "signal": 1.0, "noise": 0.5, "lr": 0.5, "compute": "epochs", "epochs": 1.0,
-                "batch": 10.0, "steps": 100.0},
+                "batch": 10.0, "steps": 100.0, "design": "fresh", "design_seed": 0},
     "neural": {"vocab": 6, "length": 3, "zipf": 1.2, "width": 16, "train_steps": 100, "train_lr": 0.05,
                "train_optimizer": "adam", "temperature": 1.0, "top_p": 1.0},
     "regression": {"dim": 10, "noise": 1.0, "design": "fresh", "ridge": 0.0, "design_seed": 0},

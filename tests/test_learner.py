@@ -5,7 +5,9 @@ budget, held to closed forms.
   is S explicit steps of gradient descent on the same data (a wrong exponent, S + 1, is rejected).
 - Trained to convergence at a = 0 (isotropic) and b = 0 (equal weights), the learner is least squares:
   seed by seed the ``regression`` family's fit (whose own tests hold it to the oracles), so replace
-  follows E_t = (t + 1) sigma^2 d / (M - d - 1) within Monte-Carlo error (4 SE of the seeds' mean).
+  follows E_t = (t + 1) sigma^2 d / (M - d - 1) within Monte-Carlo error (4 SE of the seeds' mean);
+  with a fixed design (Gerstgrasser et al.) replace grows as (t + 1) sigma^2 tr((X_0^T X_0)^-1) and
+  accumulate stays under sigma^2 tr((X_0^T X_0)^-1) sum 1/k^2 (a harmonic sum fails).
 - Under-trained (``compute = "epochs"``, one epoch): accumulate's test error falls below generation 0
   (more data, more steps: synthetic data help) beyond Monte-Carlo error; trained to convergence
   (100 epochs) it never does; in one direction its curve follows the recursion of the large-M limit
@@ -66,6 +68,39 @@ def test_converged_isotropic_learner_is_least_squares():
     early = montecarlo.per_seed_metrics(_world({**CONVERGED, "steps": 20.0, "lr": 0.05}, {"retention": "replace"},
                                                4000), keys)["test_error"]
     assert np.abs(early.mean(axis=0) - oracle).max() > 4 * se.max()
+
+
+
+def test_fixed_design_converged_learner_follows_the_gerstgrasser_oracles():
+    # design = "fixed" (one design X_0 for every seed and batch, as Gerstgrasser et al.): converged at
+    # a = b = 0 the learner is least squares on X_0, so (derived in test_regression's docstring)
+    # replace E_t = (t + 1) sigma^2 tr((X_0^T X_0)^-1) and accumulate sigma^2 tr((X_0^T X_0)^-1)
+    # sum_{k=1..t+1} 1/k^2: each within 4 SE of the seeds' mean (4000 seeds); the harmonic sum (fresh
+    # labels averaged without the 1/(t+1) shrinkage of what was already averaged) fails the accumulate
+    # check, the bounded curve the replace one. Seed by seed it is regression's fixed-design fit.
+    from mixopt.families.regression import design_matrix
+
+    keys = montecarlo.seed_keys(0, 4000)
+    x0 = design_matrix(D, M)
+    per_fit = np.trace(np.linalg.inv(x0.T @ x0))  # sigma = 1
+    gens = np.arange(T + 1)
+    fixed = {**CONVERGED, "design": "fixed"}
+    accumulate = montecarlo.per_seed_metrics(_world(fixed, {"retention": "accumulate"}, 4000), keys)["test_error"]
+    replace = montecarlo.per_seed_metrics(config_mod.from_dict({
+        "scenario": {"family": "learner", "generations": T, "samples": M, "truth": fixed},
+        "policy": {"retention": "replace", "human_fraction": 0.0}, "run": {"seeds": 4000, "sampler": "naive"}}),
+        keys)["test_error"]
+    for errors, oracle, wrong in ((accumulate, np.cumsum(1.0 / (gens + 1) ** 2), np.cumsum(1.0 / (gens + 1))),
+                                  (replace, gens + 1.0, np.cumsum(1.0 / (gens + 1) ** 2))):
+        se = errors.std(axis=0, ddof=1) / math.sqrt(len(errors))
+        z = (errors.mean(axis=0) - per_fit * oracle) / se
+        assert np.all(np.abs(z) < 4), z
+        assert np.abs((errors.mean(axis=0) - per_fit * wrong) / se).max() > 4
+    regression = config_mod.from_dict({"scenario": {"family": "regression", "generations": T, "samples": M,
+                                                    "truth": {"dim": D, "noise": 1.0, "design": "fixed"}},
+                                       "policy": {"retention": "accumulate"}, "run": {"seeds": 4000}})
+    ols = montecarlo.per_seed_metrics(regression, keys)["test_error"]
+    np.testing.assert_allclose(accumulate, ols, rtol=1e-3, atol=1e-5)
 
 
 @pytest.mark.parametrize("epochs, dips", [(1.0, True), (100.0, False)])

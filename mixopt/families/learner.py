@@ -21,7 +21,9 @@ relaxed path differentiates through it). eta mu_j > 1 would overshoot; the facto
 there (one step reaches that direction's optimum), so keep eta below 1 / mu_max.
 
 Sufficient statistics: the weighted count, X^T W X and X^T W y (``regression``'s); the exact sampler
-draws X^T X ~ Wishart(n, Lambda) and X^T e ~ N(0, X^T X).
+draws X^T X ~ Wishart(n, Lambda) and X^T e ~ N(0, X^T X). ``design = "fixed"`` reuses one design (rows
+as ``regression``'s fixed design, scaled by Lambda^1/2): only the labels are random, as in Gerstgrasser
+et al.'s analysis, and the exact sampler takes the Gram of the rows in play from a cumulative table.
 
 Metrics: ``test_error`` (the excess risk E<w - w*, x>^2 = (w - w*)^T Lambda (w - w*)), ``loss`` (the
 population squared loss, test_error + sigma^2: what a learning curve plots), ``kl`` (the predictive
@@ -38,13 +40,15 @@ from mixopt.errors import ConfigError
 from mixopt.families import streams
 from mixopt.families.base import Family, traced
 from mixopt.families.gaussian import bartlett_factor
-from mixopt.families.regression import RegressionStats, combine_moments, empty_moments, weighted_moments
+from mixopt.families.regression import (DESIGNS, RegressionStats, combine_moments, design_matrix, empty_moments,
+                                       fixed_design_grams, weighted_moments)
 
 COMPUTE = ("epochs", "steps")
 
 
 class LearnerParams(NamedTuple):
     w: jax.Array  # (d,)
+    synthetic: jax.Array  # () 0 for the truth, 1 for a fitted model (which rows of a fixed design it labels)
 
 
 def spectrum_of(dim: int, spectrum) -> np.ndarray:
@@ -84,7 +88,8 @@ def _check(name, value, low, *, integer=False, strict=False):
 
 
 def learner(*, dim: int = 20, spectrum: float = 1.0, signal: float = 1.0, noise: float = 0.5, lr: float = 0.5,
-            compute: str = "epochs", epochs: float = 1.0, batch: float = 10.0, steps: float = 100.0) -> Family:
+            compute: str = "epochs", epochs: float = 1.0, batch: float = 10.0, steps: float = 100.0,
+            design: str = "fresh", design_seed: int = 0, num_samples: int = 100) -> Family:
     """Makes the learner family (module docstring). Every number but ``dim`` may be a traced JAX value
     (``mixopt.calibration`` fits them without compiling a program per candidate).
 
@@ -96,6 +101,10 @@ def learner(*, dim: int = 20, spectrum: float = 1.0, signal: float = 1.0, noise:
       lr: the step size eta > 0 (keep eta below 1 / mu_max: about 1 / (1 + sqrt(d / n))^2 at a = 0).
       compute: ``"epochs"`` (S = epochs n / batch) or ``"steps"`` (S = steps).
       epochs, batch, steps: the step budget (> 0).
+      design: ``"fresh"`` inputs for every batch, or ``"fixed"``: one design of M rows (from
+        ``design_seed``, the same for every seed) reused by every batch, as ``regression``'s.
+      design_seed: integer seed of the fixed design.
+      num_samples: M, the rows of the fixed design (set from the scenario by ``make_family``).
 
     Raises:
       ConfigError: a parameter out of range.
@@ -107,17 +116,27 @@ def learner(*, dim: int = 20, spectrum: float = 1.0, signal: float = 1.0, noise:
         _check(name, value, 0.0, strict=True)
     if compute not in COMPUTE:
         raise ConfigError(f"scenario.truth.compute must be one of {', '.join(COMPUTE)}, got {compute!r}")
+    if design not in DESIGNS:
+        raise ConfigError(f"scenario.truth.design must be one of {', '.join(DESIGNS)}, got {design!r}")
+    _check("design_seed", design_seed, 0, integer=True)
 
     dtype = jnp.result_type(float)
     variances = jnp.asarray(spectrum_of(dim, spectrum), dtype)
     scale = jnp.sqrt(variances)
-    truth = LearnerParams(jnp.asarray(true_weights(dim, spectrum, signal), dtype))
+    truth = LearnerParams(jnp.asarray(true_weights(dim, spectrum, signal), dtype), jnp.zeros((), dtype))
+    fixed = design == "fixed"
+    if fixed:  # standard normal rows, scaled by Lambda^1/2 where used (the spectrum may be traced)
+        x0 = design_matrix(dim, num_samples, design_seed)
+        fixed_grams = fixed_design_grams(x0, dtype)
+        x0 = jnp.asarray(x0, dtype)
 
     def noise_fn(key, num):
         return streams.normal(key, (num, dim + 1))
 
     def transform(params, z):
-        x = z[:, :dim] * scale[None, :]
+        if fixed and z.shape[0] != num_samples:
+            raise ConfigError(f"design = fixed draws batches of M = {num_samples} rows, asked for {z.shape[0]}")
+        x = (x0 if fixed else z[:, :dim]) * scale[None, :]
         y = x @ params.w + noise * z[:, dim]
         return jnp.concatenate([x, y[:, None]], axis=1)
 
@@ -129,7 +148,11 @@ def learner(*, dim: int = 20, spectrum: float = 1.0, signal: float = 1.0, noise:
 
     def sample_stats(key, params, count):
         key_gram, key_noise = jax.random.split(key)
-        factor = scale[:, None] * bartlett_factor(key_gram, count, dim)  # Lambda^1/2 Wishart(n, I) factor
+        if fixed:
+            _, factor = fixed_grams(params.synthetic, count)
+        else:
+            factor = bartlett_factor(key_gram, count, dim)  # a Wishart(n, I) factor
+        factor = scale[:, None] * factor  # Lambda^1/2 (X^T X) Lambda^1/2
         gram = factor @ factor.T
         xte = factor @ jax.random.normal(key_noise, (dim,), dtype)  # X^T e ~ N(0, X^T X)
         return RegressionStats(count, gram, gram @ params.w + noise * xte)
@@ -141,7 +164,7 @@ def learner(*, dim: int = 20, spectrum: float = 1.0, signal: float = 1.0, noise:
         mu, vectors = jnp.linalg.eigh(gram / safe_total)
         num_steps = steps_for(total, compute=compute, epochs=epochs, batch=batch, steps=steps)
         factor = gd_factor(jnp.maximum(mu, 0.0), lr, num_steps)
-        return LearnerParams(vectors @ (factor * (vectors.T @ (xty / safe_total))))
+        return LearnerParams(vectors @ (factor * (vectors.T @ (xty / safe_total))), jnp.ones((), dtype))
 
     def metrics(params):
         gap = params.w - truth.w

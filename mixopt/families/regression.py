@@ -52,6 +52,29 @@ def design_matrix(dim: int, num_samples: int, design_seed: int = 0) -> np.ndarra
     return np.asarray(jax.random.normal(jax.random.key(design_seed), (num_samples, dim)), np.float64)
 
 
+def fixed_design_grams(x0: np.ndarray, dtype):
+    """The Gram of the rows a batch takes from a fixed design ``x0`` (numpy, M x d), and its Cholesky
+    factor: ``grams(synthetic, count) -> (gram, factor)``. The truth labels rows [0, n), a model the
+    last n rows [M - n, M); a fractional count (relaxed) weighs its boundary row by its fraction
+    (linear interpolation of a cumulative table, so the cost does not grow with M)."""
+    num_samples, dim = x0.shape
+    outer = np.einsum("ni,nj->nij", x0, x0)
+    cum_gram = jnp.asarray(np.concatenate([np.zeros((1, dim, dim)), np.cumsum(outer, 0)]), dtype)
+
+    def at(position):
+        low = jnp.clip(jnp.floor(position), 0, num_samples - 1).astype(jnp.int32)
+        frac = jnp.clip(position - low, 0.0, 1.0)
+        return cum_gram[low] + frac * (cum_gram[low + 1] - cum_gram[low])
+
+    def grams(synthetic, count):
+        start = jnp.where(synthetic > 0, num_samples - count, 0.0)
+        gram = at(start + count) - at(start)
+        jitter = 1e-9 * (jnp.trace(gram) / dim + 1.0)  # Cholesky of a PSD Gram that may be singular
+        return gram, jnp.linalg.cholesky(gram + jitter * jnp.eye(dim, dtype=dtype))
+
+    return grams
+
+
 def _number(name, value, positive=False):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0 if positive else value >= 0):
         raise ConfigError(f"scenario.truth.{name} must be a number {'>' if positive else '>='} 0, got {value!r}")
@@ -113,8 +136,7 @@ def regression(*, dim: int = 10, noise: float = 1.0, design: str = "fresh", ridg
     fixed = design == "fixed"
     if fixed:
         x0 = design_matrix(dim, num_samples, design_seed)
-        outer = np.einsum("ni,nj->nij", x0, x0)
-        cum_gram = jnp.asarray(np.concatenate([np.zeros((1, dim, dim)), np.cumsum(outer, 0)]), dtype)
+        fixed_grams = fixed_design_grams(x0, dtype)
         x0 = jnp.asarray(x0, dtype)
 
     def noise_fn(key, num):
@@ -139,24 +161,10 @@ def regression(*, dim: int = 10, noise: float = 1.0, design: str = "fresh", ridg
         xw = x * weights[:, None]
         return RegressionStats(jnp.sum(weights), xw.T @ x, xw.T @ y)
 
-    def gram_rows(start, stop):
-        # Gram of the fixed design's rows [start, stop), with a fractional boundary row (relaxed counts)
-        # weighted by its fraction: linear interpolation of the cumulative table.
-        def at(position):
-            low = jnp.clip(jnp.floor(position), 0, num_samples - 1).astype(jnp.int32)
-            frac = jnp.clip(position - low, 0.0, 1.0)
-            return cum_gram[low] + frac * (cum_gram[low + 1] - cum_gram[low])
-
-        return at(stop) - at(start)
-
     def sample_stats(key, params, count):
         key_gram, key_noise = jax.random.split(key)
         if fixed:
-            # the truth labels rows [0, n), a model the last n rows [M - n, M)
-            start = jnp.where(params.synthetic > 0, num_samples - count, 0.0)
-            gram = gram_rows(start, start + count)
-            scale = 1e-9 * (jnp.trace(gram) / dim + 1.0)  # Cholesky of a PSD Gram that may be singular
-            factor = jnp.linalg.cholesky(gram + scale * jnp.eye(dim, dtype=dtype))
+            gram, factor = fixed_grams(params.synthetic, count)
         else:
             factor = bartlett_factor(key_gram, count, dim)
             gram = factor @ factor.T
