@@ -168,13 +168,23 @@ def _real_sets() -> dict:
 
 def real(args, out: Path, world: dict = CATEGORICAL, suffix: str = "") -> list[dict]:
     """(c) Published curves: calibrate on each model's replace curve, predict its other policies;
-    (d) the same with the learner (``world = LEARNER``)."""
+    (d) the same with the learner (``world = LEARNER``). ``--anchor K``: the fit also sees generations
+    0..K of the model's accumulate curve (models without one are left out), and accumulate is scored on
+    the generations after K. ``--models a,b``: only the models whose label contains one of them."""
     rows = []
+    anchor = getattr(args, "anchor", 0)
+    suffix += f"-anchor{anchor}" if anchor else ""
     folder = HERE / f"real{suffix}"
     folder.mkdir(exist_ok=True)
     for (paper, model), curves in _real_sets().items():
+        label = re.sub(r"[^a-z0-9]+", "-", f"{paper} {model}".lower()).strip("-")
+        wanted = [m for m in (getattr(args, "models", None) or "").split(",") if m]
+        if wanted and not any(m in label for m in wanted):
+            continue
         replace = curves[curves["policy_normalised"] == "replace"]
         others = sorted(set(curves["policy_normalised"]) - {"replace"})
+        if anchor and "accumulate" not in others:
+            continue
         generations = int(curves["generation"].max())
         stderr = replace["stderr"].fillna(replace["value"].abs().mean() * 0.002).to_numpy()
         short = len(replace) <= 8  # too few points for every shape key and the link's two
@@ -184,14 +194,22 @@ def real(args, out: Path, world: dict = CATEGORICAL, suffix: str = "") -> list[d
                              "truth": {**world["truth"], **(world["held"] if short else {})}},
                 "run": [{"name": "replace", "policy": {"retention": "replace"}, "metric": [
                     metric_table(metric, replace["generation"], replace["value"], stderr, link="affine")]}]}
-        label = re.sub(r"[^a-z0-9]+", "-", f"{paper} {model}".lower()).strip("-")
+        accumulate = curves[curves["policy_normalised"] == "accumulate"]
+        seen = accumulate[accumulate["generation"] <= anchor]  # generation 0 too: every run needs its own
+        if anchor:
+            data["run"].append({"name": "accumulate", "policy": {"retention": "accumulate"}, "metric": [
+                metric_table(metric, seen["generation"], seen["value"],
+                             seen["stderr"].fillna(seen["value"].abs().mean() * 0.002), link="affine")]})
         path = folder / f"{label}.toml"
-        path.write_text(f"# {paper}, {model}: the replace curve of data/real-curves.csv (test loss, nats or the "
-                        f"paper's units), read-off uncertainty as stderr; fitted with the {world['family']} family\n"
+        fitted_on = f"the replace curve and accumulate's generations 0-{anchor}" if anchor else "the replace curve"
+        path.write_text(f"# {paper}, {model}: {fitted_on} of data/real-curves.csv (test loss, nats or the paper's "
+                        f"units), read-off uncertainty as stderr; fitted with the {world['family']} family\n"
                         + predict_mod.measurements_text(data))
         truth = {}
         for policy in others:
             group = curves[curves["policy_normalised"] == policy]
+            if policy == "accumulate" and anchor:  # scored where the fit has not seen it
+                group = group[group["generation"] > anchor]
             truth[(policy, metric)] = (group["generation"].to_numpy(), group["value"].to_numpy())
         _, scored = fit_and_score(path, label + suffix, truth, {p: POLICIES[p] for p in others}, out, args,
                                   default=world is CATEGORICAL)
@@ -206,7 +224,7 @@ def real_learner(args, out: Path) -> list[dict]:
     categorical = pd.read_csv(out / "real.csv").set_index(["case", "policy"])  # case (c) first: fail early
     rows = real(args, out, LEARNER, "-learner")
     for row in rows:
-        key = (row["case"].removesuffix("-learner"), row["policy"])
+        key = (re.sub(r"-learner(-anchor\d+)?$", "", row["case"]), row["policy"])
         if key in categorical.index:
             row["rmse_categorical"] = float(categorical.loc[key, "rmse_calibrated"])
             row["inside_90pi_categorical"] = float(categorical.loc[key, "inside_90pi"])
@@ -220,6 +238,9 @@ def main():
     parser.add_argument("--seeds", type=int, default=200)
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--anchor", type=int, default=0,
+                        help="real cases: the fit also sees accumulate's generations 0..K")
+    parser.add_argument("--models", default="", help="real cases: only models whose label contains one of these")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -228,7 +249,8 @@ def main():
     enable_compilation_cache()
     rows = {"known": known, "neural": neural, "real": real, "real-learner": real_learner}[args.case](args, out)
     table = pd.DataFrame(rows)
-    table.to_csv(out / f"{args.case}.csv", index=False)
+    name = args.case + (f"-anchor{args.anchor}" if args.anchor else "") + (f"-{args.models}" if args.models else "")
+    table.to_csv(out / f"{re.sub(r'[^a-z0-9-]+', '-', name)}.csv", index=False)
     print(_markdown(table))
 
 
