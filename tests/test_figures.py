@@ -50,3 +50,9 @@ def test_the_calibration_figure_says_what_it_shows():
                                   for k in ("epochs", "noise", "spectrum", "signal")}}
     lines = figure_title(many).splitlines()
     assert len(lines) > 2 and max(map(len, lines)) <= 110 and "signal 1.235 [1, 1.5]" in " ".join(lines)
+    # a failed verdict is shown whole (where the shape is wrong is its point), wrapped, not cut mid-word
+    failed = {**payload, "verdict": "cannot fit: chi2 = 101.1 on 48 degrees of freedom (p = 1.3e-05); the worst "
+                                    "point is run replace, test_error at generation 30: measured 3.35, fitted 3.28"}
+    lines = figure_title(failed).splitlines()
+    assert "generation 30: measured 3.35, fitted 3.28" in " ".join(lines)
+    assert max(map(len, lines)) <= 110

@@ -121,7 +121,7 @@ def figure_title(payload: dict) -> str:
     family = payload["scenario"].get("family", "?")
     predicted = " and predicted policies (dashed, 90% bands)" if payload["predictions"] else ""
     lines = [f"measured curves (points) and the calibrated {family} world's fit (lines){predicted}",
-             f"fitted {fitted} (90% intervals); verdict: {payload['verdict'][:100]}"]
+             f"fitted {fitted} (90% intervals); verdict: {payload['verdict']}"]  # whole, wrapped: where it fails
     return "\n".join(textwrap.fill(line, 110) for line in lines)
 
 
