@@ -176,9 +176,9 @@ def real(args, out: Path, world: dict = CATEGORICAL, suffix: str = "") -> list[d
     suffix += f"-anchor{anchor}" if anchor else ""
     folder = HERE / f"real{suffix}"
     folder.mkdir(exist_ok=True)
+    wanted = [m for m in (getattr(args, "models", None) or "").split(",") if m]
     for (paper, model), curves in _real_sets().items():
         label = re.sub(r"[^a-z0-9]+", "-", f"{paper} {model}".lower()).strip("-")
-        wanted = [m for m in (getattr(args, "models", None) or "").split(",") if m]
         if wanted and not any(m in label for m in wanted):
             continue
         replace = curves[curves["policy_normalised"] == "replace"]
@@ -225,7 +225,8 @@ def real_learner(args, out: Path) -> list[dict]:
     rows = real(args, out, LEARNER, "-learner")
     for row in rows:
         key = (re.sub(r"-learner(-anchor\d+)?$", "", row["case"]), row["policy"])
-        if key in categorical.index:
+        scored_later = "-anchor" in row["case"] and row["policy"] == "accumulate"  # other points: not comparable
+        if key in categorical.index and not scored_later:
             row["rmse_categorical"] = float(categorical.loc[key, "rmse_calibrated"])
             row["inside_90pi_categorical"] = float(categorical.loc[key, "inside_90pi"])
     return rows

@@ -16,7 +16,7 @@ A sample is one row ``[x_1..x_d, y]``. Sufficient statistics: the weighted count
 Exact sampler: fresh design X^T X ~ Wishart(n, I) (Bartlett) and X^T e | X ~ N(0, X^T X); fixed
 design: the Gram of the rows in play from a cumulative table of X_0, and the same normal.
 """
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.scipy.stats
@@ -52,12 +52,24 @@ def design_matrix(dim: int, num_samples: int, design_seed: int = 0) -> np.ndarra
     return np.asarray(jax.random.normal(jax.random.key(design_seed), (num_samples, dim)), np.float64)
 
 
-def fixed_design_grams(x0: np.ndarray, dtype):
-    """The Gram of the rows a batch takes from a fixed design ``x0`` (numpy, M x d), and its Cholesky
-    factor: ``grams(synthetic, count) -> (gram, factor)``. The truth labels rows [0, n), a model the
-    last n rows [M - n, M); a fractional count (relaxed) weighs its boundary row by its fraction
-    (linear interpolation of a cumulative table, so the cost does not grow with M)."""
-    num_samples, dim = x0.shape
+class FixedDesign(NamedTuple):
+    """One design for every batch and seed (``design = "fixed"``): its rows and the Gram of the rows
+    a batch takes, ``grams(synthetic, count) -> (gram, Cholesky factor)``. The truth labels rows [0, n),
+    a model the last n rows [M - n, M); a fractional count (relaxed) weighs its boundary row by its
+    fraction (linear interpolation of a cumulative table, so the cost does not grow with M)."""
+    x: jax.Array  # (M, d)
+    grams: Callable
+
+    def rows(self, z):
+        """The design's rows for a batch of noise ``z``, which must have M rows."""
+        if z.shape[0] != self.x.shape[0]:
+            raise ConfigError(f"design = fixed draws batches of M = {self.x.shape[0]} rows, asked for {z.shape[0]}")
+        return self.x
+
+
+def fixed_design(dim: int, num_samples: int, design_seed: int, dtype) -> FixedDesign:
+    """The fixed design X_0 of ``design_matrix`` with its cumulative Gram table."""
+    x0 = design_matrix(dim, num_samples, design_seed)
     outer = np.einsum("ni,nj->nij", x0, x0)
     cum_gram = jnp.asarray(np.concatenate([np.zeros((1, dim, dim)), np.cumsum(outer, 0)]), dtype)
 
@@ -72,7 +84,7 @@ def fixed_design_grams(x0: np.ndarray, dtype):
         jitter = 1e-9 * (jnp.trace(gram) / dim + 1.0)  # Cholesky of a PSD Gram that may be singular
         return gram, jnp.linalg.cholesky(gram + jitter * jnp.eye(dim, dtype=dtype))
 
-    return grams
+    return FixedDesign(jnp.asarray(x0, dtype), grams)
 
 
 def _number(name, value, positive=False):
@@ -135,20 +147,13 @@ def regression(*, dim: int = 10, noise: float = 1.0, design: str = "fresh", ridg
     truth = RegressionParams(beta_star, jnp.zeros((), dtype))
     fixed = design == "fixed"
     if fixed:
-        x0 = design_matrix(dim, num_samples, design_seed)
-        fixed_grams = fixed_design_grams(x0, dtype)
-        x0 = jnp.asarray(x0, dtype)
+        table = fixed_design(dim, num_samples, design_seed, dtype)
 
     def noise_fn(key, num):
         return streams.normal(key, (num, dim + 1))
 
     def transform(params, z):
-        if fixed:
-            if z.shape[0] != num_samples:
-                raise ConfigError(f"design = fixed draws batches of M = {num_samples} rows, asked for {z.shape[0]}")
-            x = x0
-        else:
-            x = z[:, :dim]
+        x = table.rows(z) if fixed else z[:, :dim]
         y = x @ params.beta + noise * z[:, dim]
         return jnp.concatenate([x, y[:, None]], axis=1)
 
@@ -164,7 +169,7 @@ def regression(*, dim: int = 10, noise: float = 1.0, design: str = "fresh", ridg
     def sample_stats(key, params, count):
         key_gram, key_noise = jax.random.split(key)
         if fixed:
-            gram, factor = fixed_grams(params.synthetic, count)
+            gram, factor = table.grams(params.synthetic, count)
         else:
             factor = bartlett_factor(key_gram, count, dim)
             gram = factor @ factor.T
