@@ -40,8 +40,8 @@ from mixopt.errors import ConfigError
 from mixopt.families import streams
 from mixopt.families.base import Family, traced
 from mixopt.families.gaussian import bartlett_factor
-from mixopt.families.regression import (DESIGNS, RegressionStats, combine_moments, design_matrix, empty_moments,
-                                       fixed_design_grams, weighted_moments)
+from mixopt.families.regression import (DESIGNS, RegressionStats, combine_moments, empty_moments, fixed_design,
+                                       weighted_moments)
 
 COMPUTE = ("epochs", "steps")
 
@@ -126,17 +126,13 @@ def learner(*, dim: int = 20, spectrum: float = 1.0, signal: float = 1.0, noise:
     truth = LearnerParams(jnp.asarray(true_weights(dim, spectrum, signal), dtype), jnp.zeros((), dtype))
     fixed = design == "fixed"
     if fixed:  # standard normal rows, scaled by Lambda^1/2 where used (the spectrum may be traced)
-        x0 = design_matrix(dim, num_samples, design_seed)
-        fixed_grams = fixed_design_grams(x0, dtype)
-        x0 = jnp.asarray(x0, dtype)
+        table = fixed_design(dim, num_samples, design_seed, dtype)
 
     def noise_fn(key, num):
         return streams.normal(key, (num, dim + 1))
 
     def transform(params, z):
-        if fixed and z.shape[0] != num_samples:
-            raise ConfigError(f"design = fixed draws batches of M = {num_samples} rows, asked for {z.shape[0]}")
-        x = (x0 if fixed else z[:, :dim]) * scale[None, :]
+        x = (table.rows(z) if fixed else z[:, :dim]) * scale[None, :]
         y = x @ params.w + noise * z[:, dim]
         return jnp.concatenate([x, y[:, None]], axis=1)
 
@@ -149,7 +145,7 @@ def learner(*, dim: int = 20, spectrum: float = 1.0, signal: float = 1.0, noise:
     def sample_stats(key, params, count):
         key_gram, key_noise = jax.random.split(key)
         if fixed:
-            _, factor = fixed_grams(params.synthetic, count)
+            _, factor = table.grams(params.synthetic, count)
         else:
             factor = bartlett_factor(key_gram, count, dim)  # a Wishart(n, I) factor
         factor = scale[:, None] * factor  # Lambda^1/2 (X^T X) Lambda^1/2
