@@ -48,8 +48,10 @@ def true_beta(dim: int) -> np.ndarray:
 
 
 def design_matrix(dim: int, num_samples: int, design_seed: int = 0) -> np.ndarray:
-    """The fixed design X_0 (M x d) of ``design = "fixed"``: rows iid N(0, I_d) from ``design_seed``."""
-    return np.asarray(jax.random.normal(jax.random.key(design_seed), (num_samples, dim)), np.float64)
+    """The fixed design X_0 (M x d) of ``design = "fixed"``: rows iid N(0, I_d) from ``design_seed``, drawn in
+    float32 whatever the precision (a float64 draw is another design: the same seed gave tr((X^T X)^-1) of
+    rows 0..25 0.211 in float64 against 0.271 in float32)."""
+    return np.asarray(jax.random.normal(jax.random.key(design_seed), (num_samples, dim), jnp.float32), np.float64)
 
 
 class FixedDesign(NamedTuple):
