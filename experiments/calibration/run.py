@@ -68,7 +68,9 @@ def score(payload: dict, observed: dict, truth: dict, naive_default: dict | None
                "rmse_calibrated": rmse(mean), "rmse_no_change": rmse(no_change), "rmse_flat": rmse(obs_v[0])}
         if naive_default is not None:
             row["rmse_default_world"] = rmse(naive_default[(policy, metric)][gens[later]])
-        rows.append({**row, "inside_90pi": float(inside.mean()), "verdict": payload["verdict"][:60]})
+        structural = (payload.get("discrepancy", {}).get("scale") or {}).get(metric)
+        rows.append({**row, "inside_90pi": float(inside.mean()), "structural_s": structural,
+                     "verdict": payload["verdict"][:60]})
     return rows
 
 

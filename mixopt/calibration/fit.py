@@ -87,6 +87,14 @@ def links_of(measurements: Measurements) -> dict:
     return {m.name: m.link for r in measurements.runs for m in r.metrics}
 
 
+def check_links(points: Points, links: dict) -> None:
+    metric = np.array(points.metric)
+    for name, link in links.items():
+        if link == "affine" and len(set(points.generation[metric == name].tolist())) < 3:
+            raise ConfigError(f"metric {name}: an affine link fits a and b, so it needs points at 3 or more "
+                              "generations")
+
+
 def solve_link(y, mu, weight):
     """Weighted least squares y ~ a + b mu; (a, b)."""
     design = np.stack([np.ones_like(mu), mu], 1) * np.sqrt(weight)[:, None]

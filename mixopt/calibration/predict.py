@@ -10,8 +10,10 @@ from mixopt.calibration.fit import Z, continuous, jacobian
 from mixopt.calibration.intervals import link_params
 
 
-def predict(world, links: dict, values: dict, best, cov, profiles: dict, name: str, policy: dict) -> list[dict]:
-    """Rows ``policy, metric, generation, mean, pi_low, pi_high`` (measured units, the link applied)."""
+def forecast(world, links: dict, values: dict, best, cov, profiles: dict, policy: dict):
+    """(mean, variance) of ``policy``'s metrics stacked metric by metric over generations 0..T (measured
+    units, the link applied): the variance carries the parameters' uncertainty, the integer keys'
+    profiles and the Monte-Carlo error."""
     names = list(links)
     num = world.measurements.generations + 1
 
@@ -36,14 +38,26 @@ def predict(world, links: dict, values: dict, best, cov, profiles: dict, name: s
         var = var + np.einsum("ij,jk,ik->i", grad, finite, grad)
         if not np.isfinite(cov).all():
             var = np.where(np.abs(grad) @ (~np.isfinite(np.diag(cov))).astype(float) > 0, np.inf, var)
-    mean = a + b * mu
     for key, (low, high, _, ridge) in profiles.items():  # an integer key's interval, as +- z sd, along its ridge
         for end, at in ((low, ridge["low"]), (high, ridge["high"])):
             if end != values[key]:
                 var = var + (b * (stacked({**values, **at, key: end}) - mu) / Z) ** 2 / 2
-    half = Z * np.sqrt(var)
+    return a + b * mu, var
+
+
+def predict(world, links: dict, values: dict, best, cov, profiles: dict, name: str, policy: dict,
+            structural: dict | None = None) -> list[dict]:
+    """Rows ``policy, metric, generation, mean, pi_low, pi_high, structural_sd`` (measured units, the link
+    applied); ``structural``: metric -> the discrepancy's s (``discrepancy``: sd s at generations
+    t >= 1); a metric without one gets a band without it."""
+    names = list(links)
+    num = world.measurements.generations + 1
+    mean, var = forecast(world, links, values, best, cov, profiles, policy)
+    extra = np.repeat([(structural or {}).get(m, 0.0) for m in names], num) * np.tile(np.arange(num) > 0, len(names))
+    half = Z * np.sqrt(var + extra ** 2)
     return [{"policy": name, "metric": names[i // num], "generation": i % num, "mean": float(mean[i]),
-             "pi_low": float(mean[i] - half[i]), "pi_high": float(mean[i] + half[i])} for i in range(len(mean))]
+             "pi_low": float(mean[i] - half[i]), "pi_high": float(mean[i] + half[i]),
+             "structural_sd": float(extra[i])} for i in range(len(mean))]
 
 
 def _toml_value(value) -> str:

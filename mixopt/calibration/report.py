@@ -9,7 +9,8 @@ import math
 import numpy as np
 
 from mixopt.calibration import predict as predict_mod
-from mixopt.calibration.fit import LEVEL, Z, Points, continuous, links_of, refine, search
+from mixopt.calibration import discrepancy
+from mixopt.calibration.fit import LEVEL, Z, Points, check_links, continuous, links_of, refine, search
 from mixopt.calibration.intervals import covariance, key_interval, link_params, num_params, profile, ridge, scale_of
 from mixopt.calibration.measurements import Measurements
 from mixopt.calibration.world import World
@@ -27,14 +28,6 @@ def chi2_sf(x: float, dof: int) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2))
 
 
-def _check_links(points: Points, links: dict) -> None:
-    metric = np.array(points.metric)
-    for name, link in links.items():
-        if link == "affine" and len(set(points.generation[metric == name].tolist())) < 3:
-            raise ConfigError(f"metric {name}: an affine link fits a and b, so it needs points at 3 or more "
-                              "generations")
-
-
 def calibrate(measurements: Measurements, *, predict=(), seeds: int = 200, seed: int = 0, steps: int = 10,
               trials: int = 40, progress: bool = True) -> dict:
     """Fits ``measurements``; ``predict``: (name, policy dict) pairs to predict with intervals."""
@@ -48,7 +41,7 @@ def calibrate(measurements: Measurements, *, predict=(), seeds: int = 200, seed:
             raise ConfigError(f"--predict {name}: {err}") from None
     world = World(measurements, seeds=seeds, seed=seed)
     points, links = Points.of(measurements), links_of(measurements)
-    _check_links(points, links)
+    check_links(points, links)
     with Phase("calibrate: search", trials if progress else None, unit="trials") as bar:
         start = search(world, points, links, trials=trials, seed=seed, progress=lambda n, _: bar.update(to=n))
     with Waiting("calibrate: refine (Levenberg-Marquardt), profiles, intervals"):
@@ -69,9 +62,14 @@ def calibrate(measurements: Measurements, *, predict=(), seeds: int = 200, seed:
         "seeds": seeds, "seed": seed, "simulations": world.simulations,
         "policy": dict(measurements.runs[0].policy),
     }
+    structural = discrepancy.Discrepancy({}, 0, 0)
+    if predict and len(measurements.runs) > 1:
+        with Waiting(f"calibrate: structural error (each of {len(measurements.runs)} runs forecast from the others)"):
+            structural = discrepancy.estimate(world, links, values, steps=steps)
+    payload["discrepancy"] = structural.to_dict()
     with Waiting(f"calibrate: predict {len(predict)} policies"):
         payload["predictions"] = [row for name, policy in predict for row in predict_mod.predict(
-            world, links, values, best, cov, profiles, name, policy)]
+            world, links, values, best, cov, profiles, name, policy, structural.scale)]
     payload["simulations"] = world.simulations
     return payload
 

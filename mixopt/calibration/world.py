@@ -32,6 +32,7 @@ class World:
 
     def __init__(self, measurements: Measurements, *, seeds: int, seed: int = 0, stream: int = 0):
         self.measurements = measurements
+        self.seed, self.stream = seed, stream
         self.keys = montecarlo.seed_keys(seed, seeds, stream=stream)
         self.traced = tuple(k.name for k in measurements.fit if k.traced)
         self.fits_samples = any(k.name == "samples" for k in measurements.fit)

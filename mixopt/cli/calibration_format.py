@@ -14,7 +14,7 @@ def format_calibration(payload: dict, fmt: str) -> str:
         return json.dumps(payload, indent=1) + "\n"
     fit = pd.DataFrame(payload["fit"])
     predictions = pd.DataFrame(payload["predictions"], columns=["policy", "metric", "generation", "mean",
-                                                                 "pi_low", "pi_high"])
+                                                                 "pi_low", "pi_high", "structural_sd"])
     if fmt == "csv":
         rows = pd.concat([fit.assign(kind="fit"), predictions.assign(kind="prediction")], ignore_index=True)
         return rows.to_csv(index=False)
@@ -31,6 +31,8 @@ def format_calibration(payload: dict, fmt: str) -> str:
              keys.to_string(index=False), "", "fit per point (residual in standard errors):",
              fit.to_string(index=False, float_format=lambda x: f"{x:.4g}")]
     if len(predictions):
-        lines += ["", f"predictions ({level}% intervals: fitted parameters' uncertainty and Monte-Carlo error):",
+        structural = payload.get("discrepancy", {}).get("note", "")
+        lines += ["", f"predictions ({level}% intervals: fitted parameters' uncertainty and Monte-Carlo error; "
+                      f"structural error {structural}):",
                   predictions.to_string(index=False, float_format=lambda x: f"{x:.4g}")]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,95 @@
+"""The structural error of forecasts (``mixopt.calibration.discrepancy``, issue 27).
+
+A world the tests did not tune to and the Gaussian family cannot represent: a Gaussian whose model is
+fitted by a shrunk estimator, variance = SS / (n + k) with k = 8 (not the mle's SS / n: a functional
+approximation error whose bias fades as the training set grows), simulated seed by seed in numpy.
+The family can only absorb replace's shrinkage in a small batch size (M' about 4 against the true
+30), which transfers wrongly to other retention rules: fitted to replace and accumulate (verdict
+"cannot fit"), its forecast of accumulate-subsample misses by up to 0.2 while its band, conditional
+on the family, is narrower (the issue's failure on language-model curves, in a world of its own).
+
+Each of 8 repeats draws its own measurements (3000 numpy seeds, their standard errors) and fits on
+its own common seeds (4000); the truth of the forecast is the numpy world's accumulate-subsample
+curve on 40000 seeds (standard error under 0.001, a twentieth of any band). Measured (float64, these
+seeds): the bands with the structural term hold 42 of the 48 points at generations 1-6 (88%), the
+bands without it 33 (69%); the final generation 8 of 8 with it. The threshold is the nominal 90% less
+an allowance, 80% (38.4 points), as the recovery tests' 16 of 20: points of one repeat share its fit,
+so the pooled share varies more than a binomial's (its SE over 8 repeats is about 0.06): the term
+passes by 3.6 points, the band as it was (the deliberately wrong formula) fails by 5.4. Tried first
+and dropped: the same world at k = 4, where the Monte-Carlo band of a fit with M' = 5 covered half
+the points without the term (no power), and a structural variance growing as t (60% of the points against the constant's 67% at k = 4, float32).
+"""
+import numpy as np
+
+from mixopt.calibration import measurements as measurements_mod
+from mixopt.calibration.fit import Z
+from mixopt.calibration.report import calibrate
+from mixopt.cli.calibration_format import format_calibration
+
+M, T, K, SEEDS, REPEATS = 30, 6, 8, 3000, 8
+
+
+def shrunk_world(rng, retention: str, seeds: int = SEEDS) -> np.ndarray:
+    """(seeds, T + 1) fitted variances (the truth's is 1) under ``retention``, from generation 0's M human samples."""
+    batches = [rng.standard_normal((seeds, M))]
+    out = []
+    for t in range(T + 1):
+        union = np.concatenate(batches, 1)
+        if retention == "replace":
+            x = batches[-1]
+        elif retention == "accumulate" or t == 0:
+            x = union
+        else:  # subsample: M of everything so far, without replacement
+            x = np.take_along_axis(union, np.argsort(rng.random(union.shape), 1)[:, :M], 1)
+        mean = x.mean(1, keepdims=True)
+        var = ((x - mean) ** 2).sum(1, keepdims=True) / (x.shape[1] + K)
+        out.append(var[:, 0])
+        batches.append(mean + np.sqrt(var) * rng.standard_normal((seeds, M)))
+    return np.stack(out, 1)
+
+
+def _measurements(rng) -> dict:
+    def run(retention):
+        v = shrunk_world(rng, retention)
+        return {"name": retention, "policy": {"retention": retention},
+                "metric": [{"name": "variance_ratio", "generation": list(range(T + 1)), "value": v.mean(0).tolist(),
+                            "stderr": (v.std(0, ddof=1) / np.sqrt(SEEDS)).tolist()}]}
+
+    return {"family": "gaussian", "fit": {"temperature": [0.7, 1.2], "samples": [2, 100]},
+            "scenario": {"generations": T}, "run": [run("replace"), run("accumulate")]}
+
+
+def test_structural_term_widens_forecasts_of_an_unmeasured_rule_toward_their_coverage():
+    truth = shrunk_world(np.random.default_rng(1), "subsample", seeds=40000).mean(0)
+    rng = np.random.default_rng(777)
+    inside, inside_without, final, widths = 0, 0, 0, []
+    for repeat in range(REPEATS):
+        out = calibrate(measurements_mod.parse(_measurements(rng)), predict=[("subsample", {"retention": "subsample"})],
+                        seeds=4000, seed=100 + repeat, steps=6, trials=8, progress=False)
+        assert out["discrepancy"]["folds"] == 2 and out["discrepancy"]["scale"]["variance_ratio"] > 0, out["discrepancy"]
+        rows = out["predictions"]
+        assert rows[0]["structural_sd"] == 0.0  # generation 0: every policy's, seen by the fit
+        for row in rows[1:]:
+            error = abs(row["mean"] - truth[row["generation"]])
+            half = (row["pi_high"] - row["pi_low"]) / 2
+            without = np.sqrt(max(half ** 2 - (Z * row["structural_sd"]) ** 2, 0.0))
+            inside += error <= half
+            inside_without += error <= without
+            widths.append(half)
+        final += rows[-1]["pi_low"] <= truth[T] <= rows[-1]["pi_high"]
+    points = REPEATS * T
+    assert inside >= 0.8 * points, f"{inside} of {points} points inside the bands with the structural term"
+    assert inside_without < 0.8 * points, f"{inside_without} of {points} inside without it: the test has no power"
+    assert final >= REPEATS - 2, final
+    assert max(widths) < 0.2, "bands this wide (the curve falls from 0.76 to 0.51) would cover anything"
+    assert "structural error included" in format_calibration(out, "table")
+
+
+def test_one_measured_run_leaves_the_structural_error_unestimated_and_says_so():
+    data = _measurements(np.random.default_rng(5))
+    data["run"] = data["run"][:1]
+    out = calibrate(measurements_mod.parse(data), predict=[("subsample", {"retention": "subsample"})], seeds=400,
+                    steps=2, trials=4, progress=False)
+    assert out["discrepancy"]["scale"] is None and out["discrepancy"]["folds"] == 0
+    assert all(row["structural_sd"] == 0.0 for row in out["predictions"])
+    assert "conditional on the family" in format_calibration(out, "table")
