@@ -2,7 +2,8 @@
 
 The JSON (DESIGN.md section 4): ``scenario`` (the fitted world), ``fitted`` (each key's value and
 90% interval, with the method), ``link``, ``fit`` (each measured point against the fit),
-``verdict`` ("fits" or "cannot fit: ..."), ``predictions``.
+``verdict`` ("fits" or "cannot fit: ..."), ``predictions``, ``discrepancy`` (the structural error in
+the predictions' bands, ``discrepancy.py``).
 """
 import math
 
