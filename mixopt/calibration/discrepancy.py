@@ -14,7 +14,7 @@ generations; a shrunk-estimator world's, tests/test_discrepancy.py), and a varia
 covered 60% of that world's points against the constant's 67%.
 
 s^2 is estimated by leave-one-run-out where two or more runs were measured: each run in turn is
-forecast by a fit to the others (refined from the full fit's values; integer keys held), and
+forecast by a fit to the others (refined from the full fit's values, integer keys profiled again), and
 s^2 = max(0, sum(r^2 - v - se^2)) / n over its n points at generations t >= 1 (method of moments: r the forecast's
 residual, v its parametric variance, se the measurement's error). With one run measured s is not
 estimated and the predictions say that their bands are conditional on the family.
@@ -28,8 +28,9 @@ from mixopt.errors import ConfigError, SimulationError
 
 class Discrepancy(NamedTuple):
     scale: dict  # metric -> s; empty where not estimated
-    folds: int  # runs forecast from the others
+    folds: int  # runs forecast from the others that gave points
     points: int  # measured points of those forecasts
+    reason: str = ""  # why not estimated (empty where it was)
 
     def to_dict(self) -> dict:
         return {"scale": self.scale or None, "method": "leave-one-run-out", "folds": self.folds,
@@ -37,46 +38,64 @@ class Discrepancy(NamedTuple):
 
     def note(self) -> str:
         if not self.scale:
-            return ("not estimated (one run measured, or no run could be forecast from the others): the "
-                    "prediction bands are conditional on the family being right; measure a second policy "
-                    "to estimate it")
+            return (f"not estimated ({self.reason or 'no run could be forecast from the others'}): the "
+                    "prediction bands are conditional on the family being right")
         scales = ", ".join(f"{m} {s:.3g}" for m, s in self.scale.items())
         return (f"included: N(0, s^2) at generations >= 1, s = {scales} (leave-one-run-out: {self.folds} runs "
                 f"forecast from the others, {self.points} points)")
 
 
+def not_estimated(reason: str) -> Discrepancy:
+    return Discrepancy({}, 0, 0, reason)
+
+
 def estimate(world, links: dict, values: dict, *, steps: int) -> Discrepancy:
-    """s per metric by leave-one-run-out over ``world``'s measured runs (see the module's docstring)."""
+    """s per metric by leave-one-run-out over ``world``'s measured runs (see the module's docstring).
+    Each fold refines the continuous keys from ``values`` and profiles the integer keys again, so
+    that nothing fitted to the held-out run is kept but the starting point; a fold's points where
+    its forecast is not identified (an infinite band) say nothing about the structure and are left
+    out."""
     from mixopt.calibration.fit import Points, check_links, links_of, refine
-    from mixopt.calibration.intervals import covariance, num_params, scale_of
+    from mixopt.calibration.intervals import covariance, num_params, profile, scale_of
     from mixopt.calibration.predict import forecast
     from mixopt.calibration.world import World
 
     runs = world.measurements.runs
+    if len(runs) < 2:
+        return not_estimated("one run measured: measure a second policy to estimate it")
+    if steps < 1:
+        return not_estimated("--steps 0: the runs left out could not be refitted")
     excess, size, folds, count = {}, {}, 0, 0
-    for r, run in enumerate(runs if len(runs) > 1 else ()):
+    for r, run in enumerate(runs):
         others = world.measurements._replace(runs=runs[:r] + runs[r + 1:])
         sub = World(others, seeds=len(world.keys), seed=world.seed, stream=world.stream)  # the same seeds
         sub_links, points = links_of(others), Points.of(others)
+        k = num_params(sub, sub_links)
         try:
             check_links(points, sub_links)
             fitted, best = refine(sub, points, sub_links, values, steps=steps)
-            scale, _ = scale_of(best, points, num_params(sub, sub_links))
-            cov = covariance(sub, points, sub_links, fitted, best, scale)
-            mean, var = forecast(sub, sub_links, fitted, best, cov, {}, run.policy)
+            fitted, best, profiles = profile(sub, points, sub_links, fitted, best, steps=steps,
+                                             scale_fn=lambda ev: scale_of(ev, points, k)[0])
+            cov = covariance(sub, points, sub_links, fitted, best, scale_of(best, points, k)[0])
+            mean, var = forecast(sub, sub_links, fitted, best, cov, profiles, run.policy)
         except (ConfigError, SimulationError):
             continue
-        names, num = list(sub_links), world.measurements.generations + 1
+        finally:
+            world.simulations += sub.simulations
+        names, num, before = list(sub_links), world.measurements.generations + 1, count
         for metric in run.metrics:
             if metric.name not in sub_links or metric.stderr is None:
                 continue
-            later = np.asarray(metric.generation) > 0
-            at = names.index(metric.name) * num + np.asarray(metric.generation)[later]
-            residual = np.asarray(metric.value)[later] - mean[at]
+            at = names.index(metric.name) * num + np.asarray(metric.generation)
+            use = (np.asarray(metric.generation) > 0) & np.isfinite(var[at])
+            residual = np.asarray(metric.value)[use] - mean[at[use]]
             excess[metric.name] = excess.get(metric.name, 0.0) + float(
-                np.sum(residual ** 2 - var[at] - np.asarray(metric.stderr)[later] ** 2))
-            size[metric.name] = size.get(metric.name, 0.0) + float(len(at))
-            count += len(at)
-        folds += 1
+                np.sum(residual ** 2 - var[at[use]] - np.asarray(metric.stderr)[use] ** 2))
+            size[metric.name] = size.get(metric.name, 0.0) + float(use.sum())
+            count += int(use.sum())
+        folds += count > before
     scale = {m: float(np.sqrt(max(excess[m], 0.0) / size[m])) for m in excess if size[m] > 0}
+    if not scale:
+        return Discrepancy({}, folds, count, "no run could be forecast from the others with a finite band at "
+                                             "generations >= 1 and standard errors")
     return Discrepancy(scale, folds, count)

@@ -63,8 +63,8 @@ def calibrate(measurements: Measurements, *, predict=(), seeds: int = 200, seed:
         "seeds": seeds, "seed": seed, "simulations": world.simulations,
         "policy": dict(measurements.runs[0].policy),
     }
-    structural = discrepancy.Discrepancy({}, 0, 0)
-    if predict and len(measurements.runs) > 1:
+    structural = discrepancy.not_estimated("no --predict asked for")
+    if predict:
         with Waiting(f"calibrate: structural error (each of {len(measurements.runs)} runs forecast from the others)"):
             structural = discrepancy.estimate(world, links, values, steps=steps)
     payload["discrepancy"] = structural.to_dict()
