@@ -11,11 +11,12 @@ on the family, is narrower (the issue's failure on language-model curves, in a w
 Each of 8 repeats draws its own measurements (3000 numpy seeds, their standard errors) and fits on
 its own common seeds (4000); the truth of the forecast is the numpy world's accumulate-subsample
 curve on 40000 seeds (standard error under 0.001, a twentieth of any band). Measured (float64, these
-seeds): the bands with the structural term hold 42 of the 48 points at generations 1-6 (88%), the
+seeds): the bands with the structural term hold 41 of the 48 points at generations 1-6 (85%), the
 bands without it 33 (69%); the final generation 8 of 8 with it. The threshold is the nominal 90% less
 an allowance, 80% (38.4 points), as the recovery tests' 16 of 20: points of one repeat share its fit,
 so the pooled share varies more than a binomial's (its SE over 8 repeats is about 0.06): the term
-passes by 3.6 points, the band as it was (the deliberately wrong formula) fails by 5.4. Tried first
+passes by 2.6 points, the band as it was (the deliberately wrong formula) fails by 5.4. The median
+half-width is 0.126 with the term against 0.096 without: a fifth wider, not wide enough for anything. Tried first
 and dropped: the same world at k = 4, where the Monte-Carlo band of a fit with M' = 5 covered half
 the points without the term (no power), and a structural variance growing as t (60% of the points against the constant's 67% at k = 4, float32).
 """
@@ -81,7 +82,7 @@ def test_structural_term_widens_forecasts_of_an_unmeasured_rule_toward_their_cov
     assert inside >= 0.8 * points, f"{inside} of {points} points inside the bands with the structural term"
     assert inside_without < 0.8 * points, f"{inside_without} of {points} inside without it: the test has no power"
     assert final >= REPEATS - 2, final
-    assert max(widths) < 0.2, "bands this wide (the curve falls from 0.76 to 0.51) would cover anything"
+    assert np.median(widths) < 0.15, "bands this wide (the curve falls from 0.76 to 0.51) would cover anything"
     assert "structural error included" in format_calibration(out, "table")
 
 
