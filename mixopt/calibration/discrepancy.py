@@ -11,7 +11,7 @@ generation t >= 1 errs by N(0, s^2), one s per metric; generation 0, which every
 every fit sees, has none. A constant, not one that grows with t: the misses measured were offsets that
 appear with the first generation the policy acts on and persist (Llama-2's 0.05-0.10 over 44
 generations; a shrunk-estimator world's, tests/test_discrepancy.py), and a variance growing as t
-covered 60% of that world's points against the constant's 67%.
+covered 60% of a first version of that world's points (k = 4) against the constant's 67%.
 
 s^2 is estimated by leave-one-run-out where two or more runs were measured: each run in turn is
 forecast by a fit to the others (refined from the full fit's values, integer keys profiled again), and
