@@ -15,8 +15,8 @@ covered 60% of a first version of that world's points (k = 4) against the consta
 
 s^2 is estimated by leave-one-run-out where two or more runs were measured: each run in turn is
 forecast by a fit to the others (refined from the full fit's values, integer keys profiled again), and
-s^2 = max(0, sum(r^2 - v - se^2)) / n over its n points at generations t >= 1 (method of moments: r the forecast's
-residual, v its parametric variance, se the measurement's error). With one run measured s is not
+s^2 = max(0, sum(r^2 - v - se^2)) / n over its n points at generations t >= 1 (method of moments:
+r the forecast's residual, v its parametric variance, se the measurement's error). With one run measured s is not
 estimated and the predictions say that their bands are conditional on the family.
 """
 from typing import NamedTuple
