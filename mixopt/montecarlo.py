@@ -5,12 +5,11 @@ caught, once, outside the compiled code (habit 7).
 """
 import functools
 import json
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 
 from mixopt.policies import retention as retention_rules
 from mixopt.config import Config
@@ -18,6 +17,9 @@ from mixopt import runtime
 from mixopt.errors import SimulationError
 from mixopt.families import make_family
 from mixopt.generation import SimInputs, Simulator, simulator
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def build(config: Config, *, relaxed: bool = False, soft_window: bool = False, family=None,
@@ -185,7 +187,12 @@ def per_seed_metrics(config: Config, keys: jax.Array, run=None) -> dict:
 class Result(NamedTuple):
     config: Config
     per_seed: dict  # metric -> (seeds, T + 1) numpy array
-    trajectory: pd.DataFrame  # records: generation, metric, mean, std, seeds
+
+    @property
+    def trajectory(self) -> "pd.DataFrame":
+        """Long-format records (generation, metric, mean, std, seeds), made when asked: pandas is
+        imported only by a caller that wants the frame (``mixopt simulate`` prints ``records``)."""
+        return summarise(self.per_seed)
 
 
 def simulate(config: Config, run=None) -> Result:
@@ -199,11 +206,19 @@ def simulate(config: Config, run=None) -> Result:
         metrics = per_seed_metrics(config, seed_keys(config.run.seed, config.run.seeds), run)
     names = make_family(config.scenario.family, config.scenario.truth, num_samples=config.scenario.samples).metric_names + ("human_used",)
     per_seed = {name: metrics[name] for name in names}
-    return Result(config, per_seed, summarise(per_seed))
+    return Result(config, per_seed)
 
 
-def summarise(per_seed: dict) -> pd.DataFrame:
-    """Long-format trajectory records (DESIGN.md section 4): mean and std across seeds."""
+def summarise(per_seed: dict) -> "pd.DataFrame":
+    """Long-format trajectory records (the README's trajectory format) as a frame."""
+    import pandas as pd
+
+    return pd.DataFrame(records(per_seed), columns=["generation", "metric", "mean", "std", "seeds"])
+
+
+def records(per_seed: dict) -> list[dict]:
+    """The trajectory records, plain Python numbers: mean and std (ddof 1; 0 with one seed) across seeds,
+    metric by metric, generation by generation."""
     rows = []
     for name, values in per_seed.items():
         means = values.mean(axis=0)
@@ -211,4 +226,4 @@ def summarise(per_seed: dict) -> pd.DataFrame:
         for generation, (mean, std) in enumerate(zip(means, stds)):
             rows.append({"generation": generation, "metric": name, "mean": float(mean), "std": float(std),
                          "seeds": int(values.shape[0])})
-    return pd.DataFrame(rows, columns=["generation", "metric", "mean", "std", "seeds"])
+    return rows

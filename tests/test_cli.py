@@ -169,3 +169,37 @@ def test_progress_lines_off_a_terminal_and_none_with_quiet(tmp_path):
     table = pd.read_csv(io.StringIO(loud.stdout))
     assert "policy" in table and json.loads(table.loc[table["name"] == "replace", "policy"].iloc[0]) == {
         "human_fraction": 0.0, "human_source": "fresh", "retention": "replace"}
+
+
+def _pandas_rendering(result, fmt):
+    """What ``simulate`` printed when it formatted with pandas (the reference for the pandas-free one)."""
+    trajectory = result.trajectory
+    if fmt == "csv":
+        return trajectory.to_csv(index=False)
+    cells = trajectory.assign(cell=[f"{m:.4g} ± {s:.2g}" for m, s in zip(trajectory["mean"], trajectory["std"])])
+    wide = cells.pivot(index="generation", columns="metric", values="cell")[list(dict.fromkeys(trajectory.metric))]
+    wide.columns.name = None
+    return wide
+
+
+@pytest.mark.parametrize("generations", [3, 40])
+def test_simulate_prints_without_pandas_what_pandas_printed(generations):
+    """The table and CSV of ``simulate`` (written without pandas, for start-up) are pandas' text: wide and
+    narrow columns, negative and tiny numbers, one- and two-digit generations, a thinned table."""
+    import numpy as np
+
+    from mixopt import config as config_mod
+    from mixopt.cli.trajectory_format import format_result
+    from mixopt.montecarlo import Result
+
+    rng = np.random.default_rng(0)
+    per_seed = {"kl": rng.lognormal(-6, 3, (5, generations + 1)), "log_det_ratio": rng.normal(-3, 50, (5, generations + 1)),
+                "a_metric_with_a_long_name": rng.normal(0, 1e-9, (5, generations + 1)),
+                "human_used": np.full((5, generations + 1), 20.0)}
+    result = Result(config_mod.from_dict({"scenario": {"generations": generations}}), per_seed)
+    assert format_result(result, "csv") == _pandas_rendering(result, "csv")
+    lines = format_result(result, "table").splitlines()
+    wide = _pandas_rendering(result, "table")
+    shown = wide if generations < 26 else wide.iloc[sorted(set(range(0, len(wide), 2)) | {len(wide) - 1})]
+    assert "\n".join(lines[1:1 + len(shown) + 2]) == shown.to_string()
+    assert lines[-1].startswith("(every 2th of 41") if generations == 40 else len(lines) == len(wide) + 3

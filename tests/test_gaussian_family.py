@@ -77,3 +77,20 @@ def test_kl_and_w2_against_scipy():
     w2 = np.sqrt(np.sum((mean_p - mean_q) ** 2)
                  + np.trace(cov_p + cov_q - 2 * np.real(scipy.linalg.sqrtm(root @ cov_q @ root))))
     np.testing.assert_allclose(dist.gaussian_w2(mean_p, cov_p, mean_q, cov_q), w2, rtol=1e-8)
+
+
+def test_univariate_closed_forms_without_lapack():
+    """At d = 1 the distances are scalar arithmetic (no LAPACK call, for start-up): the univariate KL and
+    W2 to rounding, NaN where a variance is not positive (as the Cholesky factor gives), and the same
+    gradient as the factorisations'."""
+    mean_p, var_p, mean_q, var_q = 0.3, 2.0, -0.4, 0.7
+    kl = 0.5 * (var_p / var_q + (mean_q - mean_p) ** 2 / var_q - 1 + np.log(var_q / var_p))
+    w2 = np.sqrt((mean_p - mean_q) ** 2 + (np.sqrt(var_p) - np.sqrt(var_q)) ** 2)
+    args = (jnp.array([mean_p]), jnp.array([[var_p]]), jnp.array([mean_q]), jnp.array([[var_q]]))
+    np.testing.assert_allclose(dist.gaussian_kl(*args), kl, rtol=1e-12)
+    np.testing.assert_allclose(dist.gaussian_w2(*args), w2, rtol=1e-12)
+    assert np.isnan(dist.log_det(jnp.array([[-1.0]]))) and np.isnan(dist.log_det(jnp.array([[0.0]])))
+    assert np.isnan(jnp.linalg.cholesky(jnp.array([[0.0]]))).all()  # what the scalar form copies
+    scalar = jax.grad(lambda v: dist.gaussian_kl(args[0], args[1], args[2], v[None, None]))(jnp.array(var_q))
+    np.testing.assert_allclose(scalar, 0.5 * (1 / var_q - var_p / var_q**2 - (mean_q - mean_p) ** 2 / var_q**2),
+                               rtol=1e-12)

@@ -63,12 +63,12 @@ def _check_format(args):
 
 
 def _simulate(args) -> None:
-    config = _load_config(args)  # bad input fails before JAX and pandas are imported
-    import mixopt.cli.format as fmt
+    config = _load_config(args)  # bad input fails before JAX is imported; pandas is not
     from mixopt import montecarlo
+    from mixopt.cli.trajectory_format import format_result
 
     result = montecarlo.simulate(config)
-    _emit(fmt.format_result(result, args.format), args.out)
+    _emit(format_result(result, args.format), args.out)
 
 
 def _optimize(args) -> None:

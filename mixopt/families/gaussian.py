@@ -6,7 +6,6 @@ average (``mle``) or random-walks it (``unbiased``), and the errors compound ove
 from typing import NamedTuple
 
 import jax
-import jax.scipy.linalg
 import jax.numpy as jnp
 import numpy as np
 
@@ -110,7 +109,7 @@ def gaussian(*, dim: int = 1, estimator: str = "mle", fit: str = "full", tempera
         return streams.normal(key, (num, dim))
 
     def transform(params, z):
-        return params.mean[None, :] + params.temperature * product(z, jnp.linalg.cholesky(params.cov).T)
+        return params.mean[None, :] + params.temperature * product(z, dist.cholesky(params.cov).T)
 
     def sample(key, params, num):
         return transform(params, noise(key, num))
@@ -124,7 +123,7 @@ def gaussian(*, dim: int = 1, estimator: str = "mle", fit: str = "full", tempera
     def sample_stats(key, params, count):
         # Mean of n samples ~ N(mu, C/n); scatter ~ Wishart(n - 1, C), independent (Cochran).
         key_mean, key_scatter = jax.random.split(key)
-        chol = params.temperature * jnp.linalg.cholesky(params.cov)
+        chol = params.temperature * dist.cholesky(params.cov)
         z = jax.random.normal(key_mean, (dim,))
         mean = jnp.where(count > 0, params.mean + chol @ z / jnp.sqrt(_safe(count)), 0.0)
         scatter = chol @ standard_wishart(key_scatter, count - 1.0, dim) @ chol.T
@@ -176,8 +175,8 @@ def gaussian(*, dim: int = 1, estimator: str = "mle", fit: str = "full", tempera
         }
 
     def log_prob(params, x):
-        chol = jnp.linalg.cholesky(params.cov)
-        z = jax.scipy.linalg.solve_triangular(chol, (x - params.mean[None, :]).T, lower=True)  # (d, N)
+        chol = dist.cholesky(params.cov)
+        z = dist.solve_lower(chol, (x - params.mean[None, :]).T)  # (d, N)
         return -0.5 * jnp.sum(z**2, axis=0) - jnp.sum(jnp.log(jnp.diag(chol))) - 0.5 * dim * jnp.log(2 * jnp.pi)
 
     return Family(

@@ -27,7 +27,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from mixopt.errors import ConfigError
 from mixopt.families import streams
@@ -36,7 +35,7 @@ from mixopt.families.categorical import (CategoricalParams, distribution_metrics
                                          weighted_counts, zipf_probs)
 from mixopt.families.counts import count_sampler, inverse_cdf
 
-OPTIMIZERS = {"adam": optax.adam, "sgd": optax.sgd}
+OPTIMIZERS = ("adam", "sgd")  # optax's, imported where a neural family is made (not at start-up)
 MAX_SEQUENCES = 4096  # V^L above this makes the enumeration (and every fit) too slow to be small
 
 
@@ -145,7 +144,9 @@ def neural(*, vocab: int = 6, length: int = 3, zipf: float = 1.2, width: int = 1
     if train_optimizer not in OPTIMIZERS:
         raise ConfigError(f"scenario.truth.train_optimizer must be one of {', '.join(OPTIMIZERS)}, "
                           f"got {train_optimizer!r}")
-    trainer = OPTIMIZERS[train_optimizer](train_lr)
+    import optax
+
+    trainer = getattr(optax, train_optimizer)(train_lr)
 
     def log_joint(net):
         hidden = jnp.tanh(features @ net["w1"] + net["b1"][None, :])
