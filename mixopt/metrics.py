@@ -21,22 +21,29 @@ def _scalar(a) -> bool:
 def cholesky(cov):
     """Lower Cholesky factor; NaN where ``cov`` is not positive definite (as ``jnp.linalg.cholesky``)."""
     if _scalar(cov):
-        return jnp.where(cov > 0, jnp.sqrt(jnp.where(cov > 0, cov, 1.0)), jnp.nan)
+        return jnp.where(cov > 0, jnp.sqrt(cov), jnp.nan)  # its gradient too is NaN where cov <= 0
     return jnp.linalg.cholesky(cov)
 
 
 def cho_solve(chol, b):
     """``cov^-1 b`` from ``cov``'s lower Cholesky factor (``b``: a vector or a matrix)."""
     if _scalar(chol):
-        return b / chol[0, 0] ** 2
+        inverse = _inverse(chol, b)
+        return b * inverse * inverse
     return jsl.cho_solve((chol, True), b)
 
 
 def solve_lower(chol, b):
     """``chol^-1 b`` for a lower-triangular ``chol``."""
     if _scalar(chol):
-        return b / chol[0, 0]
+        return b * _inverse(chol, b)
     return jsl.solve_triangular(chol, b, lower=True)
+
+
+def _inverse(chol, b):
+    """1 / L of a (..., 1, 1) factor, shaped to multiply ``b`` (a (..., 1) vector or a (..., 1, k)
+    matrix): LAPACK's triangular solve multiplies by the inverse, so the numbers are its own."""
+    return 1.0 / (chol[..., 0] if b.ndim < chol.ndim else chol)
 
 
 def eigh(a):

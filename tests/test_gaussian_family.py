@@ -90,7 +90,13 @@ def test_univariate_closed_forms_without_lapack():
     np.testing.assert_allclose(dist.gaussian_kl(*args), kl, rtol=1e-12)
     np.testing.assert_allclose(dist.gaussian_w2(*args), w2, rtol=1e-12)
     assert np.isnan(dist.log_det(jnp.array([[-1.0]]))) and np.isnan(dist.log_det(jnp.array([[0.0]])))
-    assert np.isnan(jnp.linalg.cholesky(jnp.array([[0.0]]))).all()  # what the scalar form copies
+    # batched (two 1 x 1 factors), vectors and matrices: the factorisations' numbers
+    chol = dist.cholesky(jnp.array([[[2.0]], [[3.0]]]))
+    vector, matrix = jnp.array([[1.0], [2.0]]), jnp.array([[[1.0, -4.0]], [[2.0, 0.5]]])
+    for b in (vector, matrix):
+        var = np.array([2.0, 3.0]).reshape((2,) + (1,) * (b.ndim - 1))
+        np.testing.assert_allclose(dist.cho_solve(chol, b), b / var, rtol=1e-14)
+        np.testing.assert_allclose(dist.solve_lower(chol, b), b / np.sqrt(var), rtol=1e-14)
     scalar = jax.grad(lambda v: dist.gaussian_kl(args[0], args[1], args[2], v[None, None]))(jnp.array(var_q))
     np.testing.assert_allclose(scalar, 0.5 * (1 / var_q - var_p / var_q**2 - (mean_q - mean_p) ** 2 / var_q**2),
                                rtol=1e-12)
