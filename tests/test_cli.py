@@ -198,6 +198,7 @@ def test_simulate_prints_without_pandas_what_pandas_printed(generations):
                 "human_used": np.full((5, generations + 1), 20.0)}
     result = Result(config_mod.from_dict({"scenario": {"generations": generations}}), per_seed)
     assert format_result(result, "csv") == _pandas_rendering(result, "csv")
+    assert json.loads(format_result(result, "json"))["trajectory"] == result.trajectory.to_dict(orient="records")
     lines = format_result(result, "table").splitlines()
     wide = _pandas_rendering(result, "table")
     shown = wide if generations < 26 else wide.iloc[sorted(set(range(0, len(wide), 2)) | {len(wide) - 1})]
