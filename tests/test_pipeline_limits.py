@@ -140,6 +140,29 @@ def test_train_size_makes_the_effective_sample_size_n():
     _holds(simulated, se, closed, unlimited)
 
 
+def test_the_training_set_draw_picks_top_ks_set_ties_and_unkept_samples_included():
+    # the draw keeps the N smallest priorities by bisection (``retention.smallest``); it must be the set
+    # lax.top_k picks (ties: the lower index), exactly N of them, in float32 and float64, with unkept
+    # samples (inf) and coarse values that tie often; a threshold without the tie rule keeps more than N
+    import jax
+    import jax.numpy as jnp
+
+    from mixopt.policies.retention import smallest
+
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        values = np.round(rng.exponential(size=(16, 600)) * 8) / 8  # about 40 distinct values: ties everywhere
+        values[rng.random(values.shape) < 0.3] = np.inf
+        values = jnp.asarray(values.astype(dtype))
+        for size in (1, 37, 400, 600):
+            mask = np.asarray(jax.vmap(lambda v: smallest(v, size))(values))
+            _, chosen = jax.lax.top_k(-values, size)
+            wanted = np.zeros(values.shape, bool)
+            np.put_along_axis(wanted, np.asarray(chosen), True, axis=1)
+            assert (mask.sum(axis=1) == size).all()
+            np.testing.assert_array_equal(mask, wanted)
+
+
 # ---------------------------------------------------------------------------------------------
 # Human data as a flow: nothing spends what has not yet appeared, and the search reaches the best plan
 # the flow allows.
