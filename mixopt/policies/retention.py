@@ -239,7 +239,9 @@ def subsample(num_generations: int, num_samples: int, data_stats_fn, *, train_si
         # inputs, not the seed, so under vmap this stays a branch (with a shelf life, a select of both)
         every = lambda _: (weights > 0).reshape(-1).astype(human.dtype)  # noqa: E731
         keep = jax.lax.cond(jnp.sum(weights > 0) <= size, every, draw, None)
-        train = stats_of(x.reshape((-1,) + x.shape[2:]), human.reshape(-1), keep)  # stats are sums: no gather
+        chosen = jnp.nonzero(keep, size=size, fill_value=0)[0]  # the kept, gathered: stats over N, not (T + 1) M
+        valid = (jnp.arange(size) < jnp.sum(keep)).astype(human.dtype)
+        train = stats_of(x.reshape((-1,) + x.shape[2:])[chosen], human.reshape(-1)[chosen], valid)
         return SubsampleBuffer(x, human, buffer.num_batches + 1), train
 
     return Retention(init, update, True)
