@@ -3,12 +3,15 @@
 Issue 30's goal: the constrained atlas (``--grid constrained``, five retention constraints, two
 objective kinds: 160 entries) builds in no more wall time than the 36-entry default build did
 (11 min 18 s). Each variant is a whole ``mixopt atlas build`` process with studies of its own (nothing
-resumed) and one shared compilation cache, warmed first by a build of this checkout (not counted): the
+resumed) and one shared compilation cache, warmed first by a build of each variant (not counted): the
 rows compare tracing, lowering, loading and running programs, not XLA compiling them. Rounds alternate
 the variants, so a busy neighbour slows them alike.
 
 ``--reference PATH``: a checkout of the earlier code (``git worktree add /tmp/ref COMMIT``), run with
-its own ``mixopt`` package. Without it only this checkout runs.
+its own ``mixopt`` package and warmed by a build of its own first. Without it only this checkout runs.
+``--reference-build ARGS``: the reference's own ``atlas build`` options (default: this checkout's), so
+the goal's two builds can be timed in one run: ``--reference /tmp/ref40 --reference-build "--trials 24"``
+times the 36-entry default build of 40f4fcd (the issue's 11 min 18 s) beside this checkout's 160 entries.
 
 Run: ``python benchmarks/atlas.py --families gaussian --retentions free,replace,train-size --reference
 /tmp/ref``; prints a table, writes ``benchmarks/results/atlas.csv``.
@@ -16,6 +19,7 @@ Run: ``python benchmarks/atlas.py --families gaussian --retentions free,replace,
 import argparse
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -27,10 +31,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def build(checkout: Path, args, folder: Path, env: dict) -> float:
+def build(checkout: Path, options: list, folder: Path, env: dict) -> float:
     """Whole-process wall seconds of one atlas build from ``checkout`` into ``folder`` (fresh studies)."""
-    command = [sys.executable, "-m", "mixopt", "atlas", "build", "--families", args.families, "--grid", args.grid,
-               "--retentions", args.retentions, "--objectives", args.objectives, "--trials", str(args.trials),
+    command = [sys.executable, "-m", "mixopt", "atlas", "build", *options,
                "--storage", str(folder / "studies.log"), "--out", str(folder / "atlas.json"), "--quiet"]
     start = time.perf_counter()
     subprocess.run(command, env={**env, "PYTHONPATH": str(checkout)}, cwd=folder, check=True,
@@ -46,29 +49,35 @@ def main(argv=None):
     parser.add_argument("--objectives", default="final,mean")
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--reference", type=Path, help="a checkout of the earlier code")
+    parser.add_argument("--reference-build", help="the reference's atlas build options, as one string "
+                                                  "(default: the same as this checkout's)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
-    variants = [("this checkout", ROOT)]
+    options = ["--families", args.families, "--grid", args.grid, "--retentions", args.retentions,
+               "--objectives", args.objectives, "--trials", str(args.trials)]
+    variants = [("this checkout", ROOT, options)]
     if args.reference:
-        variants.insert(0, ("reference", args.reference.resolve()))
-    rows = []
+        theirs = shlex.split(args.reference_build) if args.reference_build is not None else options
+        variants.insert(0, ("reference", args.reference.resolve(), theirs))
+    rows, warm = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "MIXOPT_CACHE_DIR": str(Path(tmp) / "cache")}
-        (Path(tmp) / "warm").mkdir()
-        warm = build(ROOT, args, Path(tmp) / "warm", env)  # fills the compilation cache
-        print(f"warm-up build (cold cache, not counted): {warm:.1f} s", file=sys.stderr)
+        for name, checkout, chosen in variants:  # each variant's programs in the cache first, not counted
+            (Path(tmp) / f"warm-{name}").mkdir()
+            warm[name] = build(checkout, chosen, Path(tmp) / f"warm-{name}", env)
+            print(f"{name}: warm-up build (cold cache, not counted): {warm[name]:.1f} s", file=sys.stderr)
         for r in range(args.rounds):
-            for name, checkout in variants:
+            for name, checkout, chosen in variants:
                 folder = Path(tmp) / f"{r}-{len(rows)}"
                 folder.mkdir()
-                rows.append({"round": r, "variant": name, "seconds": build(checkout, args, folder, env)})
+                rows.append({"round": r, "variant": name, "options": " ".join(chosen),
+                             "seconds": build(checkout, chosen, folder, env)})
                 print(f"{name}: {rows[-1]['seconds']:.1f} s", file=sys.stderr)
-    table = pd.DataFrame(rows).groupby("variant", sort=False).seconds.median().reset_index()
+    table = pd.DataFrame(rows).groupby(["variant", "options"], sort=False).seconds.median().reset_index()
     first = table.seconds.iloc[0]
-    table = table.assign(ratio_to_first=table.seconds / first, families=args.families, grid=args.grid,
-                         retentions=args.retentions, objectives=args.objectives, trials=args.trials,
-                         warm_up_s=warm, machine=platform.machine(), cpus=os.cpu_count())
+    table = table.assign(ratio_to_first=table.seconds / first, warm_up_s=table.variant.map(warm),
+                         machine=platform.machine(), cpus=os.cpu_count())
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "atlas.csv", index=False)
