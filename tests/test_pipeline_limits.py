@@ -15,6 +15,7 @@ Tolerances: 4 Monte-Carlo standard errors of the simulated mean (the per-seed st
 test also shows a wrong formula (the rule without the limit, or a wrong exponent) lies beyond them.
 """
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -161,6 +162,67 @@ def test_the_training_set_draw_picks_top_ks_set_ties_and_unkept_samples_included
             np.put_along_axis(wanted, np.asarray(chosen), True, axis=1)
             assert (mask.sum(axis=1) == size).all()
             np.testing.assert_array_equal(mask, wanted)
+
+
+def _drawn_with_top_k(key, buffer, batch, inputs_t, *, size, factors_fn, shelf_life, data_stats):
+    """The training-set draw as it was before the bisection (``lax.top_k``, then a gather): the reference."""
+    import jax
+    import jax.numpy as jnp
+
+    from mixopt.policies.retention import Batch
+
+    x = buffer.x.at[buffer.num_batches].set(batch.x)
+    human = buffer.human.at[buffer.num_batches].set(batch.human)
+    ages = buffer.num_batches - jnp.arange(x.shape[0])
+    weights = jnp.where(ages >= 0, factors_fn(ages, inputs_t), 0.0)[:, None] * jnp.where(
+        human > 0, (ages < (shelf_life or x.shape[0] + 1))[:, None], True)
+    exponential = -jnp.log1p(-jax.random.uniform(key, human.shape))
+    priority = jnp.where(weights > 0, exponential / jnp.where(weights > 0, weights, 1.0), jnp.inf).reshape(-1)
+    _, chosen = jax.lax.top_k(-priority, size)
+    keep = jnp.isfinite(priority[chosen]).astype(human.dtype)
+    x, human = x.reshape(-1)[chosen], human.reshape(-1)[chosen]
+    return Batch(data_stats(x, human * keep), data_stats(x, (1.0 - human) * keep))
+
+
+@pytest.mark.parametrize("rule, batches, shelf_life", [
+    ("replace", 4, None), ("window", 4, None), ("accumulate", 1, None), ("accumulate", 5, None),
+    ("age", 5, None), ("soft_window", 5, None), ("accumulate", 5, 2)])
+def test_the_training_set_draw_is_the_top_k_draw_it_replaced(rule, batches, shelf_life):
+    # ``subsample``'s update (bisection, no draw where all that is kept fits, a gather by nonzero) against
+    # the top_k draw on the same keys: the same counts per category and provenance, the same moments to
+    # rounding (sums in another order). N = 15 of M = 10 a batch: replace keeps fewer than N (no draw, the
+    # gather padded), the window of 2 and the rest draw; the age rule, the soft window (fractional
+    # weights) and a shelf life weigh samples unequally
+    import jax
+    import jax.numpy as jnp
+
+    from mixopt.policies import retention
+
+    generations, samples, size, vocab = 6, 10, 15, 7
+    factors = {**retention.FACTORS, "window": retention._window_factors(2)}[rule]
+    inputs = SimpleNamespace(window=jnp.asarray(2.5), age_weight=jnp.asarray(0.5))
+
+    def stats(x, w):
+        return jnp.zeros(vocab).at[x].add(w), jnp.stack([jnp.sum(w), jnp.sum(w * x), jnp.sum(w * x * x)])
+
+    rule_of = retention.subsample(generations, samples, stats, train_size=size, factors_fn=factors,
+                                  shelf_life=shelf_life)
+    rng = np.random.default_rng(7)
+    filled = np.arange(generations + 1)[:, None] < batches
+    buffer = retention.SubsampleBuffer(jnp.asarray(rng.integers(0, vocab, (generations + 1, samples)) * filled),
+                                       jnp.asarray((rng.random((generations + 1, samples)) < 0.4) * filled, float),
+                                       jnp.asarray(batches))
+    batch = retention.SampleBatch(jnp.asarray(rng.integers(0, vocab, samples)), jnp.asarray(rng.random(samples) < 0.4,
+                                                                                            float))
+    keys = jax.random.split(jax.random.key(0), 64)
+    new = jax.vmap(lambda key: rule_of.update(key, buffer, batch, inputs)[1])(keys)
+    old = jax.vmap(lambda key: _drawn_with_top_k(key, buffer, batch, inputs, size=size, factors_fn=factors,
+                                                 shelf_life=shelf_life, data_stats=stats))(keys)
+    for mine, theirs in zip(jax.tree.leaves(new), jax.tree.leaves(old)):
+        np.testing.assert_allclose(np.asarray(mine), np.asarray(theirs), rtol=1e-12, atol=1e-12)
+    kept = np.asarray(new.human[1][:, 0] + new.synth[1][:, 0])  # samples in each training set
+    assert set(kept) == {samples if rule == "replace" else size}
+    assert len(np.unique(np.asarray(new.synth[0]), axis=0)) > 1 or rule == "replace"  # the draw varies by key
 
 
 # ---------------------------------------------------------------------------------------------

@@ -170,8 +170,9 @@ class SubsampleBuffer(NamedTuple):
 
 
 def smallest(values: jax.Array, size: int) -> jax.Array:
-    """A mask of the ``size`` smallest of non-negative ``values`` (ties: the lower index first), the set
-    ``lax.top_k(-values, size)`` picks, by bisection instead of a partial sort (3x faster on CPU).
+    """A mask of the ``size`` smallest of ``values`` >= +0.0 (inf allowed; ties: the lower index first), the
+    set ``lax.top_k(-values, size)`` picks, by bisection instead of a partial sort (128 rows of 10 500
+    on a 2-core CPU: 4-7 ms against top_k's 30 ms).
 
     The threshold is the smallest t with #{v <= t} >= size, searched on the float's bits (an integer
     order for non-negative floats, inf included); of the values equal to it, the lowest indices fill
@@ -230,17 +231,20 @@ def subsample(num_generations: int, num_samples: int, data_stats_fn, *, train_si
         factors = jnp.where(ages >= 0, factors_fn(ages, inputs_t), 0.0)
         weights = factors[:, None] * jnp.where(human > 0, _shelf(ages, shelf_life)[:, None], True)
 
-        def draw(_):  # -log(1 - U) / w: with equal weights the order of U itself (the M smallest uniforms)
+        kept = (weights > 0).reshape(-1)
+
+        def draw(_):  # -log(1 - U) / w: with equal weights the order of U itself (the N smallest uniforms)
             exponential = -jnp.log1p(-jax.random.uniform(key, human.shape))
-            priority = jnp.where(weights > 0, exponential / jnp.where(weights > 0, weights, 1.0), jnp.inf).reshape(-1)
-            return (smallest(priority, size) & jnp.isfinite(priority)).astype(human.dtype)
+            ratio = jnp.minimum(exponential / jnp.where(weights > 0, weights, 1.0), jnp.finfo(exponential.dtype).max)
+            priority = jnp.where(weights > 0, ratio, jnp.inf).reshape(-1)  # a tiny weight: last, not dropped
+            return (smallest(priority, size) & kept).astype(human.dtype)
 
         # all that is kept fits (replace, a short window, early generations): no draw. The count follows the
-        # inputs, not the seed, so under vmap this stays a branch (with a shelf life, a select of both)
-        every = lambda _: (weights > 0).reshape(-1).astype(human.dtype)  # noqa: E731
-        keep = jax.lax.cond(jnp.sum(weights > 0) <= size, every, draw, None)
+        # generation, not the seed, so under vmap this stays a branch (a select wherever weights are batched)
+        every = lambda _: kept.astype(human.dtype)  # noqa: E731
+        keep = jax.lax.cond(jnp.sum(kept) <= size, every, draw, None)
         chosen = jnp.nonzero(keep, size=size, fill_value=0)[0]  # the kept, gathered: stats over N, not (T + 1) M
-        valid = (jnp.arange(size) < jnp.sum(keep)).astype(human.dtype)
+        valid = (jnp.arange(size) < jnp.count_nonzero(keep)).astype(human.dtype)
         train = stats_of(x.reshape((-1,) + x.shape[2:])[chosen], human.reshape(-1)[chosen], valid)
         return SubsampleBuffer(x, human, buffer.num_batches + 1), train
 
