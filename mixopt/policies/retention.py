@@ -194,9 +194,8 @@ def smallest(values: jax.Array, size: int) -> jax.Array:
     threshold = first_reaching(lambda t: jnp.sum(bits <= t), jnp.asarray(0, ints), jnp.asarray(top, ints),
                                top.bit_length())
     below, tied = bits < threshold, bits == threshold
-    room = size - jnp.sum(below)
-    index = jnp.arange(values.shape[0])
-    last = first_reaching(lambda i: jnp.sum(tied & (index <= i)) + (size - room), 0, values.shape[0] - 1,
+    under, index = jnp.sum(below), jnp.arange(values.shape[0])
+    last = first_reaching(lambda i: under + jnp.sum(tied & (index <= i)), 0, values.shape[0] - 1,
                           max(1, (values.shape[0] - 1).bit_length()))
     return below | (tied & (index <= last))
 
@@ -230,13 +229,13 @@ def subsample(num_generations: int, num_samples: int, data_stats_fn, *, train_si
         ages = buffer.num_batches - jnp.arange(num_generations + 1)
         factors = jnp.where(ages >= 0, factors_fn(ages, inputs_t), 0.0)
         weights = factors[:, None] * jnp.where(human > 0, _shelf(ages, shelf_life)[:, None], True)
-
-        kept = (weights > 0).reshape(-1)
+        positive = weights > 0
+        kept = positive.reshape(-1)
 
         def draw(_):  # -log(1 - U) / w: with equal weights the order of U itself (the N smallest uniforms)
             exponential = -jnp.log1p(-jax.random.uniform(key, human.shape))
-            ratio = jnp.minimum(exponential / jnp.where(weights > 0, weights, 1.0), jnp.finfo(exponential.dtype).max)
-            priority = jnp.where(weights > 0, ratio, jnp.inf).reshape(-1)  # a tiny weight: last, not dropped
+            ratio = jnp.minimum(exponential / jnp.where(positive, weights, 1.0), jnp.finfo(exponential.dtype).max)
+            priority = jnp.where(positive, ratio, jnp.inf).reshape(-1)  # a tiny weight: last, not dropped
             return (smallest(priority, size) & kept).astype(human.dtype)
 
         # all that is kept fits (replace, a short window, early generations): no draw. The count follows the
