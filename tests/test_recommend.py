@@ -21,7 +21,7 @@ import pytest
 
 from mixopt import config as config_mod, describe
 import mixopt.optimizers.evaluate as evaluate_mod
-from mixopt.serve import atlas, recommend, uncertain
+from mixopt.serve import atlas, evaluation, recommend, uncertain
 from mixopt.objectives import parse
 from mixopt.optimizers.evaluate import evaluate
 
@@ -110,7 +110,9 @@ def test_cli_recommend_from_a_stored_study_in_json(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_atlas(tmp_path_factory):
-    """A two-entry atlas (T = 3, budget share 0 and 0.2 of a batch per generation), built twice."""
+    """A two-entry atlas (T = 3, budget share 0 and 0.2 of a batch per generation), built twice with a
+    loose precision stop (each report's means to 50%: the first chunks past the floor of 100 seeds), then
+    again with none (every one of the 300 seeds)."""
     tmp = tmp_path_factory.mktemp("atlas")
     atlas.GRIDS["tiny"] = {"generations": (3,), "human_per_generation": (0.0, 0.2), "contamination": (0.0,)}
     calls = []
@@ -124,19 +126,38 @@ def tiny_atlas(tmp_path_factory):
     try:
         kwargs = dict(families="gaussian", grid="tiny", trials=4, seeds=32, eval_seeds=300,
                       storage=str(tmp / "studies.log"), out=str(tmp / "atlas.json"))
-        built = atlas.build(**kwargs)
-        first_calls = len(calls)
-        rebuilt = atlas.build(**kwargs)  # resumes: every entry's study already holds its report
+        built = atlas.build(**kwargs, precision=0.5)
+        counted = [len(calls)]
+        rebuilt = atlas.build(**kwargs, precision=0.5)  # resumes: every entry's study already holds its report
+        counted.append(len(calls))
+        every = atlas.build(**kwargs, precision=0)  # another evaluation asked: the reports again, not the trials
+        counted.append(len(calls))
     finally:
         evaluate_mod.build_report = original
         del atlas.GRIDS["tiny"]
-    return {"path": tmp / "atlas.json", "built": built, "rebuilt": rebuilt, "calls": (first_calls, len(calls))}
+    return {"path": tmp / "atlas.json", "built": built, "rebuilt": rebuilt, "every": every, "calls": tuple(counted)}
 
 
 def test_atlas_build_is_resumable(tiny_atlas):
-    assert tiny_atlas["calls"] == (2, 2)  # the second build recomputed nothing
+    assert tiny_atlas["calls"] == (2, 2, 4)  # the second build recomputed nothing; the third its reports
     assert [e["report"] for e in tiny_atlas["rebuilt"]["entries"]] == [e["report"] for e in tiny_atlas["built"]["entries"]]
     assert json.loads(tiny_atlas["path"].read_text())["entries"][0]["objective"] == "final:kl"
+
+
+def test_atlas_reports_stop_at_recommends_precision_after_its_floor(tiny_atlas):
+    # A Gaussian's final KL varies about as much as its mean from seed to seed: a 95% half-width of 50%
+    # needs about (1.96 / 0.5)^2 = 15 seeds, so the stop comes at the first chunk (32 seeds) past the
+    # floor of recommend's MIN_EVAL_SEEDS = 100, well before 300. Without the stop 300; without the
+    # floor 32.
+    for entry in tiny_atlas["built"]["entries"]:
+        report = entry["report"]
+        assert report["evaluation"] == {"eval_seeds": 300, "precision": 0.5, "precise": True}
+        assert report["objective"]["eval_seeds"] == 128
+        assert evaluation.precise_enough(report, 0.5)
+    for entry in tiny_atlas["every"]["entries"]:
+        assert entry["report"]["evaluation"]["precision"] == 0 and entry["report"]["objective"]["eval_seeds"] == 300
+        assert entry["report"]["trials"] == 4  # the search was not run again
+    assert tiny_atlas["every"]["precision"] == 0
 
 
 def test_atlas_answer_names_its_source_and_distance(tiny_atlas):

@@ -143,7 +143,7 @@ def _atlas(args) -> None:
     payload = atlas.build(families=args.families, grid=args.grid, trials=args.trials, seeds=args.seeds,
                           eval_seeds=args.eval_seeds, workers=args.workers, storage=args.storage,
                           out=args.out, progress=not args.quiet, retentions=args.retentions,
-                          objectives=args.objectives, add_to=args.add_to)
+                          objectives=args.objectives, add_to=args.add_to, precision=args.precision)
     sys.stdout.write(fmt.format_atlas(payload, args.format))
 
 

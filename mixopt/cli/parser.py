@@ -4,6 +4,7 @@ import argparse
 
 from mixopt.cli.truth_flags import _family_flags
 from mixopt.errors import ConfigError
+from mixopt.serve.evaluation import PRECISION
 
 FORMATS = ("table", "csv", "json")
 
@@ -136,7 +137,11 @@ def _atlas_flags(build):
     build.add_argument("--add-to", metavar="ATLAS", help="keep this atlas's entries beside the new ones in --out")
     build.add_argument("--trials", type=int, default=40, help="optuna trials per grid scenario")
     build.add_argument("--seeds", type=int, default=128, help="seeds per trial")
-    build.add_argument("--eval-seeds", type=int, default=1000, help="fresh seeds of each entry's report")
+    build.add_argument("--eval-seeds", type=int, default=1000, help="fresh seeds of each entry's report, at most")
+    build.add_argument("--precision", type=float, default=PRECISION,
+                       help="each report stops once every mean is known to this share of itself (95%% half-width), "
+                            "after at least 100 seeds, as recommend's does (default %(default)s); 0: every "
+                            "--eval-seeds seed")
     build.add_argument("--workers", type=int, default=1, help="worker processes (grid scenarios in parallel)")
     build.add_argument("--storage", help="where the grid's studies are stored (as for optimize)")
     _common(build)

@@ -33,6 +33,7 @@ from mixopt.names import TRUTH_DEFAULTS
 from mixopt.objectives import Objective
 
 from mixopt.serve.atlas_grid import ATLAS_AXES, GRIDS, grid_configs
+from mixopt.serve.evaluation import MIN_EVAL_SEEDS, PRECISION, precise_enough
 
 
 def default_atlas_path():
@@ -158,9 +159,12 @@ def _axis_value(axis: str, value: float) -> float:
 
 
 def build_point(config_dict: dict, fixed: list, objective_text: str, trials: int, eval_seeds: int,
-                storage: str | None) -> dict:
+                storage: str | None, precision: float = 0.0) -> dict:
     """Optimises one grid scenario within its constraints (resuming its study) and returns its atlas entry.
-    The report's fresh seeds run in chunks of the search's seeds: the programs the trials used, no new ones."""
+    The report's fresh seeds run in chunks of the search's seeds: the programs the trials used, no new ones.
+    With a ``precision`` the report stops as ``recommend``'s does: once every mean is known to that share
+    of itself (95% half-width), after at least its ``MIN_EVAL_SEEDS`` (and the search's seeds), or
+    at ``eval_seeds``; an entry is then the answer an optimising ``recommend`` gives, on as many seeds."""
     import optuna
 
     from mixopt.families import make_family
@@ -179,16 +183,27 @@ def build_point(config_dict: dict, fixed: list, objective_text: str, trials: int
     name = default_study_name(config, objective.name, space, constraints=constraints)
     result = optimize_search(config, [objective], space, trials=trials, storage=storage, constraints=constraints,
                              study_name=name, seeds=config.run.seeds, seed=config.run.seed)
+    asked = {"eval_seeds": eval_seeds, "precision": precision}
     stored = result.study.user_attrs.get(REPORT_ATTR + objective.name)
-    if stored is not None and stored["trials"] >= trials and stored["objective"]["eval_seeds"] == eval_seeds:
+    if stored is not None and stored["trials"] >= trials and evaluation(stored) == asked:
         report = stored  # built by an earlier run of this build: not recomputed
     else:
+        floor = min(eval_seeds, max(config.run.seeds, MIN_EVAL_SEEDS))
         report = build_report(result.config, objective, eval_seeds=eval_seeds, seed=config.run.seed,
-                              constraints=constraints, chunk=config.run.seeds)
-        store_report(result.study, objective, report)
+                              constraints=constraints, chunk=config.run.seeds, precision=precision or None,
+                              min_seeds=floor if precision else 0)
+        precise = bool(precision) and precise_enough(report, precision)
+        store_report(result.study, objective, {**report, "evaluation": {**asked, "precise": precise}})
         report = result.study.user_attrs[REPORT_ATTR + objective.name]
     return {"scenario": config.to_dict()["scenario"], "objective": objective.name, "constraints": constraints,
             "study": name, "report": report}
+
+
+def evaluation(report: dict) -> dict:
+    """How a stored report was evaluated: the fresh seeds asked and the precision stop (0: none; a report
+    stored before the stop existed ran every seed asked)."""
+    asked = report.get("evaluation") or {"eval_seeds": report["objective"]["eval_seeds"], "precision": 0.0}
+    return {"eval_seeds": asked["eval_seeds"], "precision": asked["precision"]}
 
 
 def _program_group(config: Config) -> tuple:
@@ -206,20 +221,23 @@ def _point_worker(args):
 def build(*, families: str = "gaussian,categorical", grid: str = "default", trials: int = 40, seeds: int = 128,
           eval_seeds: int = 1000, workers: int = 1, storage: str | None = None, out: str | None = None,
           progress: bool = False, retentions: str = "free", objectives: str = "final",
-          add_to: str | None = None) -> dict:
+          add_to: str | None = None, precision: float = PRECISION) -> dict:
     """Builds (or resumes) the atlas and writes it to ``out`` (default ``mixopt-atlas.json``);
     ``add_to``: an atlas whose entries are kept beside the new ones (an entry of the same scenario,
-    objective and constraints is replaced), so one file answers several grids."""
+    objective and constraints is replaced), so one file answers several grids. ``precision``: each
+    entry's report stops as ``recommend``'s does (``build_point``; 0: every one of ``eval_seeds``)."""
     for name, value, minimum in (("trials", trials, 1), ("seeds", seeds, 2), ("eval_seeds", eval_seeds, 2),
                                  ("workers", workers, 1)):
         if value < minimum:
             raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    if not 0 <= precision < 1:
+        raise ConfigError(f"precision must be in [0, 1) (0: every evaluation seed), got {precision!r}")
     kept = load_atlas(add_to) if add_to else None  # read first: a bad file fails before the build
     points = grid_configs(families, grid, seeds, retentions, objectives)
     # scenarios that share compiled programs (family, horizon, training-set limit) run one after another:
     # the process keeps a group's programs instead of tracing them again for every other scenario
     order = sorted(range(len(points)), key=lambda i: _program_group(points[i][0]))
-    jobs = [(c.to_dict(), sorted(c.fixed), objective, trials, eval_seeds, storage)
+    jobs = [(c.to_dict(), sorted(c.fixed), objective, trials, eval_seeds, storage, precision)
             for c, objective in (points[i] for i in order)]
     entries = [None] * len(jobs)
     from mixopt.progress import Phase
@@ -244,7 +262,7 @@ def build(*, families: str = "gaussian,categorical", grid: str = "default", tria
             bar.close()
     axes = {axis: [v if math.isfinite(v) else "inf" for v in values] for axis, values in GRIDS[grid].items()}
     built = {"grid": grid, "axes": axes, "families": families, "retentions": retentions, "objectives": objectives,
-             "trials": trials, "seeds": seeds, "eval_seeds": eval_seeds}
+             "trials": trials, "seeds": seeds, "eval_seeds": eval_seeds, "precision": precision}
     if kept is not None:
         key = lambda e: (json.dumps(e["scenario"], sort_keys=True), e["objective"], _constrained(e))  # noqa: E731
         new = {key(e) for e in entries}

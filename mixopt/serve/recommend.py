@@ -26,6 +26,7 @@ from mixopt.config import Config
 from mixopt.errors import ConfigError
 from mixopt.objectives import Objective, parse
 from mixopt.serve.atlas import atlas_miss, from_atlas, load_atlas
+from mixopt.serve.evaluation import MIN_EVAL_SEEDS, PRECISION, precise_enough
 from mixopt.optimizers.constraints import constraints as constraints_of, recommend_space
 from mixopt.store import default_study_name, from_storage, store_report
 
@@ -36,21 +37,12 @@ EVALUATION_END = 0.85  # the evaluation stops (after a round of chunks) by this 
 # the rest is for the round that crosses it, storing the study and writing the answer
 LIMIT_END = 0.95  # no round of the evaluation, even one short of MIN_EVAL_SEEDS, is started that would end
 # past this share: the time budget is a promise about the whole process's wall time
-PRECISION = 0.02  # the evaluation stops once every mean is known to 2% (95% half-width), or at eval_seeds
-MIN_EVAL_SEEDS = 100  # even past the deadline (but not past LIMIT_END; compiled programs, no new ones): an answer
-# on one chunk of 32 seeds could not tell a policy from one simulated in a world of half the batch size
 
 
 def answer_source(report: dict) -> str:
     """``optimised``, or ``heuristic`` where the optimised policy did not beat the best budget-matched
     baseline beyond its CI and that baseline is the answer (``build_report``'s fallback)."""
     return "heuristic" if report.get("answer") == "heuristic" else "optimised"
-
-
-def _precise_enough(report: dict) -> bool:
-    """Whether every row of the report is known to ``PRECISION`` of its mean (a stop by precision)."""
-    rows = [report["objective"], *[r for r in report["baselines"] if "mean" in r]]
-    return all(r["ci_high"] - r["mean"] <= PRECISION * abs(r["mean"]) + 1e-12 for r in rows)
 
 
 def optimise(config: Config, objective: Objective, *, storage: str | None, time_budget: float, eval_seeds: int,
@@ -88,7 +80,7 @@ def optimise(config: Config, objective: Objective, *, storage: str | None, time_
                           precision=PRECISION, constraints=constraints, compile_s=compile_s)
     store_report(result.study, objective, report)
     used = report["objective"]["eval_seeds"]
-    precise = _precise_enough(report)
+    precise = precise_enough(report)
     finished = len(result.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
                                                                    optuna.trial.TrialState.FAIL)))
     budget = {"time_budget": time_budget, "search_seconds": round(searched, 2),

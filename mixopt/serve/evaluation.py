@@ -1,0 +1,12 @@
+"""How far an answer's evaluation on fresh seeds runs: the precision stop shared by ``recommend`` and the
+atlas build (an atlas entry is the answer an optimising ``recommend`` gives, evaluated the same way)."""
+
+PRECISION = 0.02  # the evaluation stops once every mean is known to 2% (95% half-width), or at eval_seeds
+MIN_EVAL_SEEDS = 100  # even past the deadline (but not past LIMIT_END; compiled programs, no new ones): an answer
+# on one chunk of 32 seeds could not tell a policy from one simulated in a world of half the batch size
+
+
+def precise_enough(report: dict, precision: float = PRECISION) -> bool:
+    """Whether every row of the report is known to ``precision`` of its mean (a stop by precision)."""
+    rows = [report["objective"], *[r for r in report["baselines"] if "mean" in r]]
+    return all(r["ci_high"] - r["mean"] <= precision * abs(r["mean"]) + 1e-12 for r in rows)
