@@ -77,7 +77,8 @@ def benchmark(suite: str = "smoke", out: str | None = None, **options) -> pd.Dat
 def calibrate(measurements, predict=(), **options) -> dict:
     """Fits the world to measured curves (``measurements``: a measurements TOML path or its table, DESIGN.md
     section 4) and predicts the ``predict`` policies ((name, [policy] dict) pairs or TOML paths); the
-    report as ``mixopt calibrate --format json`` prints it (``seeds``, ``seed``, ``steps``, ``trials``)."""
+    report as ``mixopt calibrate --format json`` prints it (``seeds``, ``seed``, ``steps``, ``trials``,
+    ``structural``: metric -> a structural error known from other systems, as ``--structural``)."""
     from mixopt.calibration import measurements as measurements_mod
     from mixopt.calibration.report import calibrate as run
 

@@ -195,6 +195,16 @@ def test_bad_measurement_files_get_one_line_errors(tmp_path, capsys, change, mes
     assert err.count("\n") == 0 and err.startswith("mixopt: error:") and message in err
 
 
+@pytest.mark.parametrize("flag, message", [("variance", "expected METRIC=S"), ("kl=0.1", "not a measured metric"),
+                                           ("variance_ratio=-0.1", "must be a finite number >= 0")])
+def test_bad_structural_flags_get_one_line_errors_before_jax(tmp_path, capsys, flag, message):
+    path = tmp_path / "ok.toml"
+    path.write_text(measurements_text(_broken(lambda d: None)))
+    assert main(["calibrate", str(path), "--quiet", "--structural", flag]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("mixopt: error:") and message in err
+
+
 def test_the_shipped_toml_writer_round_trips():
     import tomllib
 

@@ -21,11 +21,14 @@ and dropped: the same world at k = 4, where the Monte-Carlo band of a fit with M
 the points without the term (no power), and a structural variance growing as t (60% of the points against the constant's 67% at k = 4, float32).
 """
 import numpy as np
+import pytest
 
 from mixopt.calibration import measurements as measurements_mod
+from mixopt.calibration.discrepancy import moment_scale
 from mixopt.calibration.fit import Z
 from mixopt.calibration.report import calibrate
 from mixopt.cli.calibration_format import format_calibration
+from mixopt.errors import ConfigError
 
 M, T, K, SEEDS, REPEATS = 30, 6, 8, 3000, 8
 
@@ -94,3 +97,35 @@ def test_one_measured_run_leaves_the_structural_error_unestimated_and_says_so():
     assert out["discrepancy"]["scale"] is None and out["discrepancy"]["folds"] == 0
     assert all(row["structural_sd"] == 0.0 for row in out["predictions"])
     assert "conditional on the family" in format_calibration(out, "table")
+    # s known from other systems (--structural): the same fit, its bands widened in quadrature at t >= 1 only
+    given = calibrate(measurements_mod.parse(data), predict=[("subsample", {"retention": "subsample"})], seeds=400,
+                      steps=2, trials=4, progress=False, structural={"variance_ratio": 0.05})
+    assert given["discrepancy"]["given"] == {"variance_ratio": 0.05} and given["discrepancy"]["estimated"] is None
+    for row, plain in zip(given["predictions"], out["predictions"]):
+        assert row["mean"] == plain["mean"]
+        half, plain_half = (row["pi_high"] - row["pi_low"]) / 2, (plain["pi_high"] - plain["pi_low"]) / 2
+        s = 0.05 if row["generation"] > 0 else 0.0
+        assert row["structural_sd"] == s
+        assert np.isclose(half ** 2, plain_half ** 2 + (Z * s) ** 2, rtol=1e-9), (half, plain_half)
+    assert "given: variance_ratio 0.05" in format_calibration(given, "table")
+    with pytest.raises(ConfigError, match="not a measured metric"):
+        calibrate(measurements_mod.parse(data), seeds=400, steps=0, trials=1, progress=False, structural={"kl": 0.1})
+    with pytest.raises(ConfigError, match="must be a finite number >= 0"):
+        calibrate(measurements_mod.parse(data), seeds=400, steps=0, trials=1, progress=False,
+                  structural={"variance_ratio": -1})
+
+
+def test_the_method_of_moments_scale_removes_the_forecasts_own_variance_and_the_measurement_error():
+    # misses of sd 0.1 around forecasts with their own variance 0.02^2 and measured with error 0.01: the
+    # structure left is sqrt(0.1^2 - 0.02^2 - 0.01^2); its estimate from n = 20000 points has a relative
+    # SE of about 1 / sqrt(2n) = 0.5% (a chi-square's), so 2% is four SEs; the residual's plain RMS
+    # (no subtraction, the wrong formula) is 0.1, 2.6% off, and fails
+    rng = np.random.default_rng(3)
+    n = 20000
+    residual = rng.normal(0.0, 0.1, n)
+    truth = np.sqrt(0.1 ** 2 - 0.02 ** 2 - 0.01 ** 2)
+    s = moment_scale(residual, np.full(n, 0.02 ** 2), np.full(n, 0.01))
+    assert abs(s - truth) < 0.02 * truth, s
+    assert abs(np.sqrt(np.mean(residual ** 2)) - truth) > 0.02 * truth  # the check has power
+    assert moment_scale(residual[:5] * 0, np.ones(5), np.ones(5)) == 0.0  # forecasts inside their bands: none
+    assert moment_scale([], [], []) == 0.0

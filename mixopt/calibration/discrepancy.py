@@ -18,6 +18,12 @@ forecast by a fit to the others (refined from the full fit's values, integer key
 s^2 = max(0, sum(r^2 - v - se^2)) / n over its n points at generations t >= 1 (method of moments:
 r the forecast's residual, v its parametric variance, se the measurement's error). With one run measured s is not
 estimated and the predictions say that their bands are conditional on the family.
+
+A misfit that no measured run shows cannot be estimated from them (Kazdan et al.'s Llama-2: its replace
+and accumulate runs agree with the learner, its accumulate-subsample run does not). ``given`` is s known
+from other systems of the same kind and metric (``calibrate --structural METRIC=S``): for the published
+language models' test loss, leave-one-model-out over the other models' forecasts of policies their fits
+did not see (experiments/calibration/transfer.py, its README (f)). Where both exist, the larger is used.
 """
 from typing import NamedTuple
 
@@ -27,13 +33,21 @@ from mixopt.errors import ConfigError, SimulationError
 
 
 class Discrepancy(NamedTuple):
-    scale: dict  # metric -> s; empty where not estimated
+    estimated: dict  # metric -> s by leave-one-run-out; empty where not estimated
     folds: int  # runs forecast from the others that gave points
     points: int  # measured points of those forecasts
     reason: str = ""  # why not estimated (empty where it was)
+    given: dict = {}  # metric -> s known from other systems (calibrate --structural)
+
+    @property
+    def scale(self) -> dict:
+        """metric -> the s the bands carry: the larger of the estimated and the given one."""
+        return {m: max(self.estimated.get(m, 0.0), self.given.get(m, 0.0)) for m in {**self.estimated, **self.given}}
 
     def to_dict(self) -> dict:
-        return {"scale": self.scale or None, "method": "leave-one-run-out", "folds": self.folds,
+        methods = [name for name, part in (("leave-one-run-out", self.estimated), ("given", self.given)) if part]
+        return {"scale": self.scale or None, "method": " and ".join(methods) or "leave-one-run-out",
+                "estimated": self.estimated or None, "given": self.given or None, "folds": self.folds,
                 "points": self.points, "note": self.note()}
 
     def note(self) -> str:
@@ -41,12 +55,43 @@ class Discrepancy(NamedTuple):
             return (f"not estimated ({self.reason or 'no run could be forecast from the others'}): the "
                     "prediction bands are conditional on the family being right")
         scales = ", ".join(f"{m} {s:.3g}" for m, s in self.scale.items())
-        return (f"included: N(0, s^2) at generations >= 1, s = {scales} (leave-one-run-out: {self.folds} runs "
-                f"forecast from the others, {self.points} points)")
+        source = []
+        if self.estimated:
+            source.append(f"leave-one-run-out: {self.folds} runs forecast from the others, {self.points} points")
+        else:
+            source.append(f"not estimated from these runs: {self.reason or 'no run forecast from the others'}")
+        if self.given:
+            source.append("given: " + ", ".join(f"{m} {s:.3g}" for m, s in self.given.items())
+                          + (" (the larger is used)" if self.estimated else ""))
+        return f"included: N(0, s^2) at generations >= 1, s = {scales} ({'; '.join(source)})"
 
 
 def not_estimated(reason: str) -> Discrepancy:
     return Discrepancy({}, 0, 0, reason)
+
+
+def moment_scale(residual, var, stderr) -> float:
+    """s by the method of moments over forecast points: sqrt(max(0, sum(r^2 - v - se^2)) / n), ``residual``
+    the forecast's misses, ``var`` its own (parametric and Monte-Carlo) variance, ``stderr`` the
+    measurements' standard errors."""
+    residual, var, stderr = (np.asarray(a, float) for a in (residual, var, stderr))
+    return float(np.sqrt(max(np.sum(residual ** 2 - var - stderr ** 2), 0.0) / residual.size)) if residual.size else 0.0
+
+
+def check_given(given: dict, metrics) -> dict:
+    """``--structural`` values: metric -> s >= 0 for metrics the measurements hold."""
+    out = {}
+    for metric, value in (given or {}).items():
+        if metric not in metrics:
+            raise ConfigError(f"--structural {metric}: not a measured metric (measured: {', '.join(metrics)})")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"--structural {metric}: must be a number >= 0, got {value!r}") from None
+        if not (value >= 0 and np.isfinite(value)):
+            raise ConfigError(f"--structural {metric}: must be a finite number >= 0, got {value!r}")
+        out[metric] = value
+    return out
 
 
 def estimate(world, links: dict, values: dict, *, steps: int) -> Discrepancy:
@@ -65,7 +110,7 @@ def estimate(world, links: dict, values: dict, *, steps: int) -> Discrepancy:
         return not_estimated("one run measured: measure a second policy to estimate it")
     if steps < 1:
         return not_estimated("--steps 0: the runs left out could not be refitted")
-    excess, size, folds, count = {}, {}, 0, 0
+    parts, folds, count = {}, 0, 0
     for r, run in enumerate(runs):
         others = world.measurements._replace(runs=runs[:r] + runs[r + 1:])
         sub = World(others, seeds=len(world.keys), seed=world.seed, stream=world.stream)  # the same seeds
@@ -89,12 +134,13 @@ def estimate(world, links: dict, values: dict, *, steps: int) -> Discrepancy:
             at = names.index(metric.name) * num + np.asarray(metric.generation)
             use = (np.asarray(metric.generation) > 0) & np.isfinite(var[at])
             residual = np.asarray(metric.value)[use] - mean[at[use]]
-            excess[metric.name] = excess.get(metric.name, 0.0) + float(
-                np.sum(residual ** 2 - var[at[use]] - np.asarray(metric.stderr)[use] ** 2))
-            size[metric.name] = size.get(metric.name, 0.0) + float(use.sum())
+            part = parts.setdefault(metric.name, ([], [], []))
+            for into, values in zip(part, (residual, var[at[use]], np.asarray(metric.stderr)[use])):
+                into.append(values)
             count += int(use.sum())
         folds += count > before
-    scale = {m: float(np.sqrt(max(excess[m], 0.0) / size[m])) for m in excess if size[m] > 0}
+    scale = {m: moment_scale(*(np.concatenate(p) for p in part)) for m, part in parts.items()
+             if sum(map(len, part[0]))}
     if not scale:
         return Discrepancy({}, folds, count, "no run could be forecast from the others with a finite band at "
                                              "generations >= 1 and standard errors")

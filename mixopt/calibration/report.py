@@ -30,8 +30,10 @@ def chi2_sf(x: float, dof: int) -> float:
 
 
 def calibrate(measurements: Measurements, *, predict=(), seeds: int = 200, seed: int = 0, steps: int = 10,
-              trials: int = 40, progress: bool = True) -> dict:
-    """Fits ``measurements``; ``predict``: (name, policy dict) pairs to predict with intervals."""
+              trials: int = 40, progress: bool = True, structural: dict | None = None) -> dict:
+    """Fits ``measurements``; ``predict``: (name, policy dict) pairs to predict with intervals;
+    ``structural``: metric -> a structural error s known from other systems (``discrepancy``), carried by
+    the prediction bands at generations >= 1 where it exceeds the one the runs give."""
     for name, value, low in (("seeds", seeds, 2), ("steps", steps, 0), ("trials", trials, 0), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -43,6 +45,7 @@ def calibrate(measurements: Measurements, *, predict=(), seeds: int = 200, seed:
     world = World(measurements, seeds=seeds, seed=seed)
     points, links = Points.of(measurements), links_of(measurements)
     check_links(points, links)
+    given = discrepancy.check_given(structural, list(links))
     with Phase("calibrate: search", trials if progress else None, unit="trials") as bar:
         start = search(world, points, links, trials=trials, seed=seed, progress=lambda n, _: bar.update(to=n))
     with Waiting("calibrate: refine (Levenberg-Marquardt), profiles, intervals"):
@@ -67,6 +70,7 @@ def calibrate(measurements: Measurements, *, predict=(), seeds: int = 200, seed:
     if predict:
         with Waiting(f"calibrate: structural error (each of {len(measurements.runs)} runs forecast from the others)"):
             structural = discrepancy.estimate(world, links, values, steps=steps)
+    structural = structural._replace(given=given)
     payload["discrepancy"] = structural.to_dict()
     with Waiting(f"calibrate: predict {len(predict)} policies"):
         payload["predictions"] = [row for name, policy in predict for row in predict_mod.predict(

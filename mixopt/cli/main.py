@@ -168,18 +168,32 @@ def _calibrate(args) -> None:
         _check_out(path)
     measured = measurements.load(args.measurements)  # bad input fails before JAX is imported
     predict = [measurements.load_policy(path) for path in args.predict]
+    structural = _structural(args.structural, measured)
     enable_compilation_cache()
     from mixopt.calibration import predict as predict_mod
     from mixopt.calibration.report import calibrate
     from mixopt.cli.calibration_format import format_calibration
 
     payload = calibrate(measured, predict=predict, seeds=args.seeds, seed=args.seed, steps=args.steps,
-                        trials=args.trials, progress=not args.quiet)
+                        trials=args.trials, progress=not args.quiet, structural=structural)
     if args.out:
         _emit(predict_mod.config_text(payload, args.measurements), args.out)
     if args.figure:
         predict_mod.figure(payload, args.figure)
     sys.stdout.write(format_calibration(payload, args.format))
+
+
+def _structural(pairs: list, measured) -> dict:
+    """``--structural METRIC=S`` flags as {metric: s}, checked against the measured metrics (before JAX)."""
+    from mixopt.calibration.discrepancy import check_given
+
+    given = {}
+    for pair in pairs:
+        metric, sep, value = pair.partition("=")
+        if not sep or not metric.strip():
+            raise ConfigError(f"--structural {pair}: expected METRIC=S, e.g. test_error=0.1")
+        given[metric.strip()] = value.strip()
+    return check_given(given, sorted({m.name for run in measured.runs for m in run.metrics}))
 
 
 def _in_flags(message: str, argv) -> str:

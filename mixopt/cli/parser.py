@@ -179,6 +179,10 @@ def _calibrate_flags(cal):
     cal.add_argument("--out", help="write the calibrated config (a TOML that every command takes) here; an existing "
                                    "file is replaced whole")
     cal.add_argument("--figure", metavar="PNG", help="draw the measured points, the fit and the predictions here")
+    cal.add_argument("--structural", action="append", default=[], metavar="METRIC=S",
+                     help="a structural error s known from other systems (the forecasts of a family that is wrong "
+                          "miss by N(0, s^2)); the prediction bands carry it at generations >= 1 where it exceeds "
+                          "the one the runs give (repeatable; README: calibrate)")
     cal.add_argument("--seeds", type=int, default=200, help="common Monte-Carlo seeds of every candidate world")
     cal.add_argument("--seed", type=int, default=0, help="the seed of the search and of the common seeds")
     cal.add_argument("--steps", type=int, default=10, help="Levenberg-Marquardt steps after the search")
