@@ -129,3 +129,24 @@ def test_the_method_of_moments_scale_removes_the_forecasts_own_variance_and_the_
     assert abs(np.sqrt(np.mean(residual ** 2)) - truth) > 0.02 * truth  # the check has power
     assert moment_scale(residual[:5] * 0, np.ones(5), np.ones(5)) == 0.0  # forecasts inside their bands: none
     assert moment_scale([], [], []) == 0.0
+
+
+def test_the_transferred_scale_leaves_the_held_out_model_out_and_weights_models_equally():
+    # experiments/calibration/transfer.py: three "models" whose forecasts miss by exactly +-s (own
+    # variance and read-off error 0, so each model's moment scale is its s); the held-out model's s
+    # must come from the others only, each model counting once whatever its number of points
+    import pandas as pd
+
+    from experiments.calibration.transfer import table, transferred
+
+    def model(s, n):
+        return pd.DataFrame({"residual": np.resize([s, -s], n), "own_var": np.zeros(n), "se": np.zeros(n),
+                             "pi_low": np.full(n, -0.05), "pi_high": np.full(n, 0.05), "structural_sd": np.zeros(n)})
+
+    models = {"a": model(0.3, 4), "b": model(0.1, 40), "c": model(0.2, 4)}
+    assert np.isclose(transferred(models, "a"), np.sqrt((0.1 ** 2 + 0.2 ** 2) / 2))  # not pooled by points
+    assert np.isclose(transferred(models, None), np.sqrt((0.09 + 0.01 + 0.04) / 3))
+    rows = table(models).set_index("model")
+    # b's misses of 0.1 fit inside z * s from a and c (1.645 * 0.255); a's 0.3 do not fit in 1.645 * 0.158
+    assert rows.loc["b", "inside_90pi_with"] == 1.0 and rows.loc["a", "inside_90pi_with"] == 0.0
+    assert rows.loc["b", "inside_90pi_without"] == 0.0  # the plain +-0.05 band

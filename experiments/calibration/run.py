@@ -55,7 +55,7 @@ def score(payload: dict, observed: dict, truth: dict, naive_default: dict | None
     for (policy, metric), group in pred.groupby(["policy", "metric"], sort=False):
         if (policy, metric) not in truth:
             continue
-        gens, values = truth[(policy, metric)]
+        gens, values, *_ = truth[(policy, metric)]
         later = gens >= 1
         group = group.set_index("generation")
         mean = group.loc[gens[later], "mean"].to_numpy()
@@ -72,6 +72,23 @@ def score(payload: dict, observed: dict, truth: dict, naive_default: dict | None
         rows.append({**row, "inside_90pi": float(inside.mean()), "structural_s": structural,
                      "verdict": payload["verdict"][:60]})
     return rows
+
+
+def held_out_points(payload: dict, truth: dict) -> pd.DataFrame:
+    """Each held-out measured point (generations >= 1) beside its forecast: ``measured``, ``stderr`` (the
+    read-off error where known), ``mean``, ``pi_low``, ``pi_high``, ``structural_sd`` (the band's own
+    variance is ((pi_high - pi_low) / 2 / z)^2 less structural_sd^2): what transfer.py pools."""
+    pred = pd.DataFrame(payload["predictions"]).set_index(["policy", "metric", "generation"])
+    rows = []
+    for (policy, metric), (gens, values, *rest) in truth.items():
+        stderr = rest[0] if rest else np.full(len(gens), np.nan)
+        for g, v, se in zip(gens, values, stderr):
+            if g >= 1 and (policy, metric, g) in pred.index:
+                row = pred.loc[(policy, metric, g)]
+                rows.append({"policy": policy, "metric": metric, "generation": int(g), "measured": float(v),
+                             "stderr": float(se), **{k: float(row[k]) for k in ("mean", "pi_low", "pi_high",
+                                                                              "structural_sd")}})
+    return pd.DataFrame(rows)
 
 
 def default_world(measured, observed_first: dict, policies: dict, links: dict) -> dict:
@@ -92,7 +109,8 @@ def fit_and_score(path: Path, label: str, truth: dict, predict: dict, out: Path,
     measured = measurements_mod.load(path)
     payload = calibrate(measured, predict=list(predict.items()), seeds=args.seeds, trials=args.trials,
                         steps=args.steps, progress=False)
-    predict_mod.figure(payload, out / f"{label}.png", held_out=truth)
+    predict_mod.figure(payload, out / f"{label}.png", held_out={k: v[:2] for k, v in truth.items()})
+    held_out_points(payload, truth).to_csv(out / f"{label}-points.csv", index=False)
     run = measured.runs[0]
     observed = {m.name: (m.generation, m.value) for m in run.metrics}
     first = {m.name: float(m.value[0]) for m in run.metrics}
@@ -212,7 +230,8 @@ def real(args, out: Path, world: dict = CATEGORICAL, suffix: str = "") -> list[d
             group = curves[curves["policy_normalised"] == policy]
             if policy == "accumulate" and anchor:  # scored where the fit has not seen it
                 group = group[group["generation"] > anchor]
-            truth[(policy, metric)] = (group["generation"].to_numpy(), group["value"].to_numpy())
+            truth[(policy, metric)] = (group["generation"].to_numpy(), group["value"].to_numpy(),
+                                       group["stderr"].to_numpy())
         _, scored = fit_and_score(path, label + suffix, truth, {p: POLICIES[p] for p in others}, out, args,
                                   default=world is CATEGORICAL)
         rows += scored
