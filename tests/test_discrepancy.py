@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from mixopt.calibration import measurements as measurements_mod
-from mixopt.calibration.discrepancy import moment_scale
+from mixopt.calibration.discrepancy import Discrepancy, moment_scale
 from mixopt.calibration.fit import Z
 from mixopt.calibration.report import calibrate
 from mixopt.cli.calibration_format import format_calibration
@@ -129,6 +129,10 @@ def test_the_method_of_moments_scale_removes_the_forecasts_own_variance_and_the_
     assert abs(np.sqrt(np.mean(residual ** 2)) - truth) > 0.02 * truth  # the check has power
     assert moment_scale(residual[:5] * 0, np.ones(5), np.ones(5)) == 0.0  # forecasts inside their bands: none
     assert moment_scale([], [], []) == 0.0
+    # the bands carry the larger of the estimated and the given s; a given 0 is no term
+    both = Discrepancy({"m": 0.1, "k": 0.2}, 2, 10, "", {"m": 0.3, "k": 0.1, "n": 0.0})
+    assert both.scale == {"m": 0.3, "k": 0.2} and both.to_dict()["method"] == "leave-one-run-out and given"
+    assert Discrepancy({}, 0, 0, "one run", {"n": 0.0}).scale == {}
 
 
 def test_the_transferred_scale_leaves_the_held_out_model_out_and_weights_models_equally():
@@ -143,10 +147,12 @@ def test_the_transferred_scale_leaves_the_held_out_model_out_and_weights_models_
         return pd.DataFrame({"residual": np.resize([s, -s], n), "own_var": np.zeros(n), "se": np.zeros(n),
                              "pi_low": np.full(n, -0.05), "pi_high": np.full(n, 0.05), "structural_sd": np.zeros(n)})
 
-    models = {"a": model(0.3, 4), "b": model(0.1, 40), "c": model(0.2, 4)}
-    assert np.isclose(transferred(models, "a"), np.sqrt((0.1 ** 2 + 0.2 ** 2) / 2))  # not pooled by points
+    models = {"p-2024-a": model(0.3, 4), "p-2024-b": model(0.1, 40), "p-2024-c": model(0.2, 4)}
+    assert np.isclose(transferred(models, "p-2024-a"), np.sqrt((0.1 ** 2 + 0.2 ** 2) / 2))  # not pooled by points
     assert np.isclose(transferred(models, None), np.sqrt((0.09 + 0.01 + 0.04) / 3))
+    twins = {**models, "q-2024-a": model(0.05, 4)}  # the same architecture in another paper: left out with it
+    assert np.isclose(transferred(twins, "q-2024-a"), transferred(models, "p-2024-a"))
     rows = table(models).set_index("model")
     # b's misses of 0.1 fit inside z * s from a and c (1.645 * 0.255); a's 0.3 do not fit in 1.645 * 0.158
-    assert rows.loc["b", "inside_90pi_with"] == 1.0 and rows.loc["a", "inside_90pi_with"] == 0.0
-    assert rows.loc["b", "inside_90pi_without"] == 0.0  # the plain +-0.05 band
+    assert rows.loc["p-2024-b", "inside_90pi_with"] == 1.0 and rows.loc["p-2024-a", "inside_90pi_with"] == 0.0
+    assert rows.loc["p-2024-b", "inside_90pi_without"] == 0.0  # the plain +-0.05 band

@@ -4,9 +4,10 @@ Case (d) fits the learner to each published language model's replace curve and f
 it did not see (accumulate; accumulate-subsample where Kazdan et al. measured it). With one run the
 structural error cannot be estimated from the runs (``mixopt/calibration/discrepancy.py``), and the
 bands, conditional on the family, miss (Kazdan's Llama-2 12M: 0 of 44 points inside). Here each model's
-s is taken from the *other* language models' held-out points (leave-one-model-out, the method of
-moments of ``discrepancy.moment_scale`` per model, the models weighted equally: s is a property of a
-system, and Kazdan's 40-odd points a model would otherwise outvote four models of 4), and each model's
+s is taken from the *other* language models' held-out points (leave-one-model-out: every curve of
+another architecture, its twin in the other paper left out too; the method of moments of
+``discrepancy.moment_scale`` per curve, the curves weighted equally: s is a property of a system, and
+Kazdan's 40-odd points a model would otherwise outvote four models of 4), and each model's
 bands are widened by it as ``calibrate --structural test_error=S`` does: z * sqrt(v + s^2), v the
 band's own variance. All six models measure one metric (TinyStories test cross-entropy, nats); the
 VAE and GeoDiff curves (other units) are left out.
@@ -33,14 +34,16 @@ MODELS = ("gpt-2", "llama-2")  # the language models of data/real-curves.csv
 
 def load(folder: Path) -> dict[str, pd.DataFrame]:
     """Model label -> its held-out points (``run.held_out_points``), with ``residual``, ``own_var`` (the
-    band's variance without any structural term) and ``se`` (the read-off error; 0.2% of the value where
-    the source gives none, as the fits assume)."""
+    band's variance without any structural term) and ``se`` (the read-off error; where the source gives
+    none, 0.2% of the point's value: the fits take 0.2% of the curve's mean)."""
     out = {}
     for path in sorted(folder.glob("*-learner-points.csv")):
         label = path.name.removesuffix("-learner-points.csv")
         if not any(m in label for m in MODELS):
             continue
         points = pd.read_csv(path)
+        if points.empty:
+            continue
         half = (points.pi_high - points.pi_low) / 2
         out[label] = points.assign(residual=points.measured - points["mean"],
                                    own_var=(half / Z) ** 2 - points.structural_sd ** 2,
@@ -55,15 +58,23 @@ def per_model_scale(points: pd.DataFrame) -> float:
     return moment_scale(finite.residual, finite.own_var, finite.se)
 
 
+def architecture(label: str) -> str:
+    """The model without its paper: Gerstgrasser et al. and Kazdan et al. (one lab, TinyStories) both
+    trained GPT-2 9M and Llama-2 12M, so leaving one of them out leaves its twin out too."""
+    return label.split("-2024-", 1)[-1]
+
+
 def transferred(models: dict[str, pd.DataFrame], held_out: str | None) -> float:
-    """s from the models other than ``held_out``, each weighted equally: sqrt of the mean of their s^2."""
-    others = [per_model_scale(p) ** 2 for name, p in models.items() if name != held_out]
+    """s from the models of another architecture than ``held_out``, each curve weighted equally: sqrt of
+    the mean of their s^2 (``None``: every model)."""
+    others = [per_model_scale(p) ** 2 for name, p in models.items()
+              if held_out is None or architecture(name) != architecture(held_out)]
     return float(np.sqrt(np.mean(others))) if others else float("nan")
 
 
 def table(models: dict[str, pd.DataFrame]) -> pd.DataFrame:
     rows = []
-    for name, points in models.items():
+    for name, points in models.items():  # a point with an infinite band (not identified) counts as inside
         s = transferred(models, name)
         half = Z * np.sqrt(points.own_var + s ** 2)
         plain = (points.pi_high - points.pi_low) / 2

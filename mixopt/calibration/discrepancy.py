@@ -42,7 +42,8 @@ class Discrepancy(NamedTuple):
     @property
     def scale(self) -> dict:
         """metric -> the s the bands carry: the larger of the estimated and the given one."""
-        return {m: max(self.estimated.get(m, 0.0), self.given.get(m, 0.0)) for m in {**self.estimated, **self.given}}
+        return {m: max(self.estimated.get(m, 0.0), self.given.get(m, 0.0)) for m in {**self.estimated, **self.given}
+                if m in self.estimated or self.given[m] > 0}
 
     def to_dict(self) -> dict:
         methods = [name for name, part in (("leave-one-run-out", self.estimated), ("given", self.given)) if part]
@@ -80,6 +81,8 @@ def moment_scale(residual, var, stderr) -> float:
 
 def check_given(given: dict, metrics) -> dict:
     """``--structural`` values: metric -> s >= 0 for metrics the measurements hold."""
+    if given is not None and not isinstance(given, dict):
+        raise ConfigError(f"structural must be a dict of metric -> s, got {given!r}")
     out = {}
     for metric, value in (given or {}).items():
         if metric not in metrics:
@@ -135,8 +138,8 @@ def estimate(world, links: dict, values: dict, *, steps: int) -> Discrepancy:
             use = (np.asarray(metric.generation) > 0) & np.isfinite(var[at])
             residual = np.asarray(metric.value)[use] - mean[at[use]]
             part = parts.setdefault(metric.name, ([], [], []))
-            for into, values in zip(part, (residual, var[at[use]], np.asarray(metric.stderr)[use])):
-                into.append(values)
+            for into, column in zip(part, (residual, var[at[use]], np.asarray(metric.stderr)[use])):
+                into.append(column)
             count += int(use.sum())
         folds += count > before
     scale = {m: moment_scale(*(np.concatenate(p) for p in part)) for m, part in parts.items()

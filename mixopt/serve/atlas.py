@@ -33,7 +33,7 @@ from mixopt.names import TRUTH_DEFAULTS
 from mixopt.objectives import Objective
 
 from mixopt.serve.atlas_grid import ATLAS_AXES, GRIDS, grid_configs
-from mixopt.serve.evaluation import MIN_EVAL_SEEDS, PRECISION, precise_enough
+from mixopt.serve.evaluation import PRECISION, floor, precise_enough
 
 
 def default_atlas_path():
@@ -163,7 +163,7 @@ def build_point(config_dict: dict, fixed: list, objective_text: str, trials: int
     """Optimises one grid scenario within its constraints (resuming its study) and returns its atlas entry.
     The report's fresh seeds run in chunks of the search's seeds: the programs the trials used, no new ones.
     With a ``precision`` the report stops as ``recommend``'s does: once every mean is known to that share
-    of itself (95% half-width), after at least its ``MIN_EVAL_SEEDS`` (and the search's seeds), or
+    of itself (95% half-width), after at least ``evaluation.floor`` seeds (``MIN_EVAL_SEEDS`` and the search's), or
     at ``eval_seeds``; an entry is then the answer an optimising ``recommend`` gives, on as many seeds."""
     import optuna
 
@@ -188,10 +188,9 @@ def build_point(config_dict: dict, fixed: list, objective_text: str, trials: int
     if stored is not None and stored["trials"] >= trials and evaluation(stored) == asked:
         report = stored  # built by an earlier run of this build: not recomputed
     else:
-        floor = min(eval_seeds, max(config.run.seeds, MIN_EVAL_SEEDS))
         report = build_report(result.config, objective, eval_seeds=eval_seeds, seed=config.run.seed,
                               constraints=constraints, chunk=config.run.seeds, precision=precision or None,
-                              min_seeds=floor if precision else 0)
+                              min_seeds=floor(eval_seeds, config.run.seeds) if precision else 0)
         precise = bool(precision) and precise_enough(report, precision)
         store_report(result.study, objective, {**report, "evaluation": {**asked, "precise": precise}})
         report = result.study.user_attrs[REPORT_ATTR + objective.name]

@@ -10,3 +10,9 @@ def precise_enough(report: dict, precision: float = PRECISION) -> bool:
     """Whether every row of the report is known to ``precision`` of its mean (a stop by precision)."""
     rows = [report["objective"], *[r for r in report["baselines"] if "mean" in r]]
     return all(r["ci_high"] - r["mean"] <= precision * abs(r["mean"]) + 1e-12 for r in rows)
+
+
+def floor(eval_seeds: int, seeds: int) -> int:
+    """The fewest fresh seeds an answer stops at (by precision or, in ``recommend``, by the deadline): the
+    search's seeds and ``MIN_EVAL_SEEDS``, at most ``eval_seeds``."""
+    return min(eval_seeds, max(seeds, MIN_EVAL_SEEDS))

@@ -26,7 +26,7 @@ from mixopt.config import Config
 from mixopt.errors import ConfigError
 from mixopt.objectives import Objective, parse
 from mixopt.serve.atlas import atlas_miss, from_atlas, load_atlas
-from mixopt.serve.evaluation import MIN_EVAL_SEEDS, PRECISION, precise_enough
+from mixopt.serve.evaluation import PRECISION, floor, precise_enough
 from mixopt.optimizers.constraints import constraints as constraints_of, recommend_space
 from mixopt.store import default_study_name, from_storage, store_report
 
@@ -76,7 +76,7 @@ def optimise(config: Config, objective: Objective, *, storage: str | None, time_
     report = build_report(result.config, objective, eval_seeds=eval_seeds, seed=config.run.seed,
                           chunk=config.run.seeds, runners=result.runners,
                           deadline=started + EVALUATION_END * time_budget, limit=started + LIMIT_END * time_budget,
-                          min_seeds=min(eval_seeds, max(config.run.seeds, MIN_EVAL_SEEDS)),
+                          min_seeds=floor(eval_seeds, config.run.seeds),
                           precision=PRECISION, constraints=constraints, compile_s=compile_s)
     store_report(result.study, objective, report)
     used = report["objective"]["eval_seeds"]
