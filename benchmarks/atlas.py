@@ -12,6 +12,9 @@ its own ``mixopt`` package and warmed by a build of its own first. Without it on
 ``--reference-build ARGS``: the reference's own ``atlas build`` options (default: this checkout's), so
 the goal's two builds can be timed in one run: ``--reference /tmp/ref40 --reference-build "--trials 24"``
 times the 36-entry default build of 40f4fcd (the issue's 11 min 18 s) beside this checkout's 160 entries.
+Each runs with its own defaults: a reference before 09f3057 evaluates every report on all ``--eval-seeds``,
+this checkout stops at ``--precision`` (the builds as a user runs them; add ``--precision 0`` to this
+checkout's options by hand to compare equal work: ``--reference-build`` keeps the reference's own).
 
 Run: ``python benchmarks/atlas.py --families gaussian --retentions free,replace,train-size --reference
 /tmp/ref``; prints a table, writes ``benchmarks/results/atlas.csv``.
