@@ -13,8 +13,8 @@ its own ``mixopt`` package and warmed by a build of its own first. Without it on
 the goal's two builds can be timed in one run: ``--reference /tmp/ref40 --reference-build "--trials 24"``
 times the 36-entry default build of 40f4fcd (the issue's 11 min 18 s) beside this checkout's 160 entries.
 Each runs with its own defaults: a reference before 09f3057 evaluates every report on all ``--eval-seeds``,
-this checkout stops at ``--precision`` (the builds as a user runs them; add ``--precision 0`` to this
-checkout's options by hand to compare equal work: ``--reference-build`` keeps the reference's own).
+this checkout stops at its ``--precision`` (the builds as a user runs them; ``--precision 0`` here passes
+it to this checkout's build to compare equal work; ``--reference-build`` keeps the reference's own).
 
 Run: ``python benchmarks/atlas.py --families gaussian --retentions free,replace,train-size --reference
 /tmp/ref``; prints a table, writes ``benchmarks/results/atlas.csv``.
@@ -54,11 +54,13 @@ def main(argv=None):
     parser.add_argument("--reference", type=Path, help="a checkout of the earlier code")
     parser.add_argument("--reference-build", help="the reference's atlas build options, as one string "
                                                   "(default: the same as this checkout's)")
+    parser.add_argument("--precision", help="this checkout's atlas build --precision (default: its own default)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     options = ["--families", args.families, "--grid", args.grid, "--retentions", args.retentions,
                "--objectives", args.objectives, "--trials", str(args.trials)]
+    options += ["--precision", args.precision] if args.precision is not None else []
     variants = [("this checkout", ROOT, options)]
     if args.reference:
         theirs = shlex.split(args.reference_build) if args.reference_build is not None else options
