@@ -110,7 +110,8 @@ def estimate(world, links: dict, values: dict, *, steps: int) -> Discrepancy:
 
     runs = world.measurements.runs
     if len(runs) < 2:
-        return not_estimated("one run measured: measure a second policy to estimate it")
+        return not_estimated("one run measured: measure a second policy to estimate it, or give s known from "
+                             "similar systems with --structural")
     if steps < 1:
         return not_estimated("--steps 0: the runs left out could not be refitted")
     parts, folds, count = {}, 0, 0
