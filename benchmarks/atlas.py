@@ -54,15 +54,16 @@ def main(argv=None):
     parser.add_argument("--reference", type=Path, help="a checkout of the earlier code")
     parser.add_argument("--reference-build", help="the reference's atlas build options, as one string "
                                                   "(default: the same as this checkout's)")
-    parser.add_argument("--precision", help="this checkout's atlas build --precision (default: its own default)")
+    parser.add_argument("--precision", type=float,
+                        help="this checkout's atlas build --precision only (default: its own default)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     options = ["--families", args.families, "--grid", args.grid, "--retentions", args.retentions,
                "--objectives", args.objectives, "--trials", str(args.trials)]
-    options += ["--precision", args.precision] if args.precision is not None else []
-    variants = [("this checkout", ROOT, options)]
-    if args.reference:
+    variants = [("this checkout", ROOT, options + (["--precision", str(args.precision)]
+                                                   if args.precision is not None else []))]
+    if args.reference:  # this checkout's options without --precision, which a reference before 09f3057 lacks
         theirs = shlex.split(args.reference_build) if args.reference_build is not None else options
         variants.insert(0, ("reference", args.reference.resolve(), theirs))
     rows, warm = [], {}

@@ -4,20 +4,21 @@ Case (d) fits the learner to each published language model's replace curve and f
 it did not see (accumulate; accumulate-subsample where Kazdan et al. measured it). With one run the
 structural error cannot be estimated from the runs (``mixopt/calibration/discrepancy.py``), and the
 bands, conditional on the family, miss (Kazdan's Llama-2 12M: 0 of 44 points inside). Here each model's
-s is taken from the *other* language models' held-out points (leave-one-model-out: every curve of
-another architecture, its twin in the other paper left out too; the method of moments of
-``discrepancy.moment_scale`` per curve, the curves weighted equally: s is a property of a system, and
-Kazdan's 40-odd points a model would otherwise outvote four models of 4), and each model's
-bands are widened by it as ``calibrate --structural test_error=S`` does: z * sqrt(v + s^2), v the
-band's own variance. All six models measure one metric (TinyStories test cross-entropy, nats); the
-VAE and GeoDiff curves (other units) are left out.
+s is taken from the *other* language models' held-out points (the method of moments of
+``discrepancy.moment_scale`` per model, its curves pooled, the models weighted equally: s is a property
+of a system, and Kazdan's 40-odd points a model would otherwise outvote four models of 4), and each
+model's bands are widened by it as ``calibrate --structural test_error=S`` does: z * sqrt(v + s^2), v
+the band's own variance. Two leave-outs (``leave_out``): ``model`` leaves the held-out model and its
+twin in the other paper out (other sizes of its family stay in), ``family`` every size of its family
+(GPT-2 or Llama-2). All six models measure one metric (TinyStories test cross-entropy, nats); the VAE
+and GeoDiff curves (other units) are left out.
 
     python -m experiments.calibration.run real-learner --models gpt-2,llama-2   # writes *-points.csv
     python -m experiments.calibration.transfer                                    # this table
 
-Writes ``results/transfer.csv``: per model its held-out points, the forecast's RMSE, the s its
-bands get from the others, the share of points inside the 90% bands without and with it, and the
-median half-width; a last row ``all`` gives the s a user of such a model would pass (every model).
+Writes ``results/transfer.csv``: per leave-out and model its held-out points, the forecast's RMSE, the
+s its bands get from the others, the points inside the 90% bands without and with it, and the median
+half-width; a row ``all`` per leave-out sums them and gives the s of every model.
 """
 import argparse
 from pathlib import Path
@@ -64,31 +65,41 @@ def architecture(label: str) -> str:
     return label.split("-2024-", 1)[-1]
 
 
-def transferred(models: dict[str, pd.DataFrame], held_out: str | None) -> float:
-    """s from the models of another architecture than ``held_out``, each curve weighted equally: sqrt of
-    the mean of their s^2 (``None``: every model)."""
+def lineage(label: str) -> str:
+    """The model family without its size (``gpt-2``, ``llama-2``): the stricter leave-out, every size of
+    the held-out model's family left out with it."""
+    return next(m for m in MODELS if m in label)
+
+
+LEAVE_OUT = {"model": architecture, "family": lineage}  # what a held-out model takes out with it
+
+
+def transferred(models: dict[str, pd.DataFrame], held_out: str | None, group=architecture) -> float:
+    """s from the models not in ``held_out``'s ``group`` (``architecture``: the same model in the other
+    paper; ``lineage``: every size of its family), each model weighted equally (its curves pooled): sqrt
+    of the mean of their s^2 (``None``: every model)."""
     others = [per_model_scale(p) ** 2 for name, p in models.items()
-              if held_out is None or architecture(name) != architecture(held_out)]
+              if held_out is None or group(name) != group(held_out)]
     return float(np.sqrt(np.mean(others))) if others else float("nan")
 
 
-def table(models: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def table(models: dict[str, pd.DataFrame], leave_out: str = "model") -> pd.DataFrame:
     rows = []
     for name, points in models.items():  # a point with an infinite band (not identified) counts as inside
-        s = transferred(models, name)
+        s = transferred(models, name, LEAVE_OUT[leave_out])
         half = Z * np.sqrt(points.own_var + s ** 2)
         plain = (points.pi_high - points.pi_low) / 2
-        rows.append({"model": name, "points": len(points), "rmse": float(np.sqrt(np.mean(points.residual ** 2))),
+        rows.append({"leave_out": leave_out, "model": name, "points": len(points),
+                     "rmse": float(np.sqrt(np.mean(points.residual ** 2))),
                      "own_s": per_model_scale(points), "s_from_others": s,
-                     "inside_90pi_without": float(np.mean(points.residual.abs() <= plain)),
-                     "inside_90pi_with": float(np.mean(points.residual.abs() <= half)),
+                     "inside_without": int(np.sum(points.residual.abs() <= plain)),
+                     "inside_with": int(np.sum(points.residual.abs() <= half)),
                      "median_half_width_with": float(np.median(half))})
     frame = pd.DataFrame(rows)
-    inside = (frame.inside_90pi_with * frame.points).sum() / frame.points.sum()
-    without = (frame.inside_90pi_without * frame.points).sum() / frame.points.sum()
-    total = {"model": "all", "points": int(frame.points.sum()), "rmse": float("nan"), "own_s": float("nan"),
-             "s_from_others": transferred(models, None), "inside_90pi_without": without,
-             "inside_90pi_with": inside, "median_half_width_with": float("nan")}
+    total = {"leave_out": leave_out, "model": "all", "points": int(frame.points.sum()), "rmse": float("nan"),
+             "own_s": float("nan"), "s_from_others": transferred(models, None),
+             "inside_without": int(frame.inside_without.sum()), "inside_with": int(frame.inside_with.sum()),
+             "median_half_width_with": float("nan")}
     return pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
 
 
@@ -100,7 +111,7 @@ def main(argv=None):
     if len(models) < 2:
         raise SystemExit("transfer: needs the points of two language models or more: run "
                          "python -m experiments.calibration.run real-learner --models gpt-2,llama-2 first")
-    frame = table(models)
+    frame = pd.concat([table(models, way) for way in LEAVE_OUT], ignore_index=True)
     frame.to_csv(args.results / "transfer.csv", index=False)
     print(frame.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 

@@ -140,7 +140,7 @@ def _atlas_flags(build):
     build.add_argument("--eval-seeds", type=int, default=1000, help="fresh seeds of each entry's report, at most")
     build.add_argument("--precision", type=float, default=PRECISION,
                        help="each report stops once every mean is known to this share of itself (95%% half-width), "
-                            f"after at least {MIN_EVAL_SEEDS} seeds, as recommend's does (default %(default)s); 0: every "
+                            f"after at least --seeds and {MIN_EVAL_SEEDS} seeds, as recommend's does (default %(default)s); 0: every "
                             "--eval-seeds seed")
     build.add_argument("--workers", type=int, default=1, help="worker processes (grid scenarios in parallel)")
     build.add_argument("--storage", help="where the grid's studies are stored (as for optimize)")
