@@ -54,7 +54,8 @@ class Discrepancy(NamedTuple):
     def note(self) -> str:
         if not self.scale:
             return (f"not estimated ({self.reason or 'no run could be forecast from the others'}): the "
-                    "prediction bands are conditional on the family being right")
+                    "prediction bands are conditional on the family being right (--structural METRIC=S gives "
+                    "an s known from similar systems)")
         scales = ", ".join(f"{m} {s:.3g}" for m, s in self.scale.items())
         source = []
         if self.estimated:
@@ -110,8 +111,7 @@ def estimate(world, links: dict, values: dict, *, steps: int) -> Discrepancy:
 
     runs = world.measurements.runs
     if len(runs) < 2:
-        return not_estimated("one run measured: measure a second policy to estimate it, or give s known from "
-                             "similar systems with --structural")
+        return not_estimated("one run measured: measure a second policy to estimate it")
     if steps < 1:
         return not_estimated("--steps 0: the runs left out could not be refitted")
     parts, folds, count = {}, 0, 0
