@@ -156,8 +156,21 @@ def test_atlas_reports_stop_at_recommends_precision_after_its_floor(tiny_atlas):
         assert evaluation.precise_enough(report, 0.5)
     for entry in tiny_atlas["every"]["entries"]:
         assert entry["report"]["evaluation"]["precision"] == 0 and entry["report"]["objective"]["eval_seeds"] == 300
-        assert entry["report"]["trials"] == 4  # the search was not run again
     assert tiny_atlas["every"]["precision"] == 0
+
+
+def test_a_stored_report_is_reused_only_when_asked_the_same_way_and_run_to_its_end():
+    def report(used, evaluation=None):
+        return {"objective": {"eval_seeds": used}, **({"evaluation": evaluation} if evaluation else {})}
+
+    cut = report(256, {"eval_seeds": 1000, "precision": 0.02, "precise": False})  # a recommend past its deadline
+    assert not evaluation.reusable(cut, 1000, 0.02)
+    assert evaluation.reusable(report(256, {**cut["evaluation"], "precise": True}), 1000, 0.02)
+    assert evaluation.reusable(report(1000, {**cut["evaluation"]}), 1000, 0.02)  # every seed, not precise
+    assert not evaluation.reusable(report(1000, {**cut["evaluation"], "precise": True}), 1000, 0.0)  # another stop
+    old = report(1000)  # stored before the record existed (or by optimize): every seed it has, no stop
+    assert evaluation.reusable(old, 1000, 0.0) and not evaluation.reusable(old, 1000, 0.02)
+    assert not evaluation.reusable(old, 2000, 0.0)
 
 
 def test_atlas_answer_names_its_source_and_distance(tiny_atlas):

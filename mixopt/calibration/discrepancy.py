@@ -138,13 +138,11 @@ def estimate(world, links: dict, values: dict, *, steps: int) -> Discrepancy:
             at = names.index(metric.name) * num + np.asarray(metric.generation)
             use = (np.asarray(metric.generation) > 0) & np.isfinite(var[at])
             residual = np.asarray(metric.value)[use] - mean[at[use]]
-            part = parts.setdefault(metric.name, ([], [], []))
-            for into, column in zip(part, (residual, var[at[use]], np.asarray(metric.stderr)[use])):
-                into.append(column)
+            parts.setdefault(metric.name, []).append((residual, var[at[use]], np.asarray(metric.stderr)[use]))
             count += int(use.sum())
         folds += count > before
-    scale = {m: moment_scale(*(np.concatenate(p) for p in part)) for m, part in parts.items()
-             if sum(map(len, part[0]))}
+    columns = {m: [np.concatenate(c) for c in zip(*chunks)] for m, chunks in parts.items()}
+    scale = {m: moment_scale(*c) for m, c in columns.items() if c[0].size}
     if not scale:
         return Discrepancy({}, folds, count, "no run could be forecast from the others with a finite band at "
                                              "generations >= 1 and standard errors")

@@ -33,7 +33,7 @@ from mixopt.names import TRUTH_DEFAULTS
 from mixopt.objectives import Objective
 
 from mixopt.serve.atlas_grid import ATLAS_AXES, GRIDS, grid_configs
-from mixopt.serve.evaluation import PRECISION, floor, precise_enough
+from mixopt.serve.evaluation import PRECISION, floor, record, reusable
 
 
 def default_atlas_path():
@@ -159,7 +159,7 @@ def _axis_value(axis: str, value: float) -> float:
 
 
 def build_point(config_dict: dict, fixed: list, objective_text: str, trials: int, eval_seeds: int,
-                storage: str | None, precision: float = 0.0) -> dict:
+                storage: str | None, precision: float) -> dict:
     """Optimises one grid scenario within its constraints (resuming its study) and returns its atlas entry.
     The report's fresh seeds run in chunks of the search's seeds: the programs the trials used, no new ones.
     With a ``precision`` the report stops as ``recommend``'s does: once every mean is known to that share
@@ -183,26 +183,17 @@ def build_point(config_dict: dict, fixed: list, objective_text: str, trials: int
     name = default_study_name(config, objective.name, space, constraints=constraints)
     result = optimize_search(config, [objective], space, trials=trials, storage=storage, constraints=constraints,
                              study_name=name, seeds=config.run.seeds, seed=config.run.seed)
-    asked = {"eval_seeds": eval_seeds, "precision": precision}
     stored = result.study.user_attrs.get(REPORT_ATTR + objective.name)
-    if stored is not None and stored["trials"] >= trials and evaluation(stored) == asked:
+    if stored is not None and stored["trials"] >= trials and reusable(stored, eval_seeds, precision):
         report = stored  # built by an earlier run of this build: not recomputed
     else:
         report = build_report(result.config, objective, eval_seeds=eval_seeds, seed=config.run.seed,
                               constraints=constraints, chunk=config.run.seeds, precision=precision or None,
                               min_seeds=floor(eval_seeds, config.run.seeds) if precision else 0)
-        precise = bool(precision) and precise_enough(report, precision)
-        store_report(result.study, objective, {**report, "evaluation": {**asked, "precise": precise}})
+        store_report(result.study, objective, {**report, "evaluation": record(report, eval_seeds, precision)})
         report = result.study.user_attrs[REPORT_ATTR + objective.name]
     return {"scenario": config.to_dict()["scenario"], "objective": objective.name, "constraints": constraints,
             "study": name, "report": report}
-
-
-def evaluation(report: dict) -> dict:
-    """How a stored report was evaluated: the fresh seeds asked and the precision stop (0: none; a report
-    stored before the stop existed ran every seed asked)."""
-    asked = report.get("evaluation") or {"eval_seeds": report["objective"]["eval_seeds"], "precision": 0.0}
-    return {"eval_seeds": asked["eval_seeds"], "precision": asked["precision"]}
 
 
 def _program_group(config: Config) -> tuple:

@@ -16,3 +16,20 @@ def floor(eval_seeds: int, seeds: int) -> int:
     """The fewest fresh seeds an answer stops at (by precision or, in ``recommend``, by the deadline): the
     search's seeds and ``MIN_EVAL_SEEDS``, at most ``eval_seeds``."""
     return min(eval_seeds, max(seeds, MIN_EVAL_SEEDS))
+
+
+def record(report: dict, eval_seeds: int, precision: float) -> dict:
+    """How ``report`` was evaluated, stored beside it (``evaluation``): the fresh seeds asked, the precision
+    stop (0: none) and whether every mean met it."""
+    return {"eval_seeds": eval_seeds, "precision": precision,
+            "precise": bool(precision) and precise_enough(report, precision)}
+
+
+def reusable(report: dict, eval_seeds: int, precision: float) -> bool:
+    """Whether a stored report answers an evaluation asked this way: asked the same, and run to its end
+    (every seed, or the precision met) — not one a deadline cut short. A report stored without a record
+    (before it existed, or by ``optimize``) ran every seed it has, without a stop."""
+    done = report.get("evaluation") or {"eval_seeds": report["objective"]["eval_seeds"], "precision": 0.0,
+                                        "precise": False}
+    ran_out = done["precise"] or report["objective"]["eval_seeds"] >= done["eval_seeds"]
+    return done["eval_seeds"] == eval_seeds and done["precision"] == precision and ran_out

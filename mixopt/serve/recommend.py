@@ -26,7 +26,7 @@ from mixopt.config import Config
 from mixopt.errors import ConfigError
 from mixopt.objectives import Objective, parse
 from mixopt.serve.atlas import atlas_miss, from_atlas, load_atlas
-from mixopt.serve.evaluation import PRECISION, floor, precise_enough
+from mixopt.serve.evaluation import PRECISION, floor, record
 from mixopt.optimizers.constraints import constraints as constraints_of, recommend_space
 from mixopt.store import default_study_name, from_storage, store_report
 
@@ -78,9 +78,9 @@ def optimise(config: Config, objective: Objective, *, storage: str | None, time_
                           deadline=started + EVALUATION_END * time_budget, limit=started + LIMIT_END * time_budget,
                           min_seeds=floor(eval_seeds, config.run.seeds),
                           precision=PRECISION, constraints=constraints, compile_s=compile_s)
-    store_report(result.study, objective, report)
-    used = report["objective"]["eval_seeds"]
-    precise = precise_enough(report)
+    evaluation = record(report, eval_seeds, PRECISION)  # stored with it: the atlas reuses only a finished one
+    store_report(result.study, objective, {**report, "evaluation": evaluation})
+    used, precise = report["objective"]["eval_seeds"], evaluation["precise"]
     finished = len(result.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
                                                                    optuna.trial.TrialState.FAIL)))
     budget = {"time_budget": time_budget, "search_seconds": round(searched, 2),
